@@ -1,0 +1,144 @@
+//! `SdkError` to [`AwsError`]. Each call site first picks out the modeled errors that mean
+//! something to it (not found, already exists, wrong state), because only it knows which resource
+//! and id they are about; everything else is classified here by code and status alone.
+
+use std::error::Error;
+
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::{ErrorKind, ProvideErrorKind};
+use switchyard_core::error::{AwsError, ResourceKind};
+
+/// Server-side failures that the SDK's transient list leaves out, because its retry classifier
+/// recognises them by their 5xx status instead; some emulators send them with a 4xx.
+const SERVER_ERRORS: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServiceError",
+    "InternalException",
+    "ServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+];
+
+/// SSM's answer to concurrent writes of one parameter: waiting and retrying is the cure.
+const CONTENTION_ERRORS: &[&str] = &["TooManyUpdates"];
+
+/// Maps a failed call. `specific` sees modeled service errors first and returns `None` for
+/// those it has no particular reading of.
+pub(crate) fn map_sdk_error<E>(
+    err: SdkError<E, HttpResponse>,
+    specific: impl FnOnce(&E) -> Option<AwsError>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + ProvideErrorKind + Error + 'static,
+{
+    let mapped = match &err {
+        SdkError::ServiceError(context) => specific(context.err())
+            .unwrap_or_else(|| classify(context.err(), context.raw().status().as_u16())),
+        // The request never left: the input was invalid, and sending it again will not help.
+        SdkError::ConstructionFailure(_) => AwsError::Rejected {
+            code: "ConstructionFailure".to_owned(),
+            message: DisplayErrorContext(&err).to_string(),
+        },
+        // Timeouts, dispatch and I/O failures, unparseable responses.
+        _ => AwsError::Unavailable {
+            message: DisplayErrorContext(&err).to_string(),
+        },
+    };
+    tracing::debug!(error = %DisplayErrorContext(&err), mapped = %mapped, "aws call failed");
+    mapped
+}
+
+/// A service error nobody at the call site claimed.
+fn classify<E>(err: &E, status: u16) -> AwsError
+where
+    E: ProvideErrorMetadata + ProvideErrorKind + Error,
+{
+    let code = code_of(err, "Unknown");
+    let message = message_of(err);
+    let kind = err.retryable_error_kind();
+    let listed = |codes: &[&str]| codes.contains(&code.as_str());
+    if listed(THROTTLING_ERRORS)
+        || listed(CONTENTION_ERRORS)
+        || kind == Some(ErrorKind::ThrottlingError)
+        || status == 429
+    {
+        AwsError::Throttled { code, message }
+    } else if listed(TRANSIENT_ERRORS)
+        || listed(SERVER_ERRORS)
+        || matches!(
+            kind,
+            Some(ErrorKind::TransientError | ErrorKind::ServerError)
+        )
+        || status >= 500
+    {
+        AwsError::Unavailable {
+            message: format!("{code}: {message}"),
+        }
+    } else {
+        AwsError::Rejected { code, message }
+    }
+}
+
+/// The service's code, or `fallback` when the error carries none (a modeled error built without
+/// metadata, as tests and some emulators produce).
+pub(crate) fn code_of<E: ProvideErrorMetadata>(err: &E, fallback: &str) -> String {
+    ProvideErrorMetadata::code(err)
+        .unwrap_or(fallback)
+        .to_owned()
+}
+
+/// The service's message, or the error's own rendering when it sent none.
+pub(crate) fn message_of<E: ProvideErrorMetadata + Error>(err: &E) -> String {
+    match ProvideErrorMetadata::message(err) {
+        Some(message) => message.to_owned(),
+        None => DisplayErrorContext(err).to_string(),
+    }
+}
+
+pub(crate) fn not_found(kind: ResourceKind, id: &str) -> Option<AwsError> {
+    Some(AwsError::NotFound {
+        kind,
+        id: id.to_owned(),
+    })
+}
+
+pub(crate) fn already_exists(kind: ResourceKind, id: &str) -> Option<AwsError> {
+    Some(AwsError::AlreadyExists {
+        kind,
+        id: id.to_owned(),
+    })
+}
+
+pub(crate) fn invalid_state<E: ProvideErrorMetadata + Error>(
+    kind: ResourceKind,
+    id: &str,
+    err: &E,
+) -> Option<AwsError> {
+    Some(AwsError::InvalidState {
+        kind,
+        id: id.to_owned(),
+        message: message_of(err),
+    })
+}
+
+/// Keeps the code of a modeled error even when its metadata lacks one.
+pub(crate) fn rejected<E: ProvideErrorMetadata + Error>(code: &str, err: &E) -> Option<AwsError> {
+    Some(AwsError::Rejected {
+        code: code_of(err, code),
+        message: message_of(err),
+    })
+}
+
+/// A success whose body lacks the resource it exists to return: as good as an unparseable
+/// response, so callers treat it as such and retry.
+pub(crate) fn missing_in_response(operation: &str, kind: ResourceKind, id: &str) -> AwsError {
+    AwsError::Unavailable {
+        message: format!("{operation} for {kind} {id} returned no {kind}"),
+    }
+}

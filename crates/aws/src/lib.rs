@@ -1,0 +1,52 @@
+//! Switchyard's ports onto AWS, implemented on the AWS SDK for Rust. This is the only crate that
+//! sees `SdkError`: every failure leaves here as an [`AwsError`](switchyard_core::error::AwsError)
+//! with the service's code and message kept.
+
+mod convert;
+mod ecs;
+mod error;
+mod rds;
+mod ssm;
+#[cfg(test)]
+mod testing;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use chrono::{DateTime, Utc};
+use switchyard_core::ports::Clock;
+
+/// One client per service Switchyard talks to, all built from the same [`SdkConfig`].
+#[derive(Debug, Clone)]
+pub struct SdkAws {
+    rds: aws_sdk_rds::Client,
+    ssm: aws_sdk_ssm::Client,
+    ecs: aws_sdk_ecs::Client,
+}
+
+impl SdkAws {
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            rds: aws_sdk_rds::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
+        }
+    }
+
+    /// Loads the default credential/region chain; `endpoint_url` (e.g. a moto server at
+    /// `http://127.0.0.1:5000`) and `region` override it.
+    pub async fn from_env(endpoint_url: Option<&str>, region: Option<&str>) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(url) = endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(region) = region {
+            loader = loader.region(Region::new(region.to_owned()));
+        }
+        Self::new(&loader.load().await)
+    }
+}
+
+impl Clock for SdkAws {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,210 @@
+//! One entry point for every step, shared by the Lambda binaries and the local runner, so that
+//! both run exactly the same code on exactly the same event.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::StepError;
+use crate::ports::Aws;
+use crate::records::ParameterLayout;
+use crate::state::DeployState;
+use crate::steps::{self, Env};
+
+/// A Lambda function of the deploy machine. Its name (`acquire-lock`, ...) is the function's
+/// name suffix in AWS and the `--inject-fault`-free handle the local runner resolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    AcquireLock,
+    Snapshot,
+    CheckSnapshot,
+    ReadPointer,
+    CreateDb,
+    CheckDb,
+    SwapPointer,
+    DeployService,
+    CheckService,
+    Cleanup,
+    Rollback,
+    ReleaseLock,
+}
+
+/// The pipeline stages a user names (`--inject-fault create-db:error`); several functions may
+/// serve one stage (a step and its poll).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Snapshot,
+    ReadPointer,
+    CreateDb,
+    SwapPointer,
+    DeployService,
+    WaitStable,
+    Cleanup,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Snapshot,
+        Stage::ReadPointer,
+        Stage::CreateDb,
+        Stage::SwapPointer,
+        Stage::DeployService,
+        Stage::WaitStable,
+        Stage::Cleanup,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Stage::Snapshot => "snapshot",
+            Stage::ReadPointer => "read-pointer",
+            Stage::CreateDb => "create-db",
+            Stage::SwapPointer => "swap-pointer",
+            Stage::DeployService => "deploy-service",
+            Stage::WaitStable => "wait-stable",
+            Stage::Cleanup => "cleanup",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Stage {
+    type Err = StepError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Stage::ALL
+            .into_iter()
+            .find(|stage| stage.as_str() == text)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Stage::ALL.iter().map(Stage::as_str).collect();
+                StepError::invalid(format!(
+                    "unknown stage {text:?}: expected one of {}",
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
+impl Step {
+    pub const ALL: [Step; 12] = [
+        Step::AcquireLock,
+        Step::Snapshot,
+        Step::CheckSnapshot,
+        Step::ReadPointer,
+        Step::CreateDb,
+        Step::CheckDb,
+        Step::SwapPointer,
+        Step::DeployService,
+        Step::CheckService,
+        Step::Cleanup,
+        Step::Rollback,
+        Step::ReleaseLock,
+    ];
+
+    pub fn function_name(&self) -> &'static str {
+        match self {
+            Step::AcquireLock => "acquire-lock",
+            Step::Snapshot => "snapshot",
+            Step::CheckSnapshot => "check-snapshot",
+            Step::ReadPointer => "read-pointer",
+            Step::CreateDb => "create-db",
+            Step::CheckDb => "check-db",
+            Step::SwapPointer => "swap-pointer",
+            Step::DeployService => "deploy-service",
+            Step::CheckService => "check-service",
+            Step::Cleanup => "cleanup",
+            Step::Rollback => "rollback",
+            Step::ReleaseLock => "release-lock",
+        }
+    }
+
+    pub fn from_function_name(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.function_name() == name)
+    }
+
+    /// The pipeline stage this function serves; lock handling and rollback belong to none.
+    pub fn stage(&self) -> Option<Stage> {
+        match self {
+            Step::Snapshot | Step::CheckSnapshot => Some(Stage::Snapshot),
+            Step::ReadPointer => Some(Stage::ReadPointer),
+            Step::CreateDb | Step::CheckDb => Some(Stage::CreateDb),
+            Step::SwapPointer => Some(Stage::SwapPointer),
+            Step::DeployService => Some(Stage::DeployService),
+            Step::CheckService => Some(Stage::WaitStable),
+            Step::Cleanup => Some(Stage::Cleanup),
+            Step::AcquireLock | Step::Rollback | Step::ReleaseLock => None,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.function_name())
+    }
+}
+
+fn to_value<T: Serialize>(value: T) -> Result<Value, StepError> {
+    serde_json::to_value(value).map_err(|err| StepError::Internal(format!("serialize: {err}")))
+}
+
+/// Parses the event, runs the step, and returns its result as the Task's output.
+pub async fn run_step(
+    step: Step,
+    aws: &dyn Aws,
+    layout: &ParameterLayout,
+    event: Value,
+) -> Result<Value, StepError> {
+    let state: DeployState = serde_json::from_value(event)
+        .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
+    let env = Env::new(aws, layout);
+    let result = async {
+        match step {
+        Step::AcquireLock => to_value(steps::acquire_lock(env, &state).await?),
+        Step::Snapshot => to_value(steps::snapshot(env, &state).await?),
+        Step::CheckSnapshot => to_value(steps::check_snapshot(env, &state).await?),
+        Step::ReadPointer => to_value(steps::read_pointer(env, &state).await?),
+        Step::CreateDb => to_value(steps::create_db(env, &state).await?),
+        Step::CheckDb => to_value(steps::check_db(env, &state).await?),
+        Step::SwapPointer => to_value(steps::swap_pointer(env, &state).await?),
+        Step::DeployService => to_value(steps::deploy_service(env, &state).await?),
+        Step::CheckService => to_value(steps::check_service(env, &state).await?),
+        Step::Cleanup => to_value(steps::cleanup(env, &state).await?),
+        Step::Rollback => to_value(steps::rollback(env, &state).await?),
+        Step::ReleaseLock => to_value(steps::release_lock(env, &state).await?),
+        }
+    }
+    .await;
+    if let Err(err) = &result {
+        tracing::warn!(%step, error = err.name(), "{err}");
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_round_trip() {
+        for step in Step::ALL {
+            assert_eq!(Step::from_function_name(step.function_name()), Some(step));
+        }
+        assert_eq!(Step::from_function_name("nope"), None);
+    }
+
+    #[test]
+    fn stages_parse() {
+        for stage in Stage::ALL {
+            assert_eq!(stage.as_str().parse::<Stage>().unwrap(), stage);
+        }
+        let err = "deploy".parse::<Stage>().unwrap_err();
+        assert!(err.to_string().contains("\"deploy\""));
+    }
+}

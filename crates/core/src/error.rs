@@ -1,0 +1,216 @@
+//! Errors, grouped by how the caller must react. The names returned by [`StepError::name`] are
+//! the `Error` values Step Functions sees, so the state machines' `Retry` and `Catch` match them;
+//! they are defined here once and never derived from Rust type names.
+
+use std::fmt;
+
+use lambda_runtime::Diagnostic;
+
+/// The error names the state machines match. Keep in step with `statemachines/*.asl.json`
+/// (a test reads both).
+pub mod names {
+    /// AWS throttled or was unreachable; retry with backoff.
+    pub const TRANSIENT: &str = "Transient";
+    /// The event or the request is malformed or names something that does not exist.
+    pub const INVALID_INPUT: &str = "InvalidInput";
+    /// Another execution holds the namespace.
+    pub const NAMESPACE_LOCKED: &str = "NamespaceLocked";
+    /// The active pointer moved under us.
+    pub const POINTER_CONFLICT: &str = "PointerConflict";
+    /// A policy plugin said no.
+    pub const POLICY_DENIED: &str = "PolicyDenied";
+    /// A snapshot or database ended in a failed state.
+    pub const RESOURCE_FAILED: &str = "ResourceFailed";
+    /// The ECS rollout failed or was rolled back by its circuit breaker.
+    pub const ROLLOUT_FAILED: &str = "RolloutFailed";
+    /// A poll loop spent its budget without the resource becoming ready.
+    pub const POLL_TIMEOUT: &str = "PollTimeout";
+    /// AWS refused the request for good (permissions, limits, validation).
+    pub const AWS_REJECTED: &str = "AwsRejected";
+    /// A bug or an impossible state: stop and page someone.
+    pub const INTERNAL: &str = "Internal";
+
+    /// Every name a Switchyard function can raise.
+    pub const ALL: &[&str] = &[
+        TRANSIENT,
+        INVALID_INPUT,
+        NAMESPACE_LOCKED,
+        POINTER_CONFLICT,
+        POLICY_DENIED,
+        RESOURCE_FAILED,
+        ROLLOUT_FAILED,
+        POLL_TIMEOUT,
+        AWS_REJECTED,
+        INTERNAL,
+    ];
+}
+
+/// What kind of AWS resource an [`AwsError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    DbInstance,
+    DbSnapshot,
+    Parameter,
+    Cluster,
+    Service,
+    TaskDefinition,
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResourceKind::DbInstance => "db instance",
+            ResourceKind::DbSnapshot => "db snapshot",
+            ResourceKind::Parameter => "parameter",
+            ResourceKind::Cluster => "cluster",
+            ResourceKind::Service => "service",
+            ResourceKind::TaskDefinition => "task definition",
+        })
+    }
+}
+
+/// What an AWS call can fail with, in terms the core can act on. Adapters (the SDK one and the
+/// simulation) translate their service's error codes into these.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AwsError {
+    #[error("{kind} {id} not found")]
+    NotFound { kind: ResourceKind, id: String },
+    #[error("{kind} {id} already exists")]
+    AlreadyExists { kind: ResourceKind, id: String },
+    #[error("{kind} {id} is not in a state that allows this: {message}")]
+    InvalidState {
+        kind: ResourceKind,
+        id: String,
+        message: String,
+    },
+    #[error("throttled ({code}): {message}")]
+    Throttled { code: String, message: String },
+    #[error("aws unavailable: {message}")]
+    Unavailable { message: String },
+    #[error("aws rejected the request ({code}): {message}")]
+    Rejected { code: String, message: String },
+}
+
+impl AwsError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, AwsError::Throttled { .. } | AwsError::Unavailable { .. })
+    }
+}
+
+/// Why a step failed. Variants are grouped by the reaction they need, see [`names`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StepError {
+    #[error("transient aws failure: {0}")]
+    Transient(AwsError),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("namespace {namespace} is locked by execution {holder} since {since}")]
+    NamespaceLocked {
+        namespace: String,
+        holder: String,
+        since: String,
+    },
+    #[error("active pointer of {namespace} changed under this execution: {detail}")]
+    PointerConflict { namespace: String, detail: String },
+    #[error("denied by policy {policy}: {reasons}")]
+    PolicyDenied { policy: String, reasons: String },
+    #[error("{kind} {id} is {status}")]
+    ResourceFailed {
+        kind: ResourceKind,
+        id: String,
+        status: String,
+    },
+    #[error("rollout of service {service} failed: {reason}")]
+    RolloutFailed { service: String, reason: String },
+    #[error("{what} not ready after {polls} polls")]
+    PollTimeout { what: String, polls: u32 },
+    #[error("{0}")]
+    AwsRejected(AwsError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl StepError {
+    /// The stable name Step Functions matches in `Retry` and `Catch`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepError::Transient(_) => names::TRANSIENT,
+            StepError::InvalidInput(_) => names::INVALID_INPUT,
+            StepError::NamespaceLocked { .. } => names::NAMESPACE_LOCKED,
+            StepError::PointerConflict { .. } => names::POINTER_CONFLICT,
+            StepError::PolicyDenied { .. } => names::POLICY_DENIED,
+            StepError::ResourceFailed { .. } => names::RESOURCE_FAILED,
+            StepError::RolloutFailed { .. } => names::ROLLOUT_FAILED,
+            StepError::PollTimeout { .. } => names::POLL_TIMEOUT,
+            StepError::AwsRejected(_) => names::AWS_REJECTED,
+            StepError::Internal(_) => names::INTERNAL,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        StepError::InvalidInput(message.into())
+    }
+}
+
+/// Without a more specific reading by the step, an AWS failure is transient or a rejection.
+impl From<AwsError> for StepError {
+    fn from(err: AwsError) -> Self {
+        if err.is_transient() {
+            StepError::Transient(err)
+        } else {
+            StepError::AwsRejected(err)
+        }
+    }
+}
+
+impl From<StepError> for Diagnostic {
+    fn from(err: StepError) -> Self {
+        Diagnostic {
+            error_type: err.name().to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_carries_the_stable_name() {
+        let err = StepError::NamespaceLocked {
+            namespace: "xy-0146-qa".into(),
+            holder: "exec-1".into(),
+            since: "2026-11-25T22:00:00Z".into(),
+        };
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "NamespaceLocked");
+        assert_eq!(
+            diagnostic.error_message,
+            "namespace xy-0146-qa is locked by execution exec-1 since 2026-11-25T22:00:00Z"
+        );
+    }
+
+    #[test]
+    fn aws_errors_split_into_transient_and_rejected() {
+        let throttled = AwsError::Throttled {
+            code: "Throttling".into(),
+            message: "rate exceeded".into(),
+        };
+        assert_eq!(StepError::from(throttled).name(), names::TRANSIENT);
+        let denied = AwsError::Rejected {
+            code: "AccessDenied".into(),
+            message: "no".into(),
+        };
+        assert_eq!(StepError::from(denied).name(), names::AWS_REJECTED);
+    }
+
+    #[test]
+    fn names_are_unique_and_not_reserved() {
+        let mut seen = std::collections::BTreeSet::new();
+        for name in names::ALL {
+            assert!(seen.insert(*name), "{name} twice");
+            assert!(!name.starts_with("States."), "{name}");
+        }
+    }
+}

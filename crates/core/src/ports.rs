@@ -1,0 +1,195 @@
+//! Narrow ports onto the AWS capabilities Switchyard needs. Two adapters implement them: the AWS
+//! SDK one (`switchyard-aws`) and the simulated world (`switchyard-sim`). Nothing here knows about
+//! `SdkError`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::AwsError;
+
+pub type Tags = BTreeMap<String, String>;
+
+/// Tag keys Switchyard puts on everything it creates.
+pub mod tag {
+    pub const MANAGED_BY: &str = "switchyard:managed-by";
+    pub const NAMESPACE: &str = "switchyard:namespace";
+    pub const SNAPSHOT: &str = "switchyard:snapshot";
+    pub const TIMESTAMP: &str = "switchyard:timestamp";
+    pub const EXECUTION: &str = "switchyard:execution";
+    pub const DB_INSTANCE: &str = "switchyard:db-instance";
+    pub const PREVIOUS_TASK_DEFINITION: &str = "switchyard:previous-task-definition";
+    pub const MANAGED_BY_VALUE: &str = "switchyard";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub db_instance_id: String,
+    /// RDS's own words: `creating`, `available`, `failed`, ...
+    pub status: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub allocated_storage_gib: i32,
+    pub engine: String,
+    pub engine_version: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DbInstance {
+    pub id: String,
+    /// RDS's own words: `creating`, `backing-up`, `available`, `deleting`, ...
+    pub status: String,
+    pub endpoint: Option<String>,
+    pub port: Option<i32>,
+    pub instance_class: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub allocated_storage_gib: i32,
+    pub created_at: Option<DateTime<Utc>>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreDbRequest {
+    pub db_instance_id: String,
+    pub snapshot_id: String,
+    pub instance_class: String,
+    pub subnet_group: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteDbRequest {
+    pub db_instance_id: String,
+    /// `None` skips the final snapshot; RDS requires one or the other to be said explicitly.
+    pub final_snapshot_id: Option<String>,
+}
+
+#[async_trait]
+pub trait Snapshots: Send + Sync {
+    async fn create_snapshot(
+        &self,
+        db_instance_id: &str,
+        snapshot_id: &str,
+        tags: &Tags,
+    ) -> Result<Snapshot, AwsError>;
+    async fn describe_snapshot(&self, snapshot_id: &str) -> Result<Snapshot, AwsError>;
+}
+
+#[async_trait]
+pub trait Databases: Send + Sync {
+    async fn restore_db_from_snapshot(
+        &self,
+        request: &RestoreDbRequest,
+    ) -> Result<DbInstance, AwsError>;
+    async fn describe_db(&self, db_instance_id: &str) -> Result<DbInstance, AwsError>;
+    async fn delete_db(&self, request: &DeleteDbRequest) -> Result<DbInstance, AwsError>;
+    /// Every instance in the account and region, with tags.
+    async fn list_dbs(&self) -> Result<Vec<DbInstance>, AwsError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parameter {
+    pub name: String,
+    pub value: String,
+    pub version: i64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait Parameters: Send + Sync {
+    /// `Ok(None)` when the parameter does not exist.
+    async fn get_parameter(&self, name: &str) -> Result<Option<Parameter>, AwsError>;
+    /// Returns the new version. With `overwrite == false` an existing parameter is
+    /// [`AwsError::AlreadyExists`]: Parameter Store's only create-if-absent primitive.
+    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool)
+    -> Result<i64, AwsError>;
+    /// `Ok(false)` when there was nothing to delete.
+    async fn delete_parameter(&self, name: &str) -> Result<bool, AwsError>;
+    /// Every parameter below `path`, recursively, all pages.
+    async fn parameters_by_path(&self, path: &str) -> Result<Vec<Parameter>, AwsError>;
+    /// Every stored version, oldest first.
+    async fn parameter_history(&self, name: &str) -> Result<Vec<Parameter>, AwsError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerDefinition {
+    pub name: String,
+    pub image: String,
+    pub essential: bool,
+    pub memory_mib: Option<i32>,
+    pub environment: BTreeMap<String, String>,
+    /// Environment name -> Parameter Store or Secrets Manager ARN.
+    pub secrets: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDefinition {
+    /// Set by ECS on registration.
+    pub arn: Option<String>,
+    pub family: String,
+    pub revision: i32,
+    pub containers: Vec<ContainerDefinition>,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub network_mode: Option<String>,
+    pub requires_compatibilities: Vec<String>,
+    pub execution_role_arn: Option<String>,
+    pub task_role_arn: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    /// `PRIMARY`, `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    pub task_definition_arn: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    /// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
+    pub rollout_state: String,
+    pub rollout_state_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub cluster: String,
+    pub name: String,
+    pub status: String,
+    pub task_definition_arn: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub deployments: Vec<Deployment>,
+}
+
+#[async_trait]
+pub trait Services: Send + Sync {
+    async fn describe_service(&self, cluster: &str, service: &str) -> Result<Service, AwsError>;
+    /// With tags.
+    async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinition, AwsError>;
+    async fn register_task_definition(
+        &self,
+        definition: &TaskDefinition,
+    ) -> Result<TaskDefinition, AwsError>;
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition_arn: &str,
+    ) -> Result<Service, AwsError>;
+}
+
+/// The time as AWS sees it: the wall clock on AWS, the virtual clock in the simulated world.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// All the capabilities a deploy step may use.
+pub trait Aws: Snapshots + Databases + Parameters + Services + Clock {}
+
+impl<T: Snapshots + Databases + Parameters + Services + Clock> Aws for T {}

@@ -1,0 +1,286 @@
+//! The document that flows through `statemachines/deploy.asl.json`. The execution input holds
+//! the request; each Task adds its result under its own key (its `ResultPath`). Every handler
+//! reads the whole document, so a handler can be re-invoked with the same input (a Step
+//! Functions retry) and decide from it, and from AWS, what is left to do.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StepError;
+use crate::names::{Namespace, Timestamp};
+use crate::records::{ActivePointer, LockRecord, NamespaceSettings};
+
+/// Read from `$$.Execution` by the machine's first state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionInfo {
+    pub id: String,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeployState {
+    /// The namespace to deploy into.
+    pub namespace: String,
+    /// Take a fresh snapshot of this namespace's active database...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_namespace: Option<String>,
+    /// ...or restore this existing snapshot (the artifact promoted dev -> qa -> prod).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// A new image for the service's container (a full reference, or a tag for the current one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PointerRead>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<DbRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap: Option<SwapReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceRollout>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<SweepReport>,
+    /// Set by a `Catch`: what went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CaughtError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackReport>,
+}
+
+/// Step Functions' error output, as a `Catch` places it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRef {
+    pub snapshot_id: String,
+    pub source_db_instance_id: String,
+    pub timestamp: Timestamp,
+    pub status: String,
+    /// Whether this execution took the snapshot (as opposed to being given it).
+    pub taken: bool,
+    pub engine: String,
+    pub engine_version: String,
+    pub allocated_storage_gib: i32,
+    #[serde(flatten)]
+    pub poll: Poll,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointerRead {
+    pub active: Option<ActivePointer>,
+    /// The Parameter Store version read; the swap proves it is still current.
+    pub version: Option<i64>,
+    pub settings: NamespaceSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DbRef {
+    pub db_instance_id: String,
+    pub status: String,
+    pub endpoint: Option<String>,
+    pub port: Option<i32>,
+    #[serde(flatten)]
+    pub poll: Poll,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapReport {
+    pub pointer: ActivePointer,
+    pub version: i64,
+    pub previous_version: Option<i64>,
+    /// The database the swap replaced, now tracked for deletion.
+    pub retired: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRollout {
+    pub cluster: String,
+    pub service: String,
+    pub task_definition_arn: String,
+    pub revision: i32,
+    pub previous_task_definition_arn: String,
+    pub rollout_state: String,
+    pub running_count: i32,
+    pub desired_count: i32,
+    #[serde(flatten)]
+    pub poll: Poll,
+}
+
+/// What a clean-up or rollback sweep did. It is re-run by the machine until `done`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// Delete requested (or already under way); not gone yet.
+    pub deleting: Vec<String>,
+    /// Gone, and untracked.
+    pub deleted: Vec<String>,
+    /// Final snapshots requested for deleted production databases.
+    pub final_snapshots: Vec<String>,
+    /// Tracked databases that were not touched, with why (e.g. it is the active one).
+    pub kept: Vec<String>,
+    pub done: bool,
+    #[serde(flatten)]
+    pub poll: Poll,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RollbackReport {
+    pub pointer_restored: bool,
+    pub service_restored: bool,
+    pub service_stable: bool,
+    #[serde(flatten)]
+    pub sweep: SweepReport,
+}
+
+/// Poll bookkeeping for the machine's Wait -> Check -> Choice loops: the check handlers count
+/// their polls and say how long to wait next, so the loop's cost is bounded against Step
+/// Functions' 25,000-event history limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Poll {
+    #[serde(default)]
+    pub ready: bool,
+    #[serde(default)]
+    pub polls: u32,
+    #[serde(default)]
+    pub wait_seconds: u32,
+}
+
+/// At most this many polls per loop: with the backoff below that is over four hours, and
+/// about 1,100 history events.
+pub const MAX_POLLS: u32 = 120;
+
+impl Poll {
+    /// The next poll after `self` found the resource not ready yet: 15 s, 30 s, 60 s, then every
+    /// 120 s; restores take minutes, so polling faster only spends state transitions.
+    pub fn next(&self, what: &str) -> Result<Poll, StepError> {
+        let polls = self.polls + 1;
+        if polls > MAX_POLLS {
+            return Err(StepError::PollTimeout {
+                what: what.to_owned(),
+                polls: self.polls,
+            });
+        }
+        let wait_seconds = 15u32.saturating_mul(1 << self.polls.min(3)).min(120);
+        Ok(Poll {
+            ready: false,
+            polls,
+            wait_seconds,
+        })
+    }
+
+    pub fn ready(&self) -> Poll {
+        Poll {
+            ready: true,
+            polls: self.polls + 1,
+            wait_seconds: 0,
+        }
+    }
+}
+
+impl DeployState {
+    pub fn namespace(&self) -> Result<Namespace, StepError> {
+        self.namespace.parse()
+    }
+
+    pub fn execution(&self) -> Result<&ExecutionInfo, StepError> {
+        self.execution
+            .as_ref()
+            .ok_or_else(|| missing("execution", "the machine's first state"))
+    }
+
+    pub fn execution_id(&self) -> Result<&str, StepError> {
+        Ok(&self.execution()?.id)
+    }
+
+    pub fn snapshot(&self) -> Result<&SnapshotRef, StepError> {
+        self.snapshot
+            .as_ref()
+            .ok_or_else(|| missing("snapshot", "the snapshot step"))
+    }
+
+    pub fn previous(&self) -> Result<&PointerRead, StepError> {
+        self.previous
+            .as_ref()
+            .ok_or_else(|| missing("previous", "the read-pointer step"))
+    }
+
+    pub fn db(&self) -> Result<&DbRef, StepError> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| missing("db", "the create-db step"))
+    }
+
+    pub fn swap(&self) -> Result<&SwapReport, StepError> {
+        self.swap
+            .as_ref()
+            .ok_or_else(|| missing("swap", "the swap-pointer step"))
+    }
+
+    pub fn service(&self) -> Result<&ServiceRollout, StepError> {
+        self.service
+            .as_ref()
+            .ok_or_else(|| missing("service", "the deploy-service step"))
+    }
+}
+
+fn missing(field: &str, producer: &str) -> StepError {
+    StepError::invalid(format!(
+        "deploy state has no `{field}`: it is written by {producer}, which must run first"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_backoff_and_budget() {
+        let mut poll = Poll::default();
+        let mut waits = vec![];
+        for _ in 0..5 {
+            poll = poll.next("x").unwrap();
+            waits.push(poll.wait_seconds);
+        }
+        assert_eq!(waits, [15, 30, 60, 120, 120]);
+        let spent = Poll {
+            polls: MAX_POLLS,
+            ..Poll::default()
+        };
+        let err = spent.next("db instance a").unwrap_err();
+        assert_eq!(err.name(), "PollTimeout");
+        assert!(err.to_string().contains("db instance a"));
+        assert!(spent.ready().ready);
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let state = DeployState {
+            namespace: "xy-0146-qa".into(),
+            ..DeployState::default()
+        };
+        let err = state.snapshot().unwrap_err();
+        assert_eq!(err.name(), "InvalidInput");
+        assert!(err.to_string().contains("`snapshot`"));
+    }
+
+    #[test]
+    fn unknown_fields_from_callers_are_tolerated() {
+        let state: DeployState = serde_json::from_str(
+            r#"{"namespace":"xy-0146-qa","source_namespace":"xy-0146-dev","pipeline":{"run":"7"}}"#,
+        )
+        .unwrap();
+        assert_eq!(state.source_namespace.as_deref(), Some("xy-0146-dev"));
+    }
+}

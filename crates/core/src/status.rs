@@ -1,0 +1,155 @@
+//! The status view of every namespace: what is active, what runs, what is due for deletion, and
+//! what nobody accounts for.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::{AwsError, StepError};
+use crate::names::{Namespace, Timestamp};
+use crate::ports::{Aws, tag};
+use crate::records::{ParameterLayout, Records, TrackedRole};
+use crate::steps::service::env_var;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamespaceStatus {
+    pub namespace: String,
+    /// The database the pointer names.
+    pub active_db: Option<String>,
+    pub active_db_status: Option<String>,
+    pub timestamp: Option<Timestamp>,
+    pub snapshot_id: Option<String>,
+    pub pointer_version: Option<i64>,
+    pub activated_at: Option<DateTime<Utc>>,
+    /// The execution of the last deploy that made a database active.
+    pub last_execution: Option<String>,
+    pub service: String,
+    pub service_revision: Option<i32>,
+    pub task_definition_arn: Option<String>,
+    pub rollout_state: Option<String>,
+    pub locked_by: Option<String>,
+    /// Replaced databases awaiting clean-up.
+    pub due_for_deletion: Vec<String>,
+    /// Databases being created by the execution holding the lock, or left by one that died.
+    pub candidates: Vec<String>,
+    /// Databases tagged for this namespace that are neither active nor tracked.
+    pub orphans: Vec<String>,
+    /// Where the running service and the pointer disagree.
+    pub drift: Vec<String>,
+}
+
+/// One entry per registered namespace, sorted by name.
+pub async fn namespace_status(
+    aws: &dyn Aws,
+    layout: &ParameterLayout,
+) -> Result<Vec<NamespaceStatus>, StepError> {
+    let records = Records {
+        params: aws,
+        layout,
+    };
+    let instances = aws.list_dbs().await?;
+    let mut out = Vec::new();
+    for ns in records.namespaces().await? {
+        out.push(one(aws, &records, &ns, &instances).await?);
+    }
+    Ok(out)
+}
+
+async fn one(
+    aws: &dyn Aws,
+    records: &Records<'_>,
+    ns: &Namespace,
+    instances: &[crate::ports::DbInstance],
+) -> Result<NamespaceStatus, StepError> {
+    let settings = records.settings(ns).await?;
+    let pointer = records.pointer(ns).await?;
+    let tracked = records.tracked(ns).await?;
+    let lock = records.lock(ns).await?;
+    let mut status = NamespaceStatus {
+        namespace: ns.to_string(),
+        active_db: None,
+        active_db_status: None,
+        timestamp: None,
+        snapshot_id: None,
+        pointer_version: None,
+        activated_at: None,
+        last_execution: None,
+        service: settings.service.clone(),
+        service_revision: None,
+        task_definition_arn: None,
+        rollout_state: None,
+        locked_by: lock.map(|l| l.execution_id),
+        due_for_deletion: Vec::new(),
+        candidates: Vec::new(),
+        orphans: Vec::new(),
+        drift: Vec::new(),
+    };
+    for t in &tracked {
+        match t.role {
+            TrackedRole::Retired => status.due_for_deletion.push(t.db_instance_id.clone()),
+            TrackedRole::Candidate => status.candidates.push(t.db_instance_id.clone()),
+        }
+    }
+    if let Some((p, version)) = &pointer {
+        status.active_db = Some(p.db_instance_id.clone());
+        status.timestamp = Some(p.timestamp);
+        status.snapshot_id = p.snapshot_id.clone();
+        status.pointer_version = Some(*version);
+        status.activated_at = Some(p.activated_at);
+        status.last_execution = p.execution_id.clone();
+        status.active_db_status = instances
+            .iter()
+            .find(|i| i.id == p.db_instance_id)
+            .map(|i| i.status.clone());
+        if status.active_db_status.is_none() {
+            status
+                .drift
+                .push(format!("active db {} does not exist", p.db_instance_id));
+        }
+    }
+    let accounted: BTreeSet<&str> = tracked
+        .iter()
+        .map(|t| t.db_instance_id.as_str())
+        .chain(status.active_db.as_deref())
+        .collect();
+    for instance in instances {
+        let tagged = instance.tags.get(tag::NAMESPACE).map(String::as_str) == Some(ns.as_str());
+        if tagged && !accounted.contains(instance.id.as_str()) {
+            status.orphans.push(instance.id.clone());
+        }
+    }
+
+    match aws.describe_service(&settings.cluster, &settings.service).await {
+        Ok(service) => {
+            status.rollout_state = service
+                .deployments
+                .iter()
+                .find(|d| d.status == "PRIMARY")
+                .map(|d| d.rollout_state.clone());
+            let definition = aws
+                .describe_task_definition(&service.task_definition_arn)
+                .await?;
+            status.service_revision = Some(definition.revision);
+            status.task_definition_arn = Some(service.task_definition_arn.clone());
+            let used = definition
+                .containers
+                .iter()
+                .find(|c| c.name == settings.container)
+                .and_then(|c| c.environment.get(env_var::DB_INSTANCE_ID));
+            if let (Some(active), Some(used)) = (&status.active_db, used) {
+                if active != used {
+                    status
+                        .drift
+                        .push(format!("service uses {used}, pointer names {active}"));
+                }
+            }
+        }
+        Err(AwsError::NotFound { .. }) => status.drift.push(format!(
+            "service {} not found in cluster {}",
+            settings.service, settings.cluster
+        )),
+        Err(err) => return Err(err.into()),
+    }
+    Ok(status)
+}

@@ -1,0 +1,114 @@
+use super::{Env, execution_tags, made_by};
+use crate::error::{AwsError, ResourceKind, StepError};
+use crate::names;
+use crate::ports::{DbInstance, RestoreDbRequest, tag};
+use crate::records::{TrackedDb, TrackedRole};
+use crate::state::{DbRef, DeployState, Poll};
+
+/// Step 3: restore a new instance from the snapshot beside the active one, named
+/// `<namespace>-<snapshot timestamp>` and shaped by the namespace's settings.
+pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepError> {
+    let ns = state.namespace()?;
+    let execution_id = state.execution_id()?;
+    let snapshot = state.snapshot()?;
+    let previous = state.previous()?;
+    let db_instance_id = names::db_instance_id(&ns, snapshot.timestamp)?;
+
+    if previous
+        .active
+        .as_ref()
+        .is_some_and(|active| active.db_instance_id == db_instance_id)
+    {
+        return Err(StepError::invalid(format!(
+            "snapshot {} is already active in {ns} as {db_instance_id}",
+            snapshot.snapshot_id
+        )));
+    }
+
+    // Tracked before it exists: if anything fails from here on, rollback or a later clean-up
+    // finds it.
+    env.records()
+        .track(
+            &ns,
+            &TrackedDb {
+                db_instance_id: db_instance_id.clone(),
+                role: TrackedRole::Candidate,
+                execution_id: execution_id.to_owned(),
+                since: env.now(),
+            },
+        )
+        .await?;
+
+    let settings = &previous.settings;
+    let mut tags = execution_tags(ns.as_str(), execution_id);
+    tags.insert(tag::SNAPSHOT.to_owned(), snapshot.snapshot_id.clone());
+    tags.insert(tag::TIMESTAMP.to_owned(), snapshot.timestamp.to_string());
+    let request = RestoreDbRequest {
+        db_instance_id: db_instance_id.clone(),
+        snapshot_id: snapshot.snapshot_id.clone(),
+        instance_class: settings.db_instance_class.clone(),
+        subnet_group: settings.db_subnet_group.clone(),
+        security_group_ids: settings.vpc_security_group_ids.clone(),
+        tags,
+    };
+    let instance = match env.aws.restore_db_from_snapshot(&request).await {
+        Ok(instance) => instance,
+        Err(AwsError::AlreadyExists { .. }) => {
+            let existing = env.aws.describe_db(&db_instance_id).await?;
+            if !made_by(&existing.tags, execution_id) {
+                return Err(StepError::invalid(format!(
+                    "db instance {db_instance_id} already exists and was not created by this execution"
+                )));
+            }
+            existing
+        }
+        Err(AwsError::NotFound {
+            kind: ResourceKind::DbSnapshot,
+            id,
+        }) => return Err(StepError::invalid(format!("snapshot {id} not found"))),
+        Err(err) => return Err(err.into()),
+    };
+    tracing::info!(namespace = %ns, db = %db_instance_id, snapshot = %snapshot.snapshot_id, "restore requested");
+    Ok(db_ref(&instance, Poll::default()))
+}
+
+/// Polled by the machine until the new instance is available.
+pub async fn check_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepError> {
+    let current = state.db()?;
+    let instance = match env.aws.describe_db(&current.db_instance_id).await {
+        Ok(instance) => instance,
+        Err(AwsError::NotFound { .. }) => {
+            return Err(StepError::ResourceFailed {
+                kind: ResourceKind::DbInstance,
+                id: current.db_instance_id.clone(),
+                status: "gone".into(),
+            });
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let poll = match instance.status.as_str() {
+        "available" if instance.endpoint.is_some() => current.poll.ready(),
+        "creating" | "backing-up" | "modifying" | "configuring-enhanced-monitoring"
+        | "configuring-log-exports" | "upgrading" | "rebooting" | "available" => current
+            .poll
+            .next(&format!("db instance {}", instance.id))?,
+        _ => {
+            return Err(StepError::ResourceFailed {
+                kind: ResourceKind::DbInstance,
+                id: instance.id.clone(),
+                status: instance.status.clone(),
+            });
+        }
+    };
+    Ok(db_ref(&instance, poll))
+}
+
+fn db_ref(instance: &DbInstance, poll: Poll) -> DbRef {
+    DbRef {
+        db_instance_id: instance.id.clone(),
+        status: instance.status.clone(),
+        endpoint: instance.endpoint.clone(),
+        port: instance.port,
+        poll,
+    }
+}

@@ -1,0 +1,68 @@
+use serde::{Deserialize, Serialize};
+
+use super::Env;
+use crate::error::StepError;
+use crate::records::LockRecord;
+use crate::state::DeployState;
+
+/// Takes the namespace for this execution, so that two pipelines can never both swap its
+/// pointer. It runs first, so a second deploy fails here having changed nothing.
+pub async fn acquire_lock(env: Env<'_>, state: &DeployState) -> Result<LockRecord, StepError> {
+    let ns = state.namespace()?;
+    let execution_id = state.execution_id()?;
+    let records = env.records();
+    // Refuse an unregistered namespace before taking anything.
+    records.settings(&ns).await?;
+    let record = LockRecord {
+        execution_id: execution_id.to_owned(),
+        acquired_at: env.now(),
+    };
+    match records.try_lock(&ns, &record).await? {
+        Ok(()) => {
+            tracing::info!(namespace = %ns, execution_id, "lock acquired");
+            Ok(record)
+        }
+        // A retry of our own acquire: the lock is already ours.
+        Err(holder) if holder.execution_id == execution_id => Ok(holder),
+        Err(holder) => Err(StepError::NamespaceLocked {
+            namespace: ns.to_string(),
+            holder: holder.execution_id,
+            since: holder.acquired_at.to_rfc3339(),
+        }),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseReport {
+    pub released: bool,
+    /// Who holds the lock now, when it is not this execution.
+    pub holder: Option<String>,
+}
+
+/// Releases the lock if, and only if, this execution holds it.
+pub async fn release_lock(env: Env<'_>, state: &DeployState) -> Result<ReleaseReport, StepError> {
+    let ns = state.namespace()?;
+    let execution_id = state.execution_id()?;
+    let records = env.records();
+    match records.lock(&ns).await? {
+        Some(holder) if holder.execution_id == execution_id => {
+            records.unlock(&ns).await?;
+            tracing::info!(namespace = %ns, execution_id, "lock released");
+            Ok(ReleaseReport {
+                released: true,
+                holder: None,
+            })
+        }
+        Some(holder) => {
+            tracing::warn!(namespace = %ns, execution_id, holder = %holder.execution_id, "lock held by another execution; left alone");
+            Ok(ReleaseReport {
+                released: false,
+                holder: Some(holder.execution_id),
+            })
+        }
+        None => Ok(ReleaseReport {
+            released: false,
+            holder: None,
+        }),
+    }
+}

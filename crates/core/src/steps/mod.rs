@@ -1,0 +1,61 @@
+//! The deploy pipeline's steps. Each takes the whole [`DeployState`] and returns its own piece;
+//! each is idempotent: run twice with the same input, it finds its own earlier work (by the
+//! execution id it tags everything with) and does not repeat it.
+
+mod database;
+mod lock;
+mod pointer;
+pub mod service;
+mod snapshot;
+mod sweep;
+
+pub use database::{check_db, create_db};
+pub use lock::{ReleaseReport, acquire_lock, release_lock};
+pub use pointer::{read_pointer, swap_pointer};
+pub use service::{check_service, deploy_service};
+pub use snapshot::{check_snapshot, snapshot};
+pub use sweep::{cleanup, rollback, sweep};
+
+use chrono::{DateTime, Utc};
+
+use crate::ports::{Aws, Tags, tag};
+use crate::records::{ParameterLayout, Records};
+
+/// What a step runs against.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub aws: &'a dyn Aws,
+    pub layout: &'a ParameterLayout,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(aws: &'a dyn Aws, layout: &'a ParameterLayout) -> Self {
+        Env { aws, layout }
+    }
+
+    pub fn records(&self) -> Records<'a> {
+        Records {
+            params: self.aws,
+            layout: self.layout,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.aws.now()
+    }
+}
+
+/// The tags every resource an execution creates carries.
+fn execution_tags(namespace: &str, execution_id: &str) -> Tags {
+    Tags::from([
+        (tag::MANAGED_BY.to_owned(), tag::MANAGED_BY_VALUE.to_owned()),
+        (tag::NAMESPACE.to_owned(), namespace.to_owned()),
+        (tag::EXECUTION.to_owned(), execution_id.to_owned()),
+    ])
+}
+
+fn made_by(tags: &Tags, execution_id: &str) -> bool {
+    tags.get(tag::EXECUTION).map(String::as_str) == Some(execution_id)
+}
+
+

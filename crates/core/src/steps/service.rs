@@ -1,0 +1,260 @@
+use super::{Env, made_by};
+use crate::error::{AwsError, ResourceKind, StepError};
+use crate::ports::{Service, TaskDefinition, tag};
+use crate::records::ActivePointer;
+use crate::state::{DeployState, Poll, ServiceRollout};
+
+/// The environment the service's container reads its database from.
+pub mod env_var {
+    pub const DB_HOST: &str = "DB_HOST";
+    pub const DB_PORT: &str = "DB_PORT";
+    pub const DB_INSTANCE_ID: &str = "DB_INSTANCE_ID";
+    pub const DB_TIMESTAMP: &str = "DB_TIMESTAMP";
+}
+
+/// Step 5a: register a new, immutable task definition revision that carries the new database's
+/// coordinates (and optionally a new image), and roll the service onto it.
+pub async fn deploy_service(env: Env<'_>, state: &DeployState) -> Result<ServiceRollout, StepError> {
+    let ns = state.namespace()?;
+    let execution_id = state.execution_id()?;
+    let settings = &state.previous()?.settings;
+    let pointer = &state.swap()?.pointer;
+
+    let service = describe_service(env, &settings.cluster, &settings.service).await?;
+    let current = env
+        .aws
+        .describe_task_definition(&service.task_definition_arn)
+        .await?;
+    if made_by(&current.tags, execution_id) {
+        // A retry after our update went through.
+        let previous_arn = previous_of(&current)?;
+        return Ok(rollout(&service, &current, previous_arn, Poll::default()));
+    }
+    let current_arn = service.task_definition_arn.clone();
+    let next = next_revision(
+        &current,
+        &current_arn,
+        &settings.container,
+        pointer,
+        state.image.as_deref(),
+        ns.as_str(),
+        execution_id,
+    )?;
+    let registered = env.aws.register_task_definition(&next).await?;
+    let registered_arn = registered.arn.clone().ok_or_else(|| {
+        StepError::Internal(format!(
+            "ecs registered a revision of {} without an arn",
+            registered.family
+        ))
+    })?;
+    let updated = match env
+        .aws
+        .update_service(&settings.cluster, &settings.service, &registered_arn)
+        .await
+    {
+        Ok(updated) => updated,
+        Err(AwsError::NotFound { kind, id }) => {
+            return Err(StepError::invalid(format!("{kind} {id} not found")));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    tracing::info!(namespace = %ns, task_definition = %registered_arn, "service update requested");
+    Ok(rollout(&updated, &registered, current_arn, Poll::default()))
+}
+
+/// Step 5b, polled: stable means more than the ECS waiter's "one deployment, running ==
+/// desired". The PRIMARY deployment must run this execution's revision and its rollout must be
+/// `COMPLETED`; a `FAILED` rollout, or a circuit breaker that rolled back, is a failure.
+pub async fn check_service(env: Env<'_>, state: &DeployState) -> Result<ServiceRollout, StepError> {
+    let current = state.service()?;
+    let service = describe_service(env, &current.cluster, &current.service).await?;
+    let primary = service
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY")
+        .ok_or_else(|| StepError::RolloutFailed {
+            service: current.service.clone(),
+            reason: "the service has no primary deployment".into(),
+        })?;
+    if primary.rollout_state == "FAILED" {
+        return Err(StepError::RolloutFailed {
+            service: current.service.clone(),
+            reason: primary
+                .rollout_state_reason
+                .clone()
+                .unwrap_or_else(|| "rollout state FAILED".into()),
+        });
+    }
+    if primary.task_definition_arn != current.task_definition_arn {
+        return Err(StepError::RolloutFailed {
+            service: current.service.clone(),
+            reason: format!(
+                "the primary deployment runs {}, not {}: rolled back or replaced",
+                primary.task_definition_arn, current.task_definition_arn
+            ),
+        });
+    }
+    let poll = if is_stable(&service) {
+        current.poll.ready()
+    } else {
+        current
+            .poll
+            .next(&format!("service {}", current.service))?
+    };
+    let mut next = current.clone();
+    next.rollout_state = primary.rollout_state.clone();
+    next.running_count = primary.running_count;
+    next.desired_count = primary.desired_count;
+    next.poll = poll;
+    Ok(next)
+}
+
+/// One deployment, rolled out, with every wanted task running.
+pub fn is_stable(service: &Service) -> bool {
+    match service.deployments.as_slice() {
+        [only] => {
+            only.status == "PRIMARY"
+                && only.rollout_state == "COMPLETED"
+                && only.running_count == only.desired_count
+                && service.running_count == service.desired_count
+        }
+        _ => false,
+    }
+}
+
+pub(crate) async fn describe_service(
+    env: Env<'_>,
+    cluster: &str,
+    service: &str,
+) -> Result<Service, StepError> {
+    match env.aws.describe_service(cluster, service).await {
+        Ok(found) => Ok(found),
+        Err(AwsError::NotFound {
+            kind: ResourceKind::Service | ResourceKind::Cluster,
+            ..
+        }) => Err(StepError::invalid(format!(
+            "service {service} not found in cluster {cluster}"
+        ))),
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub(crate) fn previous_of(definition: &TaskDefinition) -> Result<String, StepError> {
+    definition
+        .tags
+        .get(tag::PREVIOUS_TASK_DEFINITION)
+        .cloned()
+        .ok_or_else(|| {
+            StepError::Internal(format!(
+                "task definition {}:{} has no {} tag",
+                definition.family,
+                definition.revision,
+                tag::PREVIOUS_TASK_DEFINITION
+            ))
+        })
+}
+
+fn rollout(
+    service: &Service,
+    definition: &TaskDefinition,
+    previous_task_definition_arn: String,
+    poll: Poll,
+) -> ServiceRollout {
+    let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+    ServiceRollout {
+        cluster: service.cluster.clone(),
+        service: service.name.clone(),
+        task_definition_arn: definition.arn.clone().unwrap_or_default(),
+        revision: definition.revision,
+        previous_task_definition_arn,
+        rollout_state: primary.map_or_else(String::new, |d| d.rollout_state.clone()),
+        running_count: primary.map_or(0, |d| d.running_count),
+        desired_count: primary.map_or(service.desired_count, |d| d.desired_count),
+        poll,
+    }
+}
+
+/// The next revision: the current one with the database coordinates (and image) replaced, and
+/// tagged so rollback knows what to return to.
+pub fn next_revision(
+    current: &TaskDefinition,
+    current_arn: &str,
+    container: &str,
+    pointer: &ActivePointer,
+    image: Option<&str>,
+    namespace: &str,
+    execution_id: &str,
+) -> Result<TaskDefinition, StepError> {
+    let mut next = current.clone();
+    next.arn = None;
+    next.revision = 0;
+    let target = next
+        .containers
+        .iter_mut()
+        .find(|c| c.name == container)
+        .ok_or_else(|| {
+            StepError::invalid(format!(
+                "task definition {current_arn} has no container {container:?}"
+            ))
+        })?;
+    let env = &mut target.environment;
+    env.insert(env_var::DB_HOST.into(), pointer.endpoint.clone());
+    env.insert(env_var::DB_PORT.into(), pointer.port.to_string());
+    env.insert(
+        env_var::DB_INSTANCE_ID.into(),
+        pointer.db_instance_id.clone(),
+    );
+    env.insert(env_var::DB_TIMESTAMP.into(), pointer.timestamp.to_string());
+    if let Some(image) = image {
+        target.image = with_image(&target.image, image)?;
+    }
+    next.tags.retain(|key, _| !key.starts_with("switchyard:"));
+    next.tags.insert(tag::MANAGED_BY.into(), tag::MANAGED_BY_VALUE.into());
+    next.tags.insert(tag::NAMESPACE.into(), namespace.into());
+    next.tags.insert(tag::EXECUTION.into(), execution_id.into());
+    next.tags
+        .insert(tag::DB_INSTANCE.into(), pointer.db_instance_id.clone());
+    next.tags
+        .insert(tag::PREVIOUS_TASK_DEFINITION.into(), current_arn.into());
+    Ok(next)
+}
+
+/// `image` is a full reference (`repo/app:2.0`, `repo/app@sha256:..`) or just a tag (`2.0`) for
+/// the current repository.
+pub fn with_image(current: &str, image: &str) -> Result<String, StepError> {
+    if image.is_empty() || image.chars().any(char::is_whitespace) {
+        return Err(StepError::invalid(format!("invalid image {image:?}")));
+    }
+    if image.contains('/') || image.contains(':') || image.contains('@') {
+        return Ok(image.to_owned());
+    }
+    let repository_start = current.rfind('/').map_or(0, |i| i + 1);
+    let repository_end = current[repository_start..]
+        .find([':', '@'])
+        .map_or(current.len(), |i| repository_start + i);
+    Ok(format!("{}:{image}", &current[..repository_end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_tags_and_references() {
+        assert_eq!(
+            with_image("registry:5000/team/app:1.0.0", "1.1.0").unwrap(),
+            "registry:5000/team/app:1.1.0"
+        );
+        assert_eq!(
+            with_image("app@sha256:abc", "2").unwrap(),
+            "app:2"
+        );
+        assert_eq!(with_image("app", "2").unwrap(), "app:2");
+        assert_eq!(
+            with_image("app:1", "other/app:3").unwrap(),
+            "other/app:3"
+        );
+        assert!(with_image("app:1", "").is_err());
+        assert!(with_image("app:1", "a b").is_err());
+    }
+}

@@ -1,0 +1,143 @@
+use super::{Env, execution_tags, made_by};
+use crate::error::{AwsError, ResourceKind, StepError};
+use crate::names::{self, Namespace, Timestamp};
+use crate::ports::{Snapshot, tag};
+use crate::state::{DeployState, Poll, SnapshotRef};
+
+/// Step 1: take a snapshot of the source namespace's active database, named with the
+/// execution's start time, or take the snapshot the caller names (the promoted artifact).
+pub async fn snapshot(env: Env<'_>, state: &DeployState) -> Result<SnapshotRef, StepError> {
+    let target = state.namespace()?;
+    match (&state.source_namespace, &state.snapshot_id) {
+        (Some(source), None) => take_snapshot(env, state, &target, source).await,
+        (None, Some(snapshot_id)) => given_snapshot(env, snapshot_id).await,
+        (Some(_), Some(_)) => Err(StepError::invalid(
+            "give either source_namespace or snapshot_id, not both",
+        )),
+        (None, None) => Err(StepError::invalid(
+            "nothing to deploy: give source_namespace (snapshot its active database) or snapshot_id",
+        )),
+    }
+}
+
+async fn take_snapshot(
+    env: Env<'_>,
+    state: &DeployState,
+    target: &Namespace,
+    source: &str,
+) -> Result<SnapshotRef, StepError> {
+    let source: Namespace = source.parse()?;
+    if &source == target {
+        return Err(StepError::invalid(format!(
+            "source namespace {source} is the target namespace: deploy from another namespace or a snapshot"
+        )));
+    }
+    let execution = state.execution()?;
+    let Some((pointer, _)) = env.records().pointer(&source).await? else {
+        return Err(StepError::invalid(format!(
+            "source namespace {source} has no active database to snapshot"
+        )));
+    };
+    let timestamp = Timestamp::from_datetime(execution.started_at);
+    let snapshot_id = names::snapshot_id(&source, timestamp)?;
+    let mut tags = execution_tags(source.as_str(), &execution.id);
+    tags.insert(tag::TIMESTAMP.to_owned(), timestamp.to_string());
+    let snapshot = match env
+        .aws
+        .create_snapshot(&pointer.db_instance_id, &snapshot_id, &tags)
+        .await
+    {
+        Ok(snapshot) => snapshot,
+        Err(AwsError::AlreadyExists { .. }) => {
+            let existing = env.aws.describe_snapshot(&snapshot_id).await?;
+            if !made_by(&existing.tags, &execution.id) {
+                return Err(StepError::invalid(format!(
+                    "snapshot {snapshot_id} already exists and was not taken by this execution"
+                )));
+            }
+            existing
+        }
+        Err(AwsError::NotFound { .. }) => {
+            return Err(StepError::invalid(format!(
+                "active database {} of {source} does not exist",
+                pointer.db_instance_id
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    tracing::info!(snapshot_id, source = %source, status = %snapshot.status, "snapshot requested");
+    Ok(snapshot_ref(&snapshot, timestamp, true, Poll::default()))
+}
+
+async fn given_snapshot(env: Env<'_>, snapshot_id: &str) -> Result<SnapshotRef, StepError> {
+    names::check_given_snapshot_id(snapshot_id)?;
+    let snapshot = match env.aws.describe_snapshot(snapshot_id).await {
+        Ok(snapshot) => snapshot,
+        Err(AwsError::NotFound { .. }) => {
+            return Err(StepError::invalid(format!(
+                "snapshot {snapshot_id} not found"
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // The name carries the data's timestamp when Switchyard took it; otherwise trust RDS.
+    let timestamp = Timestamp::from_name_suffix(snapshot_id)
+        .or_else(|| snapshot.created_at.map(Timestamp::from_datetime))
+        .ok_or_else(|| {
+            StepError::invalid(format!(
+                "snapshot {snapshot_id} has no creation time yet and no timestamp in its name"
+            ))
+        })?;
+    fail_if_broken(&snapshot)?;
+    Ok(snapshot_ref(&snapshot, timestamp, false, Poll::default()))
+}
+
+/// Polled by the machine until the snapshot is available.
+pub async fn check_snapshot(env: Env<'_>, state: &DeployState) -> Result<SnapshotRef, StepError> {
+    let current = state.snapshot()?;
+    let snapshot = match env.aws.describe_snapshot(&current.snapshot_id).await {
+        Ok(snapshot) => snapshot,
+        Err(AwsError::NotFound { .. }) => {
+            return Err(StepError::ResourceFailed {
+                kind: ResourceKind::DbSnapshot,
+                id: current.snapshot_id.clone(),
+                status: "gone".into(),
+            });
+        }
+        Err(err) => return Err(err.into()),
+    };
+    fail_if_broken(&snapshot)?;
+    let poll = if snapshot.status == "available" {
+        current.poll.ready()
+    } else {
+        current
+            .poll
+            .next(&format!("db snapshot {}", snapshot.id))?
+    };
+    Ok(snapshot_ref(&snapshot, current.timestamp, current.taken, poll))
+}
+
+fn fail_if_broken(snapshot: &Snapshot) -> Result<(), StepError> {
+    if matches!(snapshot.status.as_str(), "failed" | "deleting" | "deleted") {
+        return Err(StepError::ResourceFailed {
+            kind: ResourceKind::DbSnapshot,
+            id: snapshot.id.clone(),
+            status: snapshot.status.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn snapshot_ref(snapshot: &Snapshot, timestamp: Timestamp, taken: bool, poll: Poll) -> SnapshotRef {
+    SnapshotRef {
+        snapshot_id: snapshot.id.clone(),
+        source_db_instance_id: snapshot.db_instance_id.clone(),
+        timestamp,
+        status: snapshot.status.clone(),
+        taken,
+        engine: snapshot.engine.clone(),
+        engine_version: snapshot.engine_version.clone(),
+        allocated_storage_gib: snapshot.allocated_storage_gib,
+        poll,
+    }
+}

@@ -1,0 +1,202 @@
+use super::service::{is_stable, previous_of};
+use super::{Env, made_by};
+use crate::error::{AwsError, StepError};
+use crate::names::{self, Namespace};
+use crate::ports::{DeleteDbRequest, tag};
+use crate::records::{NamespaceSettings, TrackedRole};
+use crate::state::{DeployState, Poll, RollbackReport, SweepReport};
+
+/// Statuses in which RDS refuses a delete for now: the sweep waits for them to settle.
+const BUSY: &[&str] = &[
+    "creating",
+    "backing-up",
+    "modifying",
+    "rebooting",
+    "upgrading",
+    "configuring-enhanced-monitoring",
+    "configuring-log-exports",
+    "starting",
+    "stopping",
+];
+
+/// Deletes every database tracked in the namespace except the active one, and untracks each
+/// once RDS says it is gone. Safe to run any number of times; re-run by the machine until
+/// `done`. A database whose tags say it belongs to another namespace is never deleted.
+pub async fn sweep(
+    env: Env<'_>,
+    ns: &Namespace,
+    settings: &NamespaceSettings,
+    poll: &Poll,
+) -> Result<SweepReport, StepError> {
+    let records = env.records();
+    let active = records.pointer(ns).await?.map(|(p, _)| p.db_instance_id);
+    let mut report = SweepReport::default();
+    for tracked in records.tracked(ns).await? {
+        let id = tracked.db_instance_id.clone();
+        if active.as_deref() == Some(id.as_str()) {
+            // Promoted after it was tracked: the record is stale, the database is not.
+            records.untrack(ns, &id).await?;
+            report.kept.push(format!("{id}: active"));
+            continue;
+        }
+        let instance = match env.aws.describe_db(&id).await {
+            Ok(instance) => instance,
+            Err(AwsError::NotFound { .. }) => {
+                records.untrack(ns, &id).await?;
+                report.deleted.push(id);
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if instance.tags.get(tag::NAMESPACE).map(String::as_str) != Some(ns.as_str()) {
+            report
+                .kept
+                .push(format!("{id}: not tagged for {ns}, refusing to delete it"));
+            continue;
+        }
+        if instance.status == "deleting" || BUSY.contains(&instance.status.as_str()) {
+            report.deleting.push(id);
+            continue;
+        }
+        let final_snapshot_id = match tracked.role {
+            TrackedRole::Retired if settings.keeps_final_snapshot(ns) => {
+                Some(names::final_snapshot_id(&id)?)
+            }
+            _ => None,
+        };
+        let request = DeleteDbRequest {
+            db_instance_id: id.clone(),
+            final_snapshot_id: final_snapshot_id.clone(),
+        };
+        match env.aws.delete_db(&request).await {
+            Ok(_) | Err(AwsError::InvalidState { .. }) => {}
+            Err(AwsError::NotFound { .. }) => {
+                records.untrack(ns, &id).await?;
+                report.deleted.push(id);
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        tracing::info!(namespace = %ns, db = %id, final_snapshot = ?final_snapshot_id, "delete requested");
+        report.final_snapshots.extend(final_snapshot_id);
+        report.deleting.push(id);
+    }
+    report.done = report.deleting.is_empty();
+    report.poll = if report.done {
+        poll.ready()
+    } else {
+        poll.next(&format!("deletion of {}", report.deleting.join(", ")))?
+    };
+    Ok(report)
+}
+
+/// Step 6: delete the database the swap replaced (and any left by earlier runs), never the
+/// active one. Re-run by the machine until everything tracked is gone.
+pub async fn cleanup(env: Env<'_>, state: &DeployState) -> Result<SweepReport, StepError> {
+    let ns = state.namespace()?;
+    let settings = &state.previous()?.settings;
+    let poll = state.cleanup.as_ref().map(|c| c.poll.clone()).unwrap_or_default();
+    let mut report = sweep(env, &ns, settings, &poll).await?;
+    if let Some(earlier) = &state.cleanup {
+        // Keep what earlier rounds achieved in the report.
+        let mut deleted = earlier.deleted.clone();
+        deleted.retain(|id| !report.deleted.contains(id));
+        deleted.append(&mut report.deleted);
+        report.deleted = deleted;
+        let mut finals = earlier.final_snapshots.clone();
+        finals.retain(|id| !report.final_snapshots.contains(id));
+        finals.append(&mut report.final_snapshots);
+        report.final_snapshots = finals;
+    }
+    Ok(report)
+}
+
+/// Undoes whatever this execution changed, reading what changed from AWS rather than from the
+/// state (the failure may have struck mid-step): the pointer goes back to what it was, the
+/// service back to its previous revision, and the new database is deleted. The old database is
+/// never touched. Re-run by the machine until `done`.
+pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackReport, StepError> {
+    let ns = state.namespace()?;
+    let execution_id = state.execution_id()?;
+    let records = env.records();
+    let settings = match &state.previous {
+        Some(previous) => previous.settings.clone(),
+        None => records.settings(&ns).await?,
+    };
+    let earlier = state.rollback.clone().unwrap_or_default();
+    let mut report = RollbackReport {
+        pointer_restored: earlier.pointer_restored,
+        service_restored: earlier.service_restored,
+        ..RollbackReport::default()
+    };
+
+    // 1. The pointer, if this execution moved it: back to the newest version it did not write.
+    if let Some((pointer, version)) = records.pointer(&ns).await? {
+        if pointer.execution_id.as_deref() == Some(execution_id) {
+            let history = records.pointer_history(&ns).await?;
+            let before = history
+                .iter()
+                .rev()
+                .find(|(p, _)| p.execution_id.as_deref() != Some(execution_id));
+            match before {
+                Some((old, _)) => {
+                    records.put_pointer(&ns, old, Some(version)).await?;
+                }
+                None => {
+                    records.delete_pointer(&ns).await?;
+                }
+            }
+            tracing::warn!(namespace = %ns, execution_id, "pointer restored");
+            report.pointer_restored = true;
+        }
+    }
+    // The old database is serving again: it must not be swept.
+    for tracked in records.tracked(&ns).await? {
+        if tracked.role == TrackedRole::Retired && tracked.execution_id == execution_id {
+            records.untrack(&ns, &tracked.db_instance_id).await?;
+        }
+    }
+
+    // 2. The service, if it runs a revision this execution registered.
+    report.service_stable = match env
+        .aws
+        .describe_service(&settings.cluster, &settings.service)
+        .await
+    {
+        Err(AwsError::NotFound { .. }) => true,
+        Err(err) => return Err(err.into()),
+        Ok(service) => {
+            let definition = env
+                .aws
+                .describe_task_definition(&service.task_definition_arn)
+                .await?;
+            if made_by(&definition.tags, execution_id) {
+                let previous = previous_of(&definition)?;
+                env.aws
+                    .update_service(&settings.cluster, &settings.service, &previous)
+                    .await?;
+                tracing::warn!(namespace = %ns, task_definition = %previous, "service restored");
+                report.service_restored = true;
+                false
+            } else {
+                is_stable(&service)
+            }
+        }
+    };
+
+    // 3. The new database, and anything else tracked that is not active.
+    let mut sweep_report = sweep(env, &ns, &settings, &earlier.sweep.poll).await?;
+    let mut deleted = earlier.sweep.deleted.clone();
+    deleted.retain(|id| !sweep_report.deleted.contains(id));
+    deleted.append(&mut sweep_report.deleted);
+    sweep_report.deleted = deleted;
+    sweep_report.done = sweep_report.done && report.service_stable;
+    if !sweep_report.done && sweep_report.poll.ready {
+        sweep_report.poll = earlier
+            .sweep
+            .poll
+            .next(&format!("service {} to settle", settings.service))?;
+    }
+    report.sweep = sweep_report;
+    Ok(report)
+}

@@ -1,0 +1,161 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use switchyard_core::dispatch::Stage;
+use switchyard_core::error::AwsError;
+
+/// How an injected fault behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Every AWS call of the stage fails for good.
+    Error,
+    /// The stage's first calls are throttled, then succeed: Step Functions' Retry must absorb it.
+    Throttle,
+    /// The ECS rollout the deploy starts fails and the circuit breaker rolls it back.
+    RolloutFailed,
+}
+
+/// `STAGE:KIND`, e.g. `create-db:error` or `wait-stable:rollout-failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub stage: Stage,
+    pub kind: FaultKind,
+}
+
+/// How many calls a throttle fault refuses before it lets calls through.
+pub const THROTTLED_CALLS: u32 = 2;
+
+impl FromStr for Fault {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (stage, kind) = text
+            .split_once(':')
+            .ok_or_else(|| format!("invalid fault {text:?}: expected STAGE:KIND, e.g. create-db:error"))?;
+        let stage: Stage = stage.parse().map_err(|e| format!("{e}"))?;
+        let kind = match kind {
+            "error" => FaultKind::Error,
+            "throttle" => FaultKind::Throttle,
+            "rollout-failed" => FaultKind::RolloutFailed,
+            other => {
+                return Err(format!(
+                    "invalid fault kind {other:?}: expected error, throttle or rollout-failed"
+                ));
+            }
+        };
+        if kind == FaultKind::RolloutFailed && stage != Stage::WaitStable {
+            return Err(format!(
+                "invalid fault {text:?}: rollout-failed applies to wait-stable only"
+            ));
+        }
+        Ok(Fault { stage, kind })
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            FaultKind::Error => "error",
+            FaultKind::Throttle => "throttle",
+            FaultKind::RolloutFailed => "rollout-failed",
+        };
+        write!(f, "{}:{kind}", self.stage)
+    }
+}
+
+/// Faults armed for this process (not persisted: a fault is for one command).
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    armed: Vec<(Fault, u32)>,
+}
+
+impl Faults {
+    pub(crate) fn arm(&mut self, fault: Fault) {
+        self.armed.push((fault, THROTTLED_CALLS));
+    }
+
+    /// Called before every AWS call made on behalf of `stage`.
+    pub(crate) fn before_call(&mut self, stage: Option<Stage>, operation: &str) -> Result<(), AwsError> {
+        let Some(stage) = stage else { return Ok(()) };
+        for (fault, remaining) in &mut self.armed {
+            if fault.stage != stage {
+                continue;
+            }
+            match fault.kind {
+                FaultKind::Error => {
+                    return Err(AwsError::Rejected {
+                        code: "InjectedFault".into(),
+                        message: format!("{operation} failed: fault injected at stage {stage}"),
+                    });
+                }
+                FaultKind::Throttle if *remaining > 0 => {
+                    *remaining -= 1;
+                    return Err(AwsError::Throttled {
+                        code: "ThrottlingException".into(),
+                        message: format!("rate exceeded for {operation} (injected at stage {stage})"),
+                    });
+                }
+                FaultKind::Throttle | FaultKind::RolloutFailed => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the next rollout must fail; consumed, so a rollback's own rollout succeeds.
+    pub(crate) fn take_rollout_failure(&mut self) -> bool {
+        let before = self.armed.len();
+        let mut taken = false;
+        self.armed.retain(|(fault, _)| {
+            if !taken && fault.kind == FaultKind::RolloutFailed {
+                taken = true;
+                false
+            } else {
+                true
+            }
+        });
+        before != self.armed.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_faults() {
+        let fault: Fault = "create-db:error".parse().unwrap();
+        assert_eq!(fault.stage, Stage::CreateDb);
+        assert_eq!(fault.kind, FaultKind::Error);
+        assert_eq!(fault.to_string(), "create-db:error");
+        assert!("wait-stable:rollout-failed".parse::<Fault>().is_ok());
+        assert!("snapshot:rollout-failed".parse::<Fault>().is_err());
+        assert!("create-db".parse::<Fault>().is_err());
+        assert!("nope:error".parse::<Fault>().unwrap_err().contains("\"nope\""));
+        assert!("cleanup:melt".parse::<Fault>().unwrap_err().contains("\"melt\""));
+    }
+
+    #[test]
+    fn throttle_then_pass() {
+        let mut faults = Faults::default();
+        faults.arm("cleanup:throttle".parse().unwrap());
+        assert!(faults.before_call(Some(Stage::Snapshot), "x").is_ok());
+        assert!(faults.before_call(None, "x").is_ok());
+        for _ in 0..THROTTLED_CALLS {
+            let err = faults.before_call(Some(Stage::Cleanup), "x").unwrap_err();
+            assert!(err.is_transient());
+        }
+        assert!(faults.before_call(Some(Stage::Cleanup), "x").is_ok());
+    }
+
+    #[test]
+    fn error_is_for_good() {
+        let mut faults = Faults::default();
+        faults.arm("swap-pointer:error".parse().unwrap());
+        for _ in 0..5 {
+            let err = faults.before_call(Some(Stage::SwapPointer), "PutParameter").unwrap_err();
+            assert!(!err.is_transient());
+        }
+    }
+}

@@ -1,0 +1,391 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use switchyard_core::error::{AwsError, ResourceKind};
+use switchyard_core::ports::{
+    Databases, DbInstance, DeleteDbRequest, RestoreDbRequest, Snapshot, Snapshots, Tags,
+};
+
+use crate::world::{SimAws, WorldState};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SimSnapshot {
+    pub id: String,
+    pub db_instance_id: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub allocated_storage_gib: i32,
+    pub tags: Tags,
+    pub created_at: DateTime<Utc>,
+    pub available_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Deletion {
+    pub gone_at: DateTime<Utc>,
+    pub final_snapshot_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SimInstance {
+    pub id: String,
+    pub instance_class: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub allocated_storage_gib: i32,
+    pub tags: Tags,
+    pub created_at: DateTime<Utc>,
+    pub backing_up_at: DateTime<Utc>,
+    pub available_at: DateTime<Utc>,
+    pub deletion: Option<Deletion>,
+}
+
+/// How long RDS takes, roughly: a snapshot reads every block once, a restore creates the
+/// instance and then takes its first automated backup.
+fn snapshot_duration(gib: i32) -> Duration {
+    Duration::seconds(120 + 10 * i64::from(gib))
+}
+fn restore_duration(gib: i32) -> (Duration, Duration) {
+    (Duration::seconds(360 + 5 * i64::from(gib)), Duration::seconds(180))
+}
+const DELETE_DURATION: Duration = Duration::seconds(240);
+const FINAL_SNAPSHOT_DURATION: Duration = Duration::seconds(120);
+
+const DELETABLE: &[&str] = &["available", "failed", "storage-full", "incompatible-restore"];
+
+impl SimSnapshot {
+    fn status(&self, now: DateTime<Utc>) -> &'static str {
+        if now < self.available_at {
+            "creating"
+        } else {
+            "available"
+        }
+    }
+
+    fn view(&self, now: DateTime<Utc>) -> Snapshot {
+        Snapshot {
+            id: self.id.clone(),
+            db_instance_id: self.db_instance_id.clone(),
+            status: self.status(now).into(),
+            created_at: Some(self.created_at),
+            allocated_storage_gib: self.allocated_storage_gib,
+            engine: self.engine.clone(),
+            engine_version: self.engine_version.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
+impl SimInstance {
+    pub(crate) fn status(&self, now: DateTime<Utc>) -> &'static str {
+        if self.deletion.is_some() {
+            "deleting"
+        } else if now < self.backing_up_at {
+            "creating"
+        } else if now < self.available_at {
+            "backing-up"
+        } else {
+            "available"
+        }
+    }
+
+    pub(crate) fn endpoint(&self, region: &str) -> String {
+        format!("{}.c0ffee0sim.{region}.rds.amazonaws.com", self.id)
+    }
+
+    fn view(&self, now: DateTime<Utc>, region: &str) -> DbInstance {
+        let status = self.status(now);
+        // RDS publishes the endpoint once the instance has been created.
+        let has_endpoint = status != "creating";
+        DbInstance {
+            id: self.id.clone(),
+            status: status.into(),
+            endpoint: has_endpoint.then(|| self.endpoint(region)),
+            port: has_endpoint.then_some(5432),
+            instance_class: self.instance_class.clone(),
+            engine: self.engine.clone(),
+            engine_version: self.engine_version.clone(),
+            allocated_storage_gib: self.allocated_storage_gib,
+            created_at: Some(self.created_at),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> AwsError {
+    AwsError::NotFound {
+        kind,
+        id: id.to_owned(),
+    }
+}
+
+impl WorldState {
+    pub(crate) fn settle_rds(&mut self) {
+        let now = self.now;
+        let gone: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.deletion.as_ref().is_some_and(|d| d.gone_at <= now))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in gone {
+            self.instances.remove(&id);
+        }
+    }
+
+    pub(crate) fn insert_instance(&mut self, instance: SimInstance) {
+        self.instances.insert(instance.id.clone(), instance);
+    }
+
+    pub(crate) fn instance_view(&self, id: &str) -> Option<DbInstance> {
+        self.instances.get(id).map(|i| i.view(self.now, &self.region))
+    }
+}
+
+#[async_trait]
+impl Snapshots for SimAws {
+    async fn create_snapshot(
+        &self,
+        db_instance_id: &str,
+        snapshot_id: &str,
+        tags: &Tags,
+    ) -> Result<Snapshot, AwsError> {
+        self.call("CreateDBSnapshot", |s| {
+            let now = s.now;
+            let instance = s
+                .instances
+                .get(db_instance_id)
+                .ok_or_else(|| not_found(ResourceKind::DbInstance, db_instance_id))?;
+            if instance.status(now) != "available" {
+                return Err(AwsError::InvalidState {
+                    kind: ResourceKind::DbInstance,
+                    id: db_instance_id.to_owned(),
+                    message: format!("instance is {}", instance.status(now)),
+                });
+            }
+            if s.snapshots.contains_key(snapshot_id) {
+                return Err(AwsError::AlreadyExists {
+                    kind: ResourceKind::DbSnapshot,
+                    id: snapshot_id.to_owned(),
+                });
+            }
+            let snapshot = SimSnapshot {
+                id: snapshot_id.to_owned(),
+                db_instance_id: db_instance_id.to_owned(),
+                engine: instance.engine.clone(),
+                engine_version: instance.engine_version.clone(),
+                allocated_storage_gib: instance.allocated_storage_gib,
+                tags: tags.clone(),
+                created_at: now,
+                available_at: now + snapshot_duration(instance.allocated_storage_gib),
+            };
+            let view = snapshot.view(now);
+            s.snapshots.insert(snapshot_id.to_owned(), snapshot);
+            Ok(view)
+        })
+    }
+
+    async fn describe_snapshot(&self, snapshot_id: &str) -> Result<Snapshot, AwsError> {
+        self.call("DescribeDBSnapshots", |s| {
+            s.snapshots
+                .get(snapshot_id)
+                .map(|snap| snap.view(s.now))
+                .ok_or_else(|| not_found(ResourceKind::DbSnapshot, snapshot_id))
+        })
+    }
+}
+
+#[async_trait]
+impl Databases for SimAws {
+    async fn restore_db_from_snapshot(
+        &self,
+        request: &RestoreDbRequest,
+    ) -> Result<DbInstance, AwsError> {
+        self.call("RestoreDBInstanceFromDBSnapshot", |s| {
+            let now = s.now;
+            let snapshot = s
+                .snapshots
+                .get(&request.snapshot_id)
+                .ok_or_else(|| not_found(ResourceKind::DbSnapshot, &request.snapshot_id))?;
+            if snapshot.status(now) != "available" {
+                return Err(AwsError::InvalidState {
+                    kind: ResourceKind::DbSnapshot,
+                    id: request.snapshot_id.clone(),
+                    message: "snapshot is not available".into(),
+                });
+            }
+            if !request.instance_class.starts_with("db.") {
+                return Err(AwsError::Rejected {
+                    code: "InvalidParameterValue".into(),
+                    message: format!("invalid db instance class {:?}", request.instance_class),
+                });
+            }
+            if s.instances.contains_key(&request.db_instance_id) {
+                return Err(AwsError::AlreadyExists {
+                    kind: ResourceKind::DbInstance,
+                    id: request.db_instance_id.clone(),
+                });
+            }
+            let (creating, backing_up) = restore_duration(snapshot.allocated_storage_gib);
+            let instance = SimInstance {
+                id: request.db_instance_id.clone(),
+                instance_class: request.instance_class.clone(),
+                engine: snapshot.engine.clone(),
+                engine_version: snapshot.engine_version.clone(),
+                allocated_storage_gib: snapshot.allocated_storage_gib,
+                tags: request.tags.clone(),
+                created_at: now,
+                backing_up_at: now + creating,
+                available_at: now + creating + backing_up,
+                deletion: None,
+            };
+            let view = instance.view(now, &s.region);
+            s.insert_instance(instance);
+            Ok(view)
+        })
+    }
+
+    async fn describe_db(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
+        self.call("DescribeDBInstances", |s| {
+            s.instance_view(db_instance_id)
+                .ok_or_else(|| not_found(ResourceKind::DbInstance, db_instance_id))
+        })
+    }
+
+    async fn delete_db(&self, request: &DeleteDbRequest) -> Result<DbInstance, AwsError> {
+        self.call("DeleteDBInstance", |s| {
+            let now = s.now;
+            let id = &request.db_instance_id;
+            let instance = s
+                .instances
+                .get(id)
+                .ok_or_else(|| not_found(ResourceKind::DbInstance, id))?;
+            let status = instance.status(now);
+            if !DELETABLE.contains(&status) {
+                return Err(AwsError::InvalidState {
+                    kind: ResourceKind::DbInstance,
+                    id: id.clone(),
+                    message: format!("instance is {status}"),
+                });
+            }
+            let mut gone_at = now + DELETE_DURATION;
+            if let Some(final_id) = &request.final_snapshot_id {
+                if s.snapshots.contains_key(final_id) {
+                    return Err(AwsError::AlreadyExists {
+                        kind: ResourceKind::DbSnapshot,
+                        id: final_id.clone(),
+                    });
+                }
+                let snapshot = SimSnapshot {
+                    id: final_id.clone(),
+                    db_instance_id: id.clone(),
+                    engine: instance.engine.clone(),
+                    engine_version: instance.engine_version.clone(),
+                    allocated_storage_gib: instance.allocated_storage_gib,
+                    tags: instance.tags.clone(),
+                    created_at: now,
+                    available_at: now + FINAL_SNAPSHOT_DURATION,
+                };
+                s.snapshots.insert(final_id.clone(), snapshot);
+                gone_at += FINAL_SNAPSHOT_DURATION;
+            }
+            let region = s.region.clone();
+            let instance = s
+                .instances
+                .get_mut(id)
+                .ok_or_else(|| not_found(ResourceKind::DbInstance, id))?;
+            instance.deletion = Some(Deletion {
+                gone_at,
+                final_snapshot_id: request.final_snapshot_id.clone(),
+            });
+            Ok(instance.view(now, &region))
+        })
+    }
+
+    async fn list_dbs(&self) -> Result<Vec<DbInstance>, AwsError> {
+        self.call("DescribeDBInstances", |s| {
+            Ok(s.instances
+                .values()
+                .map(|i| i.view(s.now, &s.region))
+                .collect())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration as StdDuration;
+
+    use switchyard_core::ports::{Databases, DeleteDbRequest, RestoreDbRequest, Snapshots, Tags};
+
+    use crate::World;
+
+    fn restore(id: &str, snapshot: &str) -> RestoreDbRequest {
+        RestoreDbRequest {
+            db_instance_id: id.into(),
+            snapshot_id: snapshot.into(),
+            instance_class: "db.t4g.micro".into(),
+            subnet_group: None,
+            security_group_ids: vec![],
+            tags: Tags::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn lifecycle_follows_the_clock() {
+        let world = World::demo(chrono::Utc::now());
+        let aws = world.aws();
+        let source = crate::demo_tenants()[0].db_instance_id(&world);
+        let snap = aws
+            .create_snapshot(&source, "snap-1", &Tags::new())
+            .await
+            .unwrap();
+        assert_eq!(snap.status, "creating");
+        let err = aws.restore_db_from_snapshot(&restore("db-1", "snap-1")).await.unwrap_err();
+        assert!(matches!(err, switchyard_core::AwsError::InvalidState { .. }), "{err}");
+        world.advance(StdDuration::from_secs(3600));
+        assert_eq!(aws.describe_snapshot("snap-1").await.unwrap().status, "available");
+
+        let db = aws.restore_db_from_snapshot(&restore("db-1", "snap-1")).await.unwrap();
+        assert_eq!(db.status, "creating");
+        assert_eq!(db.endpoint, None);
+        let again = aws.restore_db_from_snapshot(&restore("db-1", "snap-1")).await.unwrap_err();
+        assert!(matches!(again, switchyard_core::AwsError::AlreadyExists { .. }));
+        let delete = DeleteDbRequest { db_instance_id: "db-1".into(), final_snapshot_id: None };
+        assert!(matches!(
+            aws.delete_db(&delete).await.unwrap_err(),
+            switchyard_core::AwsError::InvalidState { .. }
+        ));
+        world.advance(StdDuration::from_secs(8 * 60));
+        assert_eq!(aws.describe_db("db-1").await.unwrap().status, "backing-up");
+        world.advance(StdDuration::from_secs(3 * 60));
+        let ready = aws.describe_db("db-1").await.unwrap();
+        assert_eq!(ready.status, "available");
+        assert!(ready.endpoint.is_some());
+
+        let final_snapshot = DeleteDbRequest {
+            db_instance_id: "db-1".into(),
+            final_snapshot_id: Some("db-1-final".into()),
+        };
+        assert_eq!(aws.delete_db(&final_snapshot).await.unwrap().status, "deleting");
+        assert_eq!(aws.describe_db("db-1").await.unwrap().status, "deleting");
+        world.advance(StdDuration::from_secs(600));
+        assert!(matches!(
+            aws.describe_db("db-1").await.unwrap_err(),
+            switchyard_core::AwsError::NotFound { .. }
+        ));
+        assert_eq!(aws.describe_snapshot("db-1-final").await.unwrap().status, "available");
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_missing_thing() {
+        let world = World::new(chrono::Utc::now());
+        let aws = world.aws();
+        let err = aws.describe_db("nope").await.unwrap_err();
+        assert_eq!(err.to_string(), "db instance nope not found");
+        let err = aws.restore_db_from_snapshot(&restore("x", "missing")).await.unwrap_err();
+        assert_eq!(err.to_string(), "db snapshot missing not found");
+        let err = aws.create_snapshot("nope", "s", &Tags::new()).await.unwrap_err();
+        assert_eq!(err.to_string(), "db instance nope not found");
+    }
+}

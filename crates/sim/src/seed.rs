@@ -1,0 +1,218 @@
+//! The demo world `switchyard init --demo` creates: a few tenant stacks, each with an active
+//! database, its pointer and settings in Parameter Store, and an ECS service running on it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use switchyard_core::names::{self, Namespace, Timestamp};
+use switchyard_core::ports::{ContainerDefinition, TaskDefinition, Tags, tag};
+use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout};
+use switchyard_core::steps::service::env_var;
+
+use crate::rds::SimInstance;
+use crate::world::World;
+
+#[derive(Debug, Clone)]
+pub struct DemoTenant {
+    pub namespace: &'static str,
+    pub app_version: &'static str,
+    pub storage_gib: i32,
+    /// How long ago its current data was snapshotted.
+    pub data_age_days: i64,
+}
+
+/// Two customers; `xy-0146` has the full dev -> qa -> prod chain.
+pub fn demo_tenants() -> Vec<DemoTenant> {
+    vec![
+        DemoTenant { namespace: "xy-0146-dev", app_version: "1.4.0", storage_gib: 20, data_age_days: 1 },
+        DemoTenant { namespace: "xy-0146-qa", app_version: "1.3.2", storage_gib: 20, data_age_days: 9 },
+        DemoTenant { namespace: "xy-0146-prod", app_version: "1.3.2", storage_gib: 100, data_age_days: 30 },
+        DemoTenant { namespace: "ab-0201-dev", app_version: "2.0.1", storage_gib: 20, data_age_days: 2 },
+        DemoTenant { namespace: "ab-0201-prod", app_version: "2.0.0", storage_gib: 50, data_age_days: 14 },
+    ]
+}
+
+impl DemoTenant {
+    pub fn namespace(&self) -> Namespace {
+        // The table above is made of valid names; a typo there is caught by the seed's tests.
+        self.namespace.parse().unwrap_or_else(|_| unreachable_namespace())
+    }
+
+    pub fn cluster(&self) -> &'static str {
+        if self.namespace.ends_with("-prod") {
+            "switchyard-prod"
+        } else {
+            "switchyard-nonprod"
+        }
+    }
+
+    pub fn service(&self) -> String {
+        format!("{}-app", self.namespace)
+    }
+
+    /// The database the tenant's pointer names now.
+    pub fn db_instance_id(&self, world: &World) -> String {
+        world.active_db(&self.namespace()).unwrap_or_default()
+    }
+}
+
+fn unreachable_namespace() -> Namespace {
+    // Only reachable if the demo table is edited wrongly; fall back to a valid name so the
+    // seed's tests show the mismatch instead of a crash.
+    "invalid-0000-demo".parse().unwrap_or_else(|_| unreachable_namespace())
+}
+
+impl World {
+    /// A world with the demo tenants, as it would be after onboarding them.
+    pub fn demo(now: DateTime<Utc>) -> World {
+        let world = World::new(now);
+        let layout = ParameterLayout::default();
+        for tenant in demo_tenants() {
+            world.seed_tenant(&layout, &tenant);
+        }
+        world
+    }
+
+    fn seed_tenant(&self, layout: &ParameterLayout, tenant: &DemoTenant) {
+        let ns = tenant.namespace();
+        let mut state = self.lock();
+        let now = state.now;
+        let taken = now - Duration::days(tenant.data_age_days);
+        let timestamp = Timestamp::from_datetime(taken);
+        let db_id = names::db_instance_id(&ns, timestamp).unwrap_or_default();
+        let tags = Tags::from([
+            (tag::MANAGED_BY.to_owned(), tag::MANAGED_BY_VALUE.to_owned()),
+            (tag::NAMESPACE.to_owned(), ns.to_string()),
+            (tag::TIMESTAMP.to_owned(), timestamp.to_string()),
+        ]);
+        let instance = SimInstance {
+            id: db_id.clone(),
+            instance_class: "db.t4g.medium".into(),
+            engine: "postgres".into(),
+            engine_version: "16.4".into(),
+            allocated_storage_gib: tenant.storage_gib,
+            tags,
+            created_at: taken,
+            backing_up_at: taken,
+            available_at: taken,
+            deletion: None,
+        };
+        let endpoint = instance.endpoint(&state.region);
+        state.insert_instance(instance);
+
+        let settings = NamespaceSettings {
+            db_instance_class: "db.t4g.medium".into(),
+            db_subnet_group: Some(format!("{}-db", tenant.cluster())),
+            vpc_security_group_ids: vec!["sg-0demo0db".into()],
+            cluster: tenant.cluster().into(),
+            service: tenant.service(),
+            container: "app".into(),
+            final_snapshot: None,
+        };
+        let pointer = ActivePointer {
+            db_instance_id: db_id.clone(),
+            timestamp,
+            endpoint: endpoint.clone(),
+            port: 5432,
+            snapshot_id: None,
+            execution_id: None,
+            activated_at: taken,
+        };
+        for (name, value) in [
+            (layout.settings(&ns), serde_json::to_string(&settings)),
+            (layout.active_db(&ns), serde_json::to_string(&pointer)),
+        ] {
+            if let Ok(value) = value {
+                let _ = state.put_parameter_now(&name, &value, true);
+            }
+        }
+
+        let environment = BTreeMap::from([
+            (env_var::DB_HOST.to_owned(), endpoint),
+            (env_var::DB_PORT.to_owned(), "5432".to_owned()),
+            (env_var::DB_INSTANCE_ID.to_owned(), db_id),
+            (env_var::DB_TIMESTAMP.to_owned(), timestamp.to_string()),
+        ]);
+        let definition = TaskDefinition {
+            arn: None,
+            family: tenant.service(),
+            revision: 0,
+            containers: vec![ContainerDefinition {
+                name: "app".into(),
+                image: format!(
+                    "000000000000.dkr.ecr.eu-west-1.amazonaws.com/{}-app:{}",
+                    ns.customer(),
+                    tenant.app_version
+                ),
+                essential: true,
+                memory_mib: Some(512),
+                environment,
+                secrets: BTreeMap::new(),
+            }],
+            cpu: Some("256".into()),
+            memory: Some("512".into()),
+            network_mode: Some("awsvpc".into()),
+            requires_compatibilities: vec!["FARGATE".into()],
+            execution_role_arn: None,
+            task_role_arn: None,
+            tags: Tags::from([(tag::NAMESPACE.to_owned(), ns.to_string())]),
+        };
+        if let Ok(registered) = state.register_now(&definition) {
+            let arn = registered.arn.unwrap_or_default();
+            state.create_service_now(tenant.cluster(), &tenant.service(), &arn, 2);
+        }
+    }
+
+    /// The database a namespace's pointer names, read straight from the world.
+    pub fn active_db(&self, ns: &Namespace) -> Option<String> {
+        let layout = ParameterLayout::default();
+        let state = self.lock();
+        let value = &state.parameters.get(&layout.active_db(ns))?.last()?.value;
+        serde_json::from_str::<ActivePointer>(value)
+            .ok()
+            .map(|p| p.db_instance_id)
+    }
+
+    /// Every instance in the world, with its status: for tests and the status view.
+    pub fn db_instances(&self) -> Vec<(String, String)> {
+        let mut state = self.lock();
+        state.settle();
+        let now = state.now;
+        state
+            .instances
+            .values()
+            .map(|i| (i.id.clone(), i.status(now).to_owned()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_world_is_consistent() {
+        let world = World::demo(Utc::now());
+        let instances = world.db_instances();
+        assert_eq!(instances.len(), demo_tenants().len());
+        for tenant in demo_tenants() {
+            assert_eq!(tenant.namespace().as_str(), tenant.namespace);
+            let db = tenant.db_instance_id(&world);
+            assert!(db.starts_with(tenant.namespace), "{db}");
+            assert!(instances.contains(&(db, "available".to_owned())));
+        }
+    }
+
+    #[test]
+    fn world_round_trips_through_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/world.json");
+        let world = World::demo(Utc::now());
+        world.save(&path).unwrap();
+        let loaded = World::load(&path).unwrap();
+        assert_eq!(loaded.snapshot_state(), world.snapshot_state());
+        std::fs::write(&path, "{").unwrap();
+        let err = World::load(&path).err().unwrap();
+        assert!(err.to_string().contains("is not a switchyard world"), "{err}");
+    }
+}
