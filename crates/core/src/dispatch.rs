@@ -129,6 +129,23 @@ impl Step {
         Step::ALL.into_iter().find(|s| s.function_name() == name)
     }
 
+    /// The `${...}` placeholder the state machines use for this function's ARN, e.g.
+    /// `CreateDbFunctionArn`.
+    pub fn arn_placeholder(&self) -> String {
+        let mut name: String = self
+            .function_name()
+            .split('-')
+            .map(|part| {
+                let mut chars = part.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_ascii_uppercase().to_string() + chars.as_str()
+                })
+            })
+            .collect();
+        name.push_str("FunctionArn");
+        name
+    }
+
     /// The pipeline stage this function serves; lock handling and rollback belong to none.
     pub fn stage(&self) -> Option<Stage> {
         match self {
@@ -166,18 +183,18 @@ pub async fn run_step(
     let env = Env::new(aws, layout);
     let result = async {
         match step {
-        Step::AcquireLock => to_value(steps::acquire_lock(env, &state).await?),
-        Step::Snapshot => to_value(steps::snapshot(env, &state).await?),
-        Step::CheckSnapshot => to_value(steps::check_snapshot(env, &state).await?),
-        Step::ReadPointer => to_value(steps::read_pointer(env, &state).await?),
-        Step::CreateDb => to_value(steps::create_db(env, &state).await?),
-        Step::CheckDb => to_value(steps::check_db(env, &state).await?),
-        Step::SwapPointer => to_value(steps::swap_pointer(env, &state).await?),
-        Step::DeployService => to_value(steps::deploy_service(env, &state).await?),
-        Step::CheckService => to_value(steps::check_service(env, &state).await?),
-        Step::Cleanup => to_value(steps::cleanup(env, &state).await?),
-        Step::Rollback => to_value(steps::rollback(env, &state).await?),
-        Step::ReleaseLock => to_value(steps::release_lock(env, &state).await?),
+            Step::AcquireLock => to_value(steps::acquire_lock(env, &state).await?),
+            Step::Snapshot => to_value(steps::snapshot(env, &state).await?),
+            Step::CheckSnapshot => to_value(steps::check_snapshot(env, &state).await?),
+            Step::ReadPointer => to_value(steps::read_pointer(env, &state).await?),
+            Step::CreateDb => to_value(steps::create_db(env, &state).await?),
+            Step::CheckDb => to_value(steps::check_db(env, &state).await?),
+            Step::SwapPointer => to_value(steps::swap_pointer(env, &state).await?),
+            Step::DeployService => to_value(steps::deploy_service(env, &state).await?),
+            Step::CheckService => to_value(steps::check_service(env, &state).await?),
+            Step::Cleanup => to_value(steps::cleanup(env, &state).await?),
+            Step::Rollback => to_value(steps::rollback(env, &state).await?),
+            Step::ReleaseLock => to_value(steps::release_lock(env, &state).await?),
         }
     }
     .await;
@@ -197,6 +214,11 @@ mod tests {
             assert_eq!(Step::from_function_name(step.function_name()), Some(step));
         }
         assert_eq!(Step::from_function_name("nope"), None);
+        assert_eq!(Step::CreateDb.arn_placeholder(), "CreateDbFunctionArn");
+        assert_eq!(
+            Step::AcquireLock.arn_placeholder(),
+            "AcquireLockFunctionArn"
+        );
     }
 
     #[test]

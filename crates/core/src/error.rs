@@ -93,7 +93,10 @@ pub enum AwsError {
 
 impl AwsError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, AwsError::Throttled { .. } | AwsError::Unavailable { .. })
+        matches!(
+            self,
+            AwsError::Throttled { .. } | AwsError::Unavailable { .. }
+        )
     }
 }
 

@@ -296,7 +296,10 @@ mod tests {
     fn resource_names() {
         let ns: Namespace = "xy-0146-qa".parse().unwrap();
         let ts: Timestamp = "20261125-222526".parse().unwrap();
-        assert_eq!(db_instance_id(&ns, ts).unwrap(), "xy-0146-qa-20261125-222526");
+        assert_eq!(
+            db_instance_id(&ns, ts).unwrap(),
+            "xy-0146-qa-20261125-222526"
+        );
         assert_eq!(snapshot_id(&ns, ts).unwrap(), "xy-0146-qa-20261125-222526");
         assert_eq!(
             final_snapshot_id("xy-0146-qa-20261125-222526").unwrap(),

@@ -106,8 +106,12 @@ pub trait Parameters: Send + Sync {
     async fn get_parameter(&self, name: &str) -> Result<Option<Parameter>, AwsError>;
     /// Returns the new version. With `overwrite == false` an existing parameter is
     /// [`AwsError::AlreadyExists`]: Parameter Store's only create-if-absent primitive.
-    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool)
-    -> Result<i64, AwsError>;
+    async fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        overwrite: bool,
+    ) -> Result<i64, AwsError>;
     /// `Ok(false)` when there was nothing to delete.
     async fn delete_parameter(&self, name: &str) -> Result<bool, AwsError>;
     /// Every parameter below `path`, recursively, all pages.
@@ -167,6 +171,19 @@ pub struct Service {
     pub deployments: Vec<Deployment>,
 }
 
+/// How a new task definition revision differs from the one it is derived from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionChange {
+    /// The container whose environment and image change.
+    pub container: String,
+    /// Environment variables to set (added or replaced); the others are kept.
+    pub environment: BTreeMap<String, String>,
+    /// A new image reference for the container.
+    pub image: Option<String>,
+    /// Tags to set (added or replaced); tags under `switchyard:` not named here are dropped.
+    pub tags: Tags,
+}
+
 #[async_trait]
 pub trait Services: Send + Sync {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<Service, AwsError>;
@@ -175,6 +192,15 @@ pub trait Services: Send + Sync {
     async fn register_task_definition(
         &self,
         definition: &TaskDefinition,
+    ) -> Result<TaskDefinition, AwsError>;
+    /// Registers a new revision of `base_arn`'s family that carries over everything of the base
+    /// (every container setting, volumes, roles, placement, runtime platform, ...) with `change`
+    /// applied. Copying in the adapter, not through [`TaskDefinition`], is what keeps settings
+    /// this port does not model.
+    async fn register_revision(
+        &self,
+        base_arn: &str,
+        change: &RevisionChange,
     ) -> Result<TaskDefinition, AwsError>;
     async fn update_service(
         &self,

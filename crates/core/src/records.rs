@@ -204,7 +204,11 @@ impl Records<'_> {
 
     /// The active pointer and its Parameter Store version.
     pub async fn pointer(&self, ns: &Namespace) -> Result<Option<(ActivePointer, i64)>, StepError> {
-        match self.params.get_parameter(&self.layout.active_db(ns)).await? {
+        match self
+            .params
+            .get_parameter(&self.layout.active_db(ns))
+            .await?
+        {
             Some(parameter) => Ok(Some((parse_record(&parameter)?, parameter.version))),
             None => Ok(None),
         }

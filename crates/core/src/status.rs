@@ -120,7 +120,10 @@ async fn one(
         }
     }
 
-    match aws.describe_service(&settings.cluster, &settings.service).await {
+    match aws
+        .describe_service(&settings.cluster, &settings.service)
+        .await
+    {
         Ok(service) => {
             status.rollout_state = service
                 .deployments
@@ -137,12 +140,12 @@ async fn one(
                 .iter()
                 .find(|c| c.name == settings.container)
                 .and_then(|c| c.environment.get(env_var::DB_INSTANCE_ID));
-            if let (Some(active), Some(used)) = (&status.active_db, used) {
-                if active != used {
-                    status
-                        .drift
-                        .push(format!("service uses {used}, pointer names {active}"));
-                }
+            if let (Some(active), Some(used)) = (&status.active_db, used)
+                && active != used
+            {
+                status
+                    .drift
+                    .push(format!("service uses {used}, pointer names {active}"));
             }
         }
         Err(AwsError::NotFound { .. }) => status.drift.push(format!(

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_core::error::{AwsError, ResourceKind};
-use switchyard_core::ports::{Deployment, Service, Services, TaskDefinition};
+use switchyard_core::ports::{Deployment, RevisionChange, Service, Services, TaskDefinition};
 
 use crate::world::{SimAws, WorldState};
 
@@ -90,7 +90,11 @@ impl SimService {
         );
         failed.running_count = 0;
         failed.fails_at = None;
-        let Some(last_good) = self.deployments.iter().skip(1).find(|d| d.status == "ACTIVE")
+        let Some(last_good) = self
+            .deployments
+            .iter()
+            .skip(1)
+            .find(|d| d.status == "ACTIVE")
         else {
             return;
         };
@@ -113,20 +117,20 @@ impl SimService {
         let Some(primary) = self.deployments.first() else {
             return;
         };
-        if let Some(fails_at) = primary.fails_at {
-            if fails_at <= now {
-                self.trip_circuit_breaker(fails_at, next_id());
-            }
+        if let Some(fails_at) = primary.fails_at
+            && fails_at <= now
+        {
+            self.trip_circuit_breaker(fails_at, next_id());
         }
         let desired = self.desired_count;
-        if let Some(primary) = self.deployments.first_mut() {
-            if primary.completes_at.is_some_and(|at| at <= now) {
-                primary.rollout_state = "COMPLETED".into();
-                primary.rollout_state_reason = Some("ECS deployment completed".into());
-                primary.running_count = desired;
-                primary.completes_at = None;
-                self.deployments.truncate(1);
-            }
+        if let Some(primary) = self.deployments.first_mut()
+            && primary.completes_at.is_some_and(|at| at <= now)
+        {
+            primary.rollout_state = "COMPLETED".into();
+            primary.rollout_state_reason = Some("ECS deployment completed".into());
+            primary.running_count = desired;
+            primary.completes_at = None;
+            self.deployments.truncate(1);
         }
     }
 }
@@ -156,14 +160,20 @@ impl WorldState {
             .map(|t| &t.definition)
     }
 
-    pub(crate) fn register_now(&mut self, definition: &TaskDefinition) -> Result<TaskDefinition, AwsError> {
+    pub(crate) fn register_now(
+        &mut self,
+        definition: &TaskDefinition,
+    ) -> Result<TaskDefinition, AwsError> {
         if definition.family.is_empty() || definition.containers.is_empty() {
             return Err(AwsError::Rejected {
                 code: "ClientException".into(),
                 message: "a task definition needs a family and at least one container".into(),
             });
         }
-        let revisions = self.task_definitions.entry(definition.family.clone()).or_default();
+        let revisions = self
+            .task_definitions
+            .entry(definition.family.clone())
+            .or_default();
         let revision = i32::try_from(revisions.len() + 1).unwrap_or(i32::MAX);
         let mut registered = definition.clone();
         registered.revision = revision;
@@ -227,7 +237,9 @@ impl WorldState {
 #[async_trait]
 impl Services for SimAws {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<Service, AwsError> {
-        self.call("DescribeServices", |s| Ok(s.service_mut(cluster, service)?.view()))
+        self.call("DescribeServices", |s| {
+            Ok(s.service_mut(cluster, service)?.view())
+        })
     }
 
     async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinition, AwsError> {
@@ -248,6 +260,37 @@ impl Services for SimAws {
         self.call("RegisterTaskDefinition", |s| s.register_now(definition))
     }
 
+    async fn register_revision(
+        &self,
+        base_arn: &str,
+        change: &RevisionChange,
+    ) -> Result<TaskDefinition, AwsError> {
+        self.call("RegisterTaskDefinition", |s| {
+            let mut next =
+                s.find_task_definition(base_arn)
+                    .cloned()
+                    .ok_or_else(|| AwsError::NotFound {
+                        kind: ResourceKind::TaskDefinition,
+                        id: base_arn.to_owned(),
+                    })?;
+            let container = next
+                .containers
+                .iter_mut()
+                .find(|c| c.name == change.container)
+                .ok_or_else(|| AwsError::Rejected {
+                    code: "ClientException".into(),
+                    message: format!("{base_arn} has no container {}", change.container),
+                })?;
+            container.environment.extend(change.environment.clone());
+            if let Some(image) = &change.image {
+                container.image = image.clone();
+            }
+            next.tags.retain(|key, _| !key.starts_with("switchyard:"));
+            next.tags.extend(change.tags.clone());
+            s.register_now(&next)
+        })
+    }
+
     async fn update_service(
         &self,
         cluster: &str,
@@ -266,7 +309,11 @@ impl Services for SimAws {
             let now = s.now;
             let id = format!("ecs-svc/{:019}", s.next_id());
             let svc = s.service_mut(cluster, service)?;
-            if svc.deployments.first().is_some_and(|d| d.task_definition_arn == arn) {
+            if svc
+                .deployments
+                .first()
+                .is_some_and(|d| d.task_definition_arn == arn)
+            {
                 // ECS starts no new deployment when nothing changed.
                 return Ok(svc.view());
             }
@@ -305,9 +352,15 @@ mod tests {
     async fn rollout_completes_with_one_deployment() {
         let world = World::demo(chrono::Utc::now());
         let aws = world.aws();
-        let svc = aws.describe_service("switchyard-nonprod", "xy-0146-qa-app").await.unwrap();
+        let svc = aws
+            .describe_service("switchyard-nonprod", "xy-0146-qa-app")
+            .await
+            .unwrap();
         assert_eq!(svc.deployments.len(), 1);
-        let current = aws.describe_task_definition(&svc.task_definition_arn).await.unwrap();
+        let current = aws
+            .describe_task_definition(&svc.task_definition_arn)
+            .await
+            .unwrap();
         let mut next = current.clone();
         next.arn = None;
         let registered = aws.register_task_definition(&next).await.unwrap();
@@ -319,9 +372,15 @@ mod tests {
             .unwrap();
         assert_eq!(updated.deployments.len(), 2);
         assert_eq!(updated.deployments[0].rollout_state, "IN_PROGRESS");
-        assert_eq!(updated.running_count, svc.running_count, "old tasks keep serving");
+        assert_eq!(
+            updated.running_count, svc.running_count,
+            "old tasks keep serving"
+        );
         world.advance(StdDuration::from_secs(600));
-        let done = aws.describe_service("switchyard-nonprod", "xy-0146-qa-app").await.unwrap();
+        let done = aws
+            .describe_service("switchyard-nonprod", "xy-0146-qa-app")
+            .await
+            .unwrap();
         assert_eq!(done.deployments.len(), 1);
         assert_eq!(done.deployments[0].rollout_state, "COMPLETED");
         assert_eq!(done.task_definition_arn, arn);
@@ -333,18 +392,41 @@ mod tests {
         let world = World::demo(chrono::Utc::now());
         world.inject("wait-stable:rollout-failed".parse().unwrap());
         let aws = world.aws_for(Some(Stage::DeployService));
-        let svc = aws.describe_service("switchyard-nonprod", "xy-0146-qa-app").await.unwrap();
-        let mut next = aws.describe_task_definition(&svc.task_definition_arn).await.unwrap();
+        let svc = aws
+            .describe_service("switchyard-nonprod", "xy-0146-qa-app")
+            .await
+            .unwrap();
+        let mut next = aws
+            .describe_task_definition(&svc.task_definition_arn)
+            .await
+            .unwrap();
         next.arn = None;
-        let arn = aws.register_task_definition(&next).await.unwrap().arn.unwrap();
-        aws.update_service("switchyard-nonprod", "xy-0146-qa-app", &arn).await.unwrap();
+        let arn = aws
+            .register_task_definition(&next)
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
+        aws.update_service("switchyard-nonprod", "xy-0146-qa-app", &arn)
+            .await
+            .unwrap();
         world.advance(StdDuration::from_secs(250));
-        let tripped = aws.describe_service("switchyard-nonprod", "xy-0146-qa-app").await.unwrap();
+        let tripped = aws
+            .describe_service("switchyard-nonprod", "xy-0146-qa-app")
+            .await
+            .unwrap();
         assert_eq!(tripped.task_definition_arn, svc.task_definition_arn);
-        let failed = tripped.deployments.iter().find(|d| d.rollout_state == "FAILED").unwrap();
+        let failed = tripped
+            .deployments
+            .iter()
+            .find(|d| d.rollout_state == "FAILED")
+            .unwrap();
         assert_eq!(failed.task_definition_arn, arn);
         world.advance(StdDuration::from_secs(600));
-        let settled = aws.describe_service("switchyard-nonprod", "xy-0146-qa-app").await.unwrap();
+        let settled = aws
+            .describe_service("switchyard-nonprod", "xy-0146-qa-app")
+            .await
+            .unwrap();
         assert_eq!(settled.deployments.len(), 1);
         assert_eq!(settled.task_definition_arn, svc.task_definition_arn);
     }
@@ -354,14 +436,24 @@ mod tests {
         let world = World::demo(chrono::Utc::now());
         let aws = world.aws();
         assert_eq!(
-            aws.describe_service("nope", "x").await.unwrap_err().to_string(),
+            aws.describe_service("nope", "x")
+                .await
+                .unwrap_err()
+                .to_string(),
             "cluster nope not found"
         );
         assert_eq!(
-            aws.describe_service("switchyard-nonprod", "x").await.unwrap_err().to_string(),
+            aws.describe_service("switchyard-nonprod", "x")
+                .await
+                .unwrap_err()
+                .to_string(),
             "service x not found"
         );
         assert!(aws.describe_task_definition("fam:99").await.is_err());
-        assert!(aws.update_service("switchyard-nonprod", "xy-0146-qa-app", "fam:99").await.is_err());
+        assert!(
+            aws.update_service("switchyard-nonprod", "xy-0146-qa-app", "fam:99")
+                .await
+                .is_err()
+        );
     }
 }

@@ -31,9 +31,9 @@ impl FromStr for Fault {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (stage, kind) = text
-            .split_once(':')
-            .ok_or_else(|| format!("invalid fault {text:?}: expected STAGE:KIND, e.g. create-db:error"))?;
+        let (stage, kind) = text.split_once(':').ok_or_else(|| {
+            format!("invalid fault {text:?}: expected STAGE:KIND, e.g. create-db:error")
+        })?;
         let stage: Stage = stage.parse().map_err(|e| format!("{e}"))?;
         let kind = match kind {
             "error" => FaultKind::Error,
@@ -77,7 +77,11 @@ impl Faults {
     }
 
     /// Called before every AWS call made on behalf of `stage`.
-    pub(crate) fn before_call(&mut self, stage: Option<Stage>, operation: &str) -> Result<(), AwsError> {
+    pub(crate) fn before_call(
+        &mut self,
+        stage: Option<Stage>,
+        operation: &str,
+    ) -> Result<(), AwsError> {
         let Some(stage) = stage else { return Ok(()) };
         for (fault, remaining) in &mut self.armed {
             if fault.stage != stage {
@@ -94,7 +98,9 @@ impl Faults {
                     *remaining -= 1;
                     return Err(AwsError::Throttled {
                         code: "ThrottlingException".into(),
-                        message: format!("rate exceeded for {operation} (injected at stage {stage})"),
+                        message: format!(
+                            "rate exceeded for {operation} (injected at stage {stage})"
+                        ),
                     });
                 }
                 FaultKind::Throttle | FaultKind::RolloutFailed => {}
@@ -132,8 +138,18 @@ mod tests {
         assert!("wait-stable:rollout-failed".parse::<Fault>().is_ok());
         assert!("snapshot:rollout-failed".parse::<Fault>().is_err());
         assert!("create-db".parse::<Fault>().is_err());
-        assert!("nope:error".parse::<Fault>().unwrap_err().contains("\"nope\""));
-        assert!("cleanup:melt".parse::<Fault>().unwrap_err().contains("\"melt\""));
+        assert!(
+            "nope:error"
+                .parse::<Fault>()
+                .unwrap_err()
+                .contains("\"nope\"")
+        );
+        assert!(
+            "cleanup:melt"
+                .parse::<Fault>()
+                .unwrap_err()
+                .contains("\"melt\"")
+        );
     }
 
     #[test]
@@ -154,7 +170,9 @@ mod tests {
         let mut faults = Faults::default();
         faults.arm("swap-pointer:error".parse().unwrap());
         for _ in 0..5 {
-            let err = faults.before_call(Some(Stage::SwapPointer), "PutParameter").unwrap_err();
+            let err = faults
+                .before_call(Some(Stage::SwapPointer), "PutParameter")
+                .unwrap_err();
             assert!(!err.is_transient());
         }
     }

@@ -46,12 +46,20 @@ fn snapshot_duration(gib: i32) -> Duration {
     Duration::seconds(120 + 10 * i64::from(gib))
 }
 fn restore_duration(gib: i32) -> (Duration, Duration) {
-    (Duration::seconds(360 + 5 * i64::from(gib)), Duration::seconds(180))
+    (
+        Duration::seconds(360 + 5 * i64::from(gib)),
+        Duration::seconds(180),
+    )
 }
 const DELETE_DURATION: Duration = Duration::seconds(240);
 const FINAL_SNAPSHOT_DURATION: Duration = Duration::seconds(120);
 
-const DELETABLE: &[&str] = &["available", "failed", "storage-full", "incompatible-restore"];
+const DELETABLE: &[&str] = &[
+    "available",
+    "failed",
+    "storage-full",
+    "incompatible-restore",
+];
 
 impl SimSnapshot {
     fn status(&self, now: DateTime<Utc>) -> &'static str {
@@ -138,7 +146,9 @@ impl WorldState {
     }
 
     pub(crate) fn instance_view(&self, id: &str) -> Option<DbInstance> {
-        self.instances.get(id).map(|i| i.view(self.now, &self.region))
+        self.instances
+            .get(id)
+            .map(|i| i.view(self.now, &self.region))
     }
 }
 
@@ -341,17 +351,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(snap.status, "creating");
-        let err = aws.restore_db_from_snapshot(&restore("db-1", "snap-1")).await.unwrap_err();
-        assert!(matches!(err, switchyard_core::AwsError::InvalidState { .. }), "{err}");
+        let err = aws
+            .restore_db_from_snapshot(&restore("db-1", "snap-1"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, switchyard_core::AwsError::InvalidState { .. }),
+            "{err}"
+        );
         world.advance(StdDuration::from_secs(3600));
-        assert_eq!(aws.describe_snapshot("snap-1").await.unwrap().status, "available");
+        assert_eq!(
+            aws.describe_snapshot("snap-1").await.unwrap().status,
+            "available"
+        );
 
-        let db = aws.restore_db_from_snapshot(&restore("db-1", "snap-1")).await.unwrap();
+        let db = aws
+            .restore_db_from_snapshot(&restore("db-1", "snap-1"))
+            .await
+            .unwrap();
         assert_eq!(db.status, "creating");
         assert_eq!(db.endpoint, None);
-        let again = aws.restore_db_from_snapshot(&restore("db-1", "snap-1")).await.unwrap_err();
-        assert!(matches!(again, switchyard_core::AwsError::AlreadyExists { .. }));
-        let delete = DeleteDbRequest { db_instance_id: "db-1".into(), final_snapshot_id: None };
+        let again = aws
+            .restore_db_from_snapshot(&restore("db-1", "snap-1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            again,
+            switchyard_core::AwsError::AlreadyExists { .. }
+        ));
+        let delete = DeleteDbRequest {
+            db_instance_id: "db-1".into(),
+            final_snapshot_id: None,
+        };
         assert!(matches!(
             aws.delete_db(&delete).await.unwrap_err(),
             switchyard_core::AwsError::InvalidState { .. }
@@ -367,14 +398,20 @@ mod tests {
             db_instance_id: "db-1".into(),
             final_snapshot_id: Some("db-1-final".into()),
         };
-        assert_eq!(aws.delete_db(&final_snapshot).await.unwrap().status, "deleting");
+        assert_eq!(
+            aws.delete_db(&final_snapshot).await.unwrap().status,
+            "deleting"
+        );
         assert_eq!(aws.describe_db("db-1").await.unwrap().status, "deleting");
         world.advance(StdDuration::from_secs(600));
         assert!(matches!(
             aws.describe_db("db-1").await.unwrap_err(),
             switchyard_core::AwsError::NotFound { .. }
         ));
-        assert_eq!(aws.describe_snapshot("db-1-final").await.unwrap().status, "available");
+        assert_eq!(
+            aws.describe_snapshot("db-1-final").await.unwrap().status,
+            "available"
+        );
     }
 
     #[tokio::test]
@@ -383,9 +420,15 @@ mod tests {
         let aws = world.aws();
         let err = aws.describe_db("nope").await.unwrap_err();
         assert_eq!(err.to_string(), "db instance nope not found");
-        let err = aws.restore_db_from_snapshot(&restore("x", "missing")).await.unwrap_err();
+        let err = aws
+            .restore_db_from_snapshot(&restore("x", "missing"))
+            .await
+            .unwrap_err();
         assert_eq!(err.to_string(), "db snapshot missing not found");
-        let err = aws.create_snapshot("nope", "s", &Tags::new()).await.unwrap_err();
+        let err = aws
+            .create_snapshot("nope", "s", &Tags::new())
+            .await
+            .unwrap_err();
         assert_eq!(err.to_string(), "db instance nope not found");
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use switchyard_core::names::{self, Namespace, Timestamp};
-use switchyard_core::ports::{ContainerDefinition, TaskDefinition, Tags, tag};
+use switchyard_core::ports::{ContainerDefinition, Tags, TaskDefinition, tag};
 use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout};
 use switchyard_core::steps::service::env_var;
 
@@ -24,18 +24,45 @@ pub struct DemoTenant {
 /// Two customers; `xy-0146` has the full dev -> qa -> prod chain.
 pub fn demo_tenants() -> Vec<DemoTenant> {
     vec![
-        DemoTenant { namespace: "xy-0146-dev", app_version: "1.4.0", storage_gib: 20, data_age_days: 1 },
-        DemoTenant { namespace: "xy-0146-qa", app_version: "1.3.2", storage_gib: 20, data_age_days: 9 },
-        DemoTenant { namespace: "xy-0146-prod", app_version: "1.3.2", storage_gib: 100, data_age_days: 30 },
-        DemoTenant { namespace: "ab-0201-dev", app_version: "2.0.1", storage_gib: 20, data_age_days: 2 },
-        DemoTenant { namespace: "ab-0201-prod", app_version: "2.0.0", storage_gib: 50, data_age_days: 14 },
+        DemoTenant {
+            namespace: "xy-0146-dev",
+            app_version: "1.4.0",
+            storage_gib: 20,
+            data_age_days: 1,
+        },
+        DemoTenant {
+            namespace: "xy-0146-qa",
+            app_version: "1.3.2",
+            storage_gib: 20,
+            data_age_days: 9,
+        },
+        DemoTenant {
+            namespace: "xy-0146-prod",
+            app_version: "1.3.2",
+            storage_gib: 100,
+            data_age_days: 30,
+        },
+        DemoTenant {
+            namespace: "ab-0201-dev",
+            app_version: "2.0.1",
+            storage_gib: 20,
+            data_age_days: 2,
+        },
+        DemoTenant {
+            namespace: "ab-0201-prod",
+            app_version: "2.0.0",
+            storage_gib: 50,
+            data_age_days: 14,
+        },
     ]
 }
 
 impl DemoTenant {
     pub fn namespace(&self) -> Namespace {
         // The table above is made of valid names; a typo there is caught by the seed's tests.
-        self.namespace.parse().unwrap_or_else(|_| unreachable_namespace())
+        self.namespace
+            .parse()
+            .unwrap_or_else(|_| unreachable_namespace())
     }
 
     pub fn cluster(&self) -> &'static str {
@@ -59,7 +86,9 @@ impl DemoTenant {
 fn unreachable_namespace() -> Namespace {
     // Only reachable if the demo table is edited wrongly; fall back to a valid name so the
     // seed's tests show the mismatch instead of a crash.
-    "invalid-0000-demo".parse().unwrap_or_else(|_| unreachable_namespace())
+    "invalid-0000-demo"
+        .parse()
+        .unwrap_or_else(|_| unreachable_namespace())
 }
 
 impl World {
@@ -213,6 +242,9 @@ mod tests {
         assert_eq!(loaded.snapshot_state(), world.snapshot_state());
         std::fs::write(&path, "{").unwrap();
         let err = World::load(&path).err().unwrap();
-        assert!(err.to_string().contains("is not a switchyard world"), "{err}");
+        assert!(
+            err.to_string().contains("is not a switchyard world"),
+            "{err}"
+        );
     }
 }

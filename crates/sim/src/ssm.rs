@@ -87,11 +87,15 @@ impl Parameters for SimAws {
         value: &str,
         overwrite: bool,
     ) -> Result<i64, AwsError> {
-        self.call("PutParameter", |s| s.put_parameter_now(name, value, overwrite))
+        self.call("PutParameter", |s| {
+            s.put_parameter_now(name, value, overwrite)
+        })
     }
 
     async fn delete_parameter(&self, name: &str) -> Result<bool, AwsError> {
-        self.call("DeleteParameter", |s| Ok(s.parameters.remove(name).is_some()))
+        self.call("DeleteParameter", |s| {
+            Ok(s.parameters.remove(name).is_some())
+        })
     }
 
     async fn parameters_by_path(&self, path: &str) -> Result<Vec<Parameter>, AwsError> {
@@ -137,12 +141,18 @@ mod tests {
         assert_eq!(aws.get_parameter("/a/b").await.unwrap(), None);
         assert_eq!(aws.put_parameter("/a/b", "1", false).await.unwrap(), 1);
         let err = aws.put_parameter("/a/b", "2", false).await.unwrap_err();
-        assert!(matches!(err, switchyard_core::AwsError::AlreadyExists { .. }));
+        assert!(matches!(
+            err,
+            switchyard_core::AwsError::AlreadyExists { .. }
+        ));
         assert_eq!(aws.put_parameter("/a/b", "2", true).await.unwrap(), 2);
         let got = aws.get_parameter("/a/b").await.unwrap().unwrap();
         assert_eq!((got.value.as_str(), got.version), ("2", 2));
         let history = aws.parameter_history("/a/b").await.unwrap();
-        assert_eq!(history.iter().map(|p| p.version).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            history.iter().map(|p| p.version).collect::<Vec<_>>(),
+            [1, 2]
+        );
         assert!(aws.delete_parameter("/a/b").await.unwrap());
         assert!(!aws.delete_parameter("/a/b").await.unwrap());
         // A re-created parameter starts again at version 1, as in Parameter Store.
@@ -176,7 +186,10 @@ mod tests {
         let history = aws.parameter_history("/p").await.unwrap();
         assert_eq!(history.len(), 100);
         assert_eq!(history[0].version, 6);
-        let err = aws.put_parameter("/p", &"x".repeat(4097), true).await.unwrap_err();
+        let err = aws
+            .put_parameter("/p", &"x".repeat(4097), true)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("4096"));
         assert!(aws.put_parameter("no-slash", "x", true).await.is_err());
     }

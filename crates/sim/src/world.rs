@@ -128,11 +128,15 @@ impl World {
     pub(crate) fn lock(&self) -> MutexGuard<'_, WorldState> {
         // A panic while holding the lock cannot leave the state half-written in a way later
         // readers could not cope with, so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn faults(&self) -> MutexGuard<'_, Faults> {
-        self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A copy of everything, settled to the current time.

@@ -88,10 +88,14 @@ pub async fn check_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepEr
     };
     let poll = match instance.status.as_str() {
         "available" if instance.endpoint.is_some() => current.poll.ready(),
-        "creating" | "backing-up" | "modifying" | "configuring-enhanced-monitoring"
-        | "configuring-log-exports" | "upgrading" | "rebooting" | "available" => current
-            .poll
-            .next(&format!("db instance {}", instance.id))?,
+        "creating"
+        | "backing-up"
+        | "modifying"
+        | "configuring-enhanced-monitoring"
+        | "configuring-log-exports"
+        | "upgrading"
+        | "rebooting"
+        | "available" => current.poll.next(&format!("db instance {}", instance.id))?,
         _ => {
             return Err(StepError::ResourceFailed {
                 kind: ResourceKind::DbInstance,

@@ -57,5 +57,3 @@ fn execution_tags(namespace: &str, execution_id: &str) -> Tags {
 fn made_by(tags: &Tags, execution_id: &str) -> bool {
     tags.get(tag::EXECUTION).map(String::as_str) == Some(execution_id)
 }
-
-

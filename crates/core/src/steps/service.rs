@@ -1,6 +1,8 @@
 use super::{Env, made_by};
 use crate::error::{AwsError, ResourceKind, StepError};
-use crate::ports::{Service, TaskDefinition, tag};
+use std::collections::BTreeMap;
+
+use crate::ports::{RevisionChange, Service, Tags, TaskDefinition, tag};
 use crate::records::ActivePointer;
 use crate::state::{DeployState, Poll, ServiceRollout};
 
@@ -14,7 +16,10 @@ pub mod env_var {
 
 /// Step 5a: register a new, immutable task definition revision that carries the new database's
 /// coordinates (and optionally a new image), and roll the service onto it.
-pub async fn deploy_service(env: Env<'_>, state: &DeployState) -> Result<ServiceRollout, StepError> {
+pub async fn deploy_service(
+    env: Env<'_>,
+    state: &DeployState,
+) -> Result<ServiceRollout, StepError> {
     let ns = state.namespace()?;
     let execution_id = state.execution_id()?;
     let settings = &state.previous()?.settings;
@@ -31,7 +36,7 @@ pub async fn deploy_service(env: Env<'_>, state: &DeployState) -> Result<Service
         return Ok(rollout(&service, &current, previous_arn, Poll::default()));
     }
     let current_arn = service.task_definition_arn.clone();
-    let next = next_revision(
+    let change = revision_change(
         &current,
         &current_arn,
         &settings.container,
@@ -40,7 +45,7 @@ pub async fn deploy_service(env: Env<'_>, state: &DeployState) -> Result<Service
         ns.as_str(),
         execution_id,
     )?;
-    let registered = env.aws.register_task_definition(&next).await?;
+    let registered = env.aws.register_revision(&current_arn, &change).await?;
     let registered_arn = registered.arn.clone().ok_or_else(|| {
         StepError::Internal(format!(
             "ecs registered a revision of {} without an arn",
@@ -97,9 +102,7 @@ pub async fn check_service(env: Env<'_>, state: &DeployState) -> Result<ServiceR
     let poll = if is_stable(&service) {
         current.poll.ready()
     } else {
-        current
-            .poll
-            .next(&format!("service {}", current.service))?
+        current.poll.next(&format!("service {}", current.service))?
     };
     let mut next = current.clone();
     next.rollout_state = primary.rollout_state.clone();
@@ -174,9 +177,9 @@ fn rollout(
     }
 }
 
-/// The next revision: the current one with the database coordinates (and image) replaced, and
-/// tagged so rollback knows what to return to.
-pub fn next_revision(
+/// How the next revision differs from the current one: the database coordinates (and image)
+/// replaced, and tags that tell rollback what to return to.
+pub fn revision_change(
     current: &TaskDefinition,
     current_arn: &str,
     container: &str,
@@ -184,39 +187,45 @@ pub fn next_revision(
     image: Option<&str>,
     namespace: &str,
     execution_id: &str,
-) -> Result<TaskDefinition, StepError> {
-    let mut next = current.clone();
-    next.arn = None;
-    next.revision = 0;
-    let target = next
+) -> Result<RevisionChange, StepError> {
+    let target = current
         .containers
-        .iter_mut()
+        .iter()
         .find(|c| c.name == container)
         .ok_or_else(|| {
             StepError::invalid(format!(
                 "task definition {current_arn} has no container {container:?}"
             ))
         })?;
-    let env = &mut target.environment;
-    env.insert(env_var::DB_HOST.into(), pointer.endpoint.clone());
-    env.insert(env_var::DB_PORT.into(), pointer.port.to_string());
-    env.insert(
-        env_var::DB_INSTANCE_ID.into(),
-        pointer.db_instance_id.clone(),
-    );
-    env.insert(env_var::DB_TIMESTAMP.into(), pointer.timestamp.to_string());
-    if let Some(image) = image {
-        target.image = with_image(&target.image, image)?;
-    }
-    next.tags.retain(|key, _| !key.starts_with("switchyard:"));
-    next.tags.insert(tag::MANAGED_BY.into(), tag::MANAGED_BY_VALUE.into());
-    next.tags.insert(tag::NAMESPACE.into(), namespace.into());
-    next.tags.insert(tag::EXECUTION.into(), execution_id.into());
-    next.tags
-        .insert(tag::DB_INSTANCE.into(), pointer.db_instance_id.clone());
-    next.tags
-        .insert(tag::PREVIOUS_TASK_DEFINITION.into(), current_arn.into());
-    Ok(next)
+    let environment = BTreeMap::from([
+        (env_var::DB_HOST.to_owned(), pointer.endpoint.clone()),
+        (env_var::DB_PORT.to_owned(), pointer.port.to_string()),
+        (
+            env_var::DB_INSTANCE_ID.to_owned(),
+            pointer.db_instance_id.clone(),
+        ),
+        (
+            env_var::DB_TIMESTAMP.to_owned(),
+            pointer.timestamp.to_string(),
+        ),
+    ]);
+    let image = image.map(|i| with_image(&target.image, i)).transpose()?;
+    let tags = Tags::from([
+        (tag::MANAGED_BY.to_owned(), tag::MANAGED_BY_VALUE.to_owned()),
+        (tag::NAMESPACE.to_owned(), namespace.to_owned()),
+        (tag::EXECUTION.to_owned(), execution_id.to_owned()),
+        (tag::DB_INSTANCE.to_owned(), pointer.db_instance_id.clone()),
+        (
+            tag::PREVIOUS_TASK_DEFINITION.to_owned(),
+            current_arn.to_owned(),
+        ),
+    ]);
+    Ok(RevisionChange {
+        container: container.to_owned(),
+        environment,
+        image,
+        tags,
+    })
 }
 
 /// `image` is a full reference (`repo/app:2.0`, `repo/app@sha256:..`) or just a tag (`2.0`) for
@@ -245,15 +254,9 @@ mod tests {
             with_image("registry:5000/team/app:1.0.0", "1.1.0").unwrap(),
             "registry:5000/team/app:1.1.0"
         );
-        assert_eq!(
-            with_image("app@sha256:abc", "2").unwrap(),
-            "app:2"
-        );
+        assert_eq!(with_image("app@sha256:abc", "2").unwrap(), "app:2");
         assert_eq!(with_image("app", "2").unwrap(), "app:2");
-        assert_eq!(
-            with_image("app:1", "other/app:3").unwrap(),
-            "other/app:3"
-        );
+        assert_eq!(with_image("app:1", "other/app:3").unwrap(), "other/app:3");
         assert!(with_image("app:1", "").is_err());
         assert!(with_image("app:1", "a b").is_err());
     }

@@ -110,11 +110,14 @@ pub async fn check_snapshot(env: Env<'_>, state: &DeployState) -> Result<Snapsho
     let poll = if snapshot.status == "available" {
         current.poll.ready()
     } else {
-        current
-            .poll
-            .next(&format!("db snapshot {}", snapshot.id))?
+        current.poll.next(&format!("db snapshot {}", snapshot.id))?
     };
-    Ok(snapshot_ref(&snapshot, current.timestamp, current.taken, poll))
+    Ok(snapshot_ref(
+        &snapshot,
+        current.timestamp,
+        current.taken,
+        poll,
+    ))
 }
 
 fn fail_if_broken(snapshot: &Snapshot) -> Result<(), StepError> {

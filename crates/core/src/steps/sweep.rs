@@ -95,7 +95,11 @@ pub async fn sweep(
 pub async fn cleanup(env: Env<'_>, state: &DeployState) -> Result<SweepReport, StepError> {
     let ns = state.namespace()?;
     let settings = &state.previous()?.settings;
-    let poll = state.cleanup.as_ref().map(|c| c.poll.clone()).unwrap_or_default();
+    let poll = state
+        .cleanup
+        .as_ref()
+        .map(|c| c.poll.clone())
+        .unwrap_or_default();
     let mut report = sweep(env, &ns, settings, &poll).await?;
     if let Some(earlier) = &state.cleanup {
         // Keep what earlier rounds achieved in the report.
@@ -131,24 +135,24 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
     };
 
     // 1. The pointer, if this execution moved it: back to the newest version it did not write.
-    if let Some((pointer, version)) = records.pointer(&ns).await? {
-        if pointer.execution_id.as_deref() == Some(execution_id) {
-            let history = records.pointer_history(&ns).await?;
-            let before = history
-                .iter()
-                .rev()
-                .find(|(p, _)| p.execution_id.as_deref() != Some(execution_id));
-            match before {
-                Some((old, _)) => {
-                    records.put_pointer(&ns, old, Some(version)).await?;
-                }
-                None => {
-                    records.delete_pointer(&ns).await?;
-                }
+    if let Some((pointer, version)) = records.pointer(&ns).await?
+        && pointer.execution_id.as_deref() == Some(execution_id)
+    {
+        let history = records.pointer_history(&ns).await?;
+        let before = history
+            .iter()
+            .rev()
+            .find(|(p, _)| p.execution_id.as_deref() != Some(execution_id));
+        match before {
+            Some((old, _)) => {
+                records.put_pointer(&ns, old, Some(version)).await?;
             }
-            tracing::warn!(namespace = %ns, execution_id, "pointer restored");
-            report.pointer_restored = true;
+            None => {
+                records.delete_pointer(&ns).await?;
+            }
         }
+        tracing::warn!(namespace = %ns, execution_id, "pointer restored");
+        report.pointer_restored = true;
     }
     // The old database is serving again: it must not be swept.
     for tracked in records.tracked(&ns).await? {
