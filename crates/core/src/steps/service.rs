@@ -81,6 +81,18 @@ pub async fn check_service(env: Env<'_>, state: &DeployState) -> Result<ServiceR
             service: current.service.clone(),
             reason: "the service has no primary deployment".into(),
         })?;
+    // After the circuit breaker trips, the failed deployment is no longer the primary.
+    if let Some(failed) = service.deployments.iter().find(|d| {
+        d.rollout_state == "FAILED" && d.task_definition_arn == current.task_definition_arn
+    }) {
+        return Err(StepError::RolloutFailed {
+            service: current.service.clone(),
+            reason: failed
+                .rollout_state_reason
+                .clone()
+                .unwrap_or_else(|| "rollout state FAILED".into()),
+        });
+    }
     if primary.rollout_state == "FAILED" {
         return Err(StepError::RolloutFailed {
             service: current.service.clone(),

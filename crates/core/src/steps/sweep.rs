@@ -3,7 +3,7 @@ use super::{Env, made_by};
 use crate::error::{AwsError, StepError};
 use crate::names::{self, Namespace};
 use crate::ports::{DeleteDbRequest, tag};
-use crate::records::{NamespaceSettings, TrackedRole};
+use crate::records::{NamespaceSettings, TrackedDb, TrackedRole};
 use crate::state::{DeployState, Poll, RollbackReport, SweepReport};
 
 /// Statuses in which RDS refuses a delete for now: the sweep waits for them to settle.
@@ -188,7 +188,30 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
         }
     };
 
-    // 3. The new database, and anything else tracked that is not active.
+    // 3. The new database, and anything else tracked that is not active. The swap untracked
+    // the new database when it became active; now that it is not, track it again.
+    if let Some(candidate) = candidate_of(state)? {
+        let active = records.pointer(&ns).await?.map(|(p, _)| p.db_instance_id);
+        if active.as_deref() != Some(candidate.as_str()) {
+            match env.aws.describe_db(&candidate).await {
+                Ok(instance) if made_by(&instance.tags, execution_id) => {
+                    records
+                        .track(
+                            &ns,
+                            &TrackedDb {
+                                db_instance_id: candidate,
+                                role: TrackedRole::Candidate,
+                                execution_id: execution_id.to_owned(),
+                                since: env.now(),
+                            },
+                        )
+                        .await?;
+                }
+                Ok(_) | Err(AwsError::NotFound { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
     let mut sweep_report = sweep(env, &ns, &settings, &earlier.sweep.poll).await?;
     let mut deleted = earlier.sweep.deleted.clone();
     deleted.retain(|id| !sweep_report.deleted.contains(id));
@@ -203,4 +226,19 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
     }
     report.sweep = sweep_report;
     Ok(report)
+}
+
+/// The database this execution restores (or restored): named from the snapshot's timestamp, so
+/// it is known even when the failure struck before `create-db` reported back.
+fn candidate_of(state: &DeployState) -> Result<Option<String>, StepError> {
+    if let Some(db) = &state.db {
+        return Ok(Some(db.db_instance_id.clone()));
+    }
+    match &state.snapshot {
+        Some(snapshot) => Ok(Some(names::db_instance_id(
+            &state.namespace()?,
+            snapshot.timestamp,
+        )?)),
+        None => Ok(None),
+    }
 }
