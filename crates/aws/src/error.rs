@@ -93,11 +93,12 @@ pub(crate) fn code_of<E: ProvideErrorMetadata>(err: &E, fallback: &str) -> Strin
         .to_owned()
 }
 
-/// The service's message, or the error's own rendering when it sent none.
+/// The service's message, or the error's own rendering when it sent none (which for a modeled
+/// error still includes the message field it was built with).
 pub(crate) fn message_of<E: ProvideErrorMetadata + Error>(err: &E) -> String {
     match ProvideErrorMetadata::message(err) {
         Some(message) => message.to_owned(),
-        None => DisplayErrorContext(err).to_string(),
+        None => err.to_string(),
     }
 }
 
@@ -140,5 +141,112 @@ pub(crate) fn rejected<E: ProvideErrorMetadata + Error>(code: &str, err: &E) -> 
 pub(crate) fn missing_in_response(operation: &str, kind: ResourceKind, id: &str) -> AwsError {
     AwsError::Unavailable {
         message: format!("{operation} for {kind} {id} returned no {kind}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    use super::*;
+
+    type Failed = SdkError<GetParameterError, HttpResponse>;
+
+    fn map(err: Failed) -> AwsError {
+        map_sdk_error(err, |_| None)
+    }
+
+    #[test]
+    fn network_failures_are_unavailable() {
+        let timeout = map(Failed::timeout_error("operation timed out after 3s"));
+        assert!(
+            matches!(&timeout, AwsError::Unavailable { message } if message.contains("timed out")),
+            "{timeout:?}"
+        );
+        let io = map(Failed::dispatch_failure(ConnectorError::io(
+            "connection refused by 127.0.0.1:5000".into(),
+        )));
+        assert!(
+            matches!(&io, AwsError::Unavailable { message } if message.contains("connection refused")),
+            "{io:?}"
+        );
+        let garbled = map(Failed::response_error(
+            "invalid xml",
+            HttpResponse::new(
+                200.try_into().expect("valid status"),
+                aws_smithy_types::body::SdkBody::from("<oops"),
+            ),
+        ));
+        assert!(
+            matches!(&garbled, AwsError::Unavailable { message } if message.contains("invalid xml")),
+            "{garbled:?}"
+        );
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_built_is_rejected() {
+        let err = map(Failed::construction_failure("name must be set"));
+        assert!(
+            matches!(&err, AwsError::Rejected { code, message }
+                if code == "ConstructionFailure" && message.contains("name must be set")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn unclaimed_service_errors_keep_code_and_message() {
+        let service_error = |code: &str, status: u16| {
+            let err = GetParameterError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code(code)
+                    .message("said the service")
+                    .build(),
+            );
+            let raw = HttpResponse::new(
+                status.try_into().expect("valid status"),
+                aws_smithy_types::body::SdkBody::empty(),
+            );
+            map(Failed::service_error(err, raw))
+        };
+        for code in [
+            "Throttling",
+            "RequestLimitExceeded",
+            "TooManyRequestsException",
+        ] {
+            assert_eq!(
+                service_error(code, 400),
+                AwsError::Throttled {
+                    code: code.into(),
+                    message: "said the service".into()
+                }
+            );
+        }
+        assert_eq!(
+            service_error("SlowDown", 429),
+            AwsError::Throttled {
+                code: "SlowDown".into(),
+                message: "said the service".into()
+            }
+        );
+        for (code, status) in [
+            ("InternalFailure", 500),
+            ("Whatever", 502),
+            ("RequestTimeout", 400),
+        ] {
+            assert_eq!(
+                service_error(code, status),
+                AwsError::Unavailable {
+                    message: format!("{code}: said the service")
+                }
+            );
+        }
+        assert_eq!(
+            service_error("ValidationException", 400),
+            AwsError::Rejected {
+                code: "ValidationException".into(),
+                message: "said the service".into()
+            }
+        );
     }
 }

@@ -178,9 +178,10 @@ impl Databases for SdkAws {
                     _ => None,
                 })
             })?;
-        output.db_instance.map(to_db_instance).ok_or_else(|| {
-            missing_in_response("DeleteDBInstance", ResourceKind::DbInstance, db_id)
-        })
+        output
+            .db_instance
+            .map(to_db_instance)
+            .ok_or_else(|| missing_in_response("DeleteDBInstance", ResourceKind::DbInstance, db_id))
     }
 
     async fn list_dbs(&self) -> Result<Vec<DbInstance>, AwsError> {
@@ -265,7 +266,7 @@ mod tests {
     use aws_smithy_mocks::mock;
 
     use super::*;
-    use crate::testing::{self, query_error};
+    use crate::testing::{self, meta, query_error};
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
         pairs
@@ -283,7 +284,12 @@ mod tests {
             .allocated_storage(20)
             .engine("postgres")
             .engine_version("16.4")
-            .tag_list(Tag::builder().key("switchyard:namespace").value("xy-0146-qa").build())
+            .tag_list(
+                Tag::builder()
+                    .key("switchyard:namespace")
+                    .value("xy-0146-qa")
+                    .build(),
+            )
             .build()
     }
 
@@ -302,7 +308,12 @@ mod tests {
             .engine_version("16.4")
             .allocated_storage(20)
             .instance_create_time(aws_smithy_types::DateTime::from_secs(1_764_108_000))
-            .tag_list(Tag::builder().key("switchyard:managed-by").value("switchyard").build())
+            .tag_list(
+                Tag::builder()
+                    .key("switchyard:managed-by")
+                    .value("switchyard")
+                    .build(),
+            )
             .tag_list(Tag::builder().key("no-value").build())
             .build()
     }
@@ -335,7 +346,11 @@ mod tests {
             });
         let aws = testing::rds(&[&rule]);
         let snapshot = aws
-            .create_snapshot("db-blue", "snap-1", &tags(&[("switchyard:namespace", "xy-0146-qa")]))
+            .create_snapshot(
+                "db-blue",
+                "snap-1",
+                &tags(&[("switchyard:namespace", "xy-0146-qa")]),
+            )
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 1);
@@ -374,7 +389,9 @@ mod tests {
         );
 
         let missing = mock!(Client::create_db_snapshot).then_error(|| {
-            CreateDBSnapshotError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build())
+            CreateDBSnapshotError::DbInstanceNotFoundFault(
+                DbInstanceNotFoundFault::builder().build(),
+            )
         });
         let err = testing::rds(&[&missing])
             .create_snapshot("db-blue", "snap-1", &Tags::new())
@@ -392,6 +409,7 @@ mod tests {
             CreateDBSnapshotError::InvalidDbInstanceStateFault(
                 InvalidDbInstanceStateFault::builder()
                     .message("instance is backing-up")
+                    .meta(meta("InvalidDBInstanceState", "instance is backing-up"))
                     .build(),
             )
         });
@@ -549,7 +567,10 @@ mod tests {
             )
         });
         assert_eq!(
-            testing::rds(&[&rule]).describe_db("db-gone").await.unwrap_err(),
+            testing::rds(&[&rule])
+                .describe_db("db-gone")
+                .await
+                .unwrap_err(),
             AwsError::NotFound {
                 kind: ResourceKind::DbInstance,
                 id: "db-gone".into()
@@ -614,11 +635,15 @@ mod tests {
             DeleteDBInstanceError::InvalidDbInstanceStateFault(
                 InvalidDbInstanceStateFault::builder()
                     .message("instance is modifying")
+                    .meta(meta("InvalidDBInstanceState", "instance is modifying"))
                     .build(),
             )
         });
         assert_eq!(
-            testing::rds(&[&busy]).delete_db(&request).await.unwrap_err(),
+            testing::rds(&[&busy])
+                .delete_db(&request)
+                .await
+                .unwrap_err(),
             AwsError::InvalidState {
                 kind: ResourceKind::DbInstance,
                 id: "db-blue".into(),
@@ -631,17 +656,25 @@ mod tests {
             )
         });
         assert_eq!(
-            testing::rds(&[&taken]).delete_db(&request).await.unwrap_err(),
+            testing::rds(&[&taken])
+                .delete_db(&request)
+                .await
+                .unwrap_err(),
             AwsError::AlreadyExists {
                 kind: ResourceKind::DbSnapshot,
                 id: "final-1".into()
             }
         );
         let gone = mock!(Client::delete_db_instance).then_error(|| {
-            DeleteDBInstanceError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build())
+            DeleteDBInstanceError::DbInstanceNotFoundFault(
+                DbInstanceNotFoundFault::builder().build(),
+            )
         });
         assert_eq!(
-            testing::rds(&[&gone]).delete_db(&request).await.unwrap_err(),
+            testing::rds(&[&gone])
+                .delete_db(&request)
+                .await
+                .unwrap_err(),
             AwsError::NotFound {
                 kind: ResourceKind::DbInstance,
                 id: "db-blue".into()
@@ -678,7 +711,10 @@ mod tests {
         let rule = mock!(Client::describe_db_instances)
             .then_http_response(|| query_error(400, "Throttling", "Rate exceeded"));
         assert_eq!(
-            testing::rds(&[&rule]).describe_db("db-blue").await.unwrap_err(),
+            testing::rds(&[&rule])
+                .describe_db("db-blue")
+                .await
+                .unwrap_err(),
             AwsError::Throttled {
                 code: "Throttling".into(),
                 message: "Rate exceeded".into()
@@ -698,7 +734,11 @@ mod tests {
             }
         );
         let denied = mock!(Client::describe_db_instances).then_http_response(|| {
-            query_error(403, "AccessDenied", "not authorized to rds:DescribeDBInstances")
+            query_error(
+                403,
+                "AccessDenied",
+                "not authorized to rds:DescribeDBInstances",
+            )
         });
         let err = testing::rds(&[&denied]).list_dbs().await.unwrap_err();
         assert_eq!(

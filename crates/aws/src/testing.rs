@@ -4,9 +4,9 @@ use aws_smithy_mocks::Rule;
 
 use crate::SdkAws;
 
-/// Builds a service client around a mock interceptor. `mock_client!` would do this but needs the
-/// SDK crates' `test-util` feature; setting the few test defaults here spares a second build of
-/// the three SDK crates with a different feature set.
+/// Builds a service client around a mock interceptor. `mock_client!` would do this, but it needs
+/// the SDK crates' `test-util` feature and keeps the standard retries, which would answer a
+/// throttling rule with backoff sleeps instead of handing it to the mapping.
 macro_rules! mock_service {
     ($sdk:ident, $rules:expr) => {{
         let mut interceptor = aws_smithy_mocks::MockResponseInterceptor::new()
@@ -53,8 +53,20 @@ pub(crate) fn ecs(rules: &[&Rule]) -> SdkAws {
     }
 }
 
+/// Metadata as the SDK's parser attaches it to every modeled error it reads off the wire.
+pub(crate) fn meta(code: &str, message: &str) -> aws_smithy_types::error::ErrorMetadata {
+    aws_smithy_types::error::ErrorMetadata::builder()
+        .code(code)
+        .message(message)
+        .build()
+}
+
 /// A raw error response in a JSON protocol (SSM, ECS), as the service would send it.
-pub(crate) fn json_error(status: u16, code: &str, message: &str) -> aws_smithy_runtime_api::http::Response {
+pub(crate) fn json_error(
+    status: u16,
+    code: &str,
+    message: &str,
+) -> aws_smithy_runtime_api::http::Response {
     http_response(
         status,
         format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
@@ -62,7 +74,11 @@ pub(crate) fn json_error(status: u16, code: &str, message: &str) -> aws_smithy_r
 }
 
 /// A raw error response in RDS's query protocol.
-pub(crate) fn query_error(status: u16, code: &str, message: &str) -> aws_smithy_runtime_api::http::Response {
+pub(crate) fn query_error(
+    status: u16,
+    code: &str,
+    message: &str,
+) -> aws_smithy_runtime_api::http::Response {
     http_response(
         status,
         format!(
