@@ -18,6 +18,18 @@ pub enum ExecutionStatus {
     Aborted,
 }
 
+impl ExecutionStatus {
+    /// The name Step Functions gives the status: `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+        }
+    }
+}
+
 /// One entry of an execution's history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryEvent {

@@ -170,6 +170,11 @@ impl World {
         self.faults().arm(fault);
     }
 
+    /// Disarms every injected fault (a fault is meant for one execution).
+    pub fn clear_faults(&self) {
+        *self.faults() = Faults::default();
+    }
+
     /// AWS as seen by no particular stage: faults never fire.
     pub fn aws(&self) -> SimAws {
         self.aws_for(None)

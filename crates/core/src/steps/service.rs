@@ -107,7 +107,8 @@ pub async fn check_service(env: Env<'_>, state: &DeployState) -> Result<ServiceR
             service: current.service.clone(),
             reason: format!(
                 "the primary deployment runs {}, not {}: rolled back or replaced",
-                primary.task_definition_arn, current.task_definition_arn
+                short_arn(&primary.task_definition_arn),
+                short_arn(&current.task_definition_arn)
             ),
         });
     }
@@ -122,6 +123,11 @@ pub async fn check_service(env: Env<'_>, state: &DeployState) -> Result<ServiceR
     next.desired_count = primary.desired_count;
     next.poll = poll;
     Ok(next)
+}
+
+/// `family:revision` out of a task definition ARN, for messages people read.
+fn short_arn(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// One deployment, rolled out, with every wanted task running.

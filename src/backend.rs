@@ -1,0 +1,188 @@
+//! Where the steps' AWS calls go: the embedded simulated world (the default), or any
+//! AWS-compatible endpoint through the AWS SDK (moto in tests, AWS itself for users).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use switchyard_asl::{Clock, SystemClock, TaskContext, TaskFailure, TaskInvoker};
+use switchyard_aws::SdkAws;
+use switchyard_core::dispatch::Stage;
+use switchyard_core::ports::Aws;
+use switchyard_core::records::ParameterLayout;
+use switchyard_core::{Step, run_step};
+use switchyard_sim::World;
+
+/// The default world file, relative to the working directory.
+pub const DEFAULT_WORLD: &str = ".switchyard/world.json";
+
+/// The account the embedded world pretends to be; function ARNs name it.
+const LOCAL_ACCOUNT: &str = "000000000000";
+
+pub enum Backend {
+    Embedded { world: World, path: PathBuf },
+    Endpoint { aws: SdkAws, region: String },
+}
+
+impl Backend {
+    /// Loads the world file; with none there yet, creates the demo world and says so.
+    pub fn embedded(path: &Path, notice: &mut dyn FnMut(String)) -> anyhow::Result<Backend> {
+        let world = if path.exists() {
+            let world = World::load(path)?;
+            world.catch_up(Utc::now());
+            world
+        } else {
+            let world = World::demo(Utc::now());
+            world.save(path)?;
+            notice(format!(
+                "no world file at {} yet: created the demo world ({} tenants)",
+                path.display(),
+                switchyard_sim::demo_tenants().len()
+            ));
+            world
+        };
+        Ok(Backend::Embedded {
+            world,
+            path: path.to_owned(),
+        })
+    }
+
+    pub async fn endpoint(endpoint_url: Option<&str>, region: Option<&str>) -> Backend {
+        let aws = SdkAws::from_env(endpoint_url, region).await;
+        Backend::Endpoint {
+            aws,
+            region: region.unwrap_or("us-east-1").to_owned(),
+        }
+    }
+
+    pub fn region(&self) -> String {
+        match self {
+            Backend::Embedded { world, .. } => world.snapshot_state().region,
+            Backend::Endpoint { region, .. } => region.clone(),
+        }
+    }
+
+    /// The ports as the functions serving `stage` see them.
+    pub fn aws_for(&self, stage: Option<Stage>) -> Box<dyn Aws> {
+        match self {
+            Backend::Embedded { world, .. } => Box::new(world.aws_for(stage)),
+            Backend::Endpoint { aws, .. } => Box::new(aws.clone()),
+        }
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        match self {
+            Backend::Embedded { world, .. } => Arc::new(WorldClock(world.clone())),
+            Backend::Endpoint { .. } => Arc::new(SystemClock),
+        }
+    }
+
+    pub fn world(&self) -> Option<&World> {
+        match self {
+            Backend::Embedded { world, .. } => Some(world),
+            Backend::Endpoint { .. } => None,
+        }
+    }
+
+    /// Writes the embedded world back to its file; nothing to do for an endpoint.
+    pub fn persist(&self) -> anyhow::Result<()> {
+        if let Backend::Embedded { world, path } = self {
+            world
+                .save(path)
+                .with_context(|| format!("saving the world to {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// `${CreateDbFunctionArn}` and its siblings, as SAM's DefinitionSubstitutions would set them.
+    pub fn substitutions(&self) -> std::collections::BTreeMap<String, String> {
+        let region = self.region();
+        Step::ALL
+            .iter()
+            .map(|step| {
+                (
+                    step.arn_placeholder(),
+                    function_arn(&region, step.function_name()),
+                )
+            })
+            .collect()
+    }
+}
+
+pub fn function_arn(region: &str, function_name: &str) -> String {
+    format!("arn:aws:lambda:{region}:{LOCAL_ACCOUNT}:function:switchyard-{function_name}")
+}
+
+/// The step a Lambda function ARN (or bare function name) resolves to.
+pub fn step_of_resource(resource: &str) -> Option<Step> {
+    let name = resource.rsplit(':').next()?;
+    Step::from_function_name(name.strip_prefix("switchyard-").unwrap_or(name))
+}
+
+/// Runs Task states in-process: the same `run_step` a Lambda function runs, on the same event.
+pub struct StepInvoker {
+    backend: Arc<Backend>,
+    layout: ParameterLayout,
+}
+
+impl StepInvoker {
+    pub fn new(backend: Arc<Backend>, layout: ParameterLayout) -> Self {
+        StepInvoker { backend, layout }
+    }
+}
+
+#[async_trait]
+impl TaskInvoker for StepInvoker {
+    async fn invoke(
+        &self,
+        resource: &str,
+        input: Value,
+        _ctx: &TaskContext,
+    ) -> Result<Value, TaskFailure> {
+        let step = step_of_resource(resource).ok_or_else(|| TaskFailure {
+            error: "Lambda.ResourceNotFoundException".into(),
+            cause: format!("function not found: {resource}"),
+        })?;
+        let aws = self.backend.aws_for(step.stage());
+        run_step(step, aws.as_ref(), &self.layout, input)
+            .await
+            .map_err(|err| TaskFailure {
+                error: err.name().to_owned(),
+                cause: err.to_string(),
+            })
+    }
+}
+
+/// The embedded world's virtual clock: a Wait state advances it instead of sleeping.
+struct WorldClock(World);
+
+#[async_trait]
+impl Clock for WorldClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.0.advance(duration);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_resolve_to_steps() {
+        let arn = function_arn("eu-west-1", "create-db");
+        assert_eq!(step_of_resource(&arn), Some(Step::CreateDb));
+        assert_eq!(
+            step_of_resource("switchyard-rollback"),
+            Some(Step::Rollback)
+        );
+        assert_eq!(step_of_resource("arn:aws:lambda:x:1:function:other"), None);
+    }
+}

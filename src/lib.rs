@@ -1,0 +1,7 @@
+//! The `switchyard` command: runs Switchyard's state machines locally, against the embedded
+//! simulated AWS or any AWS-compatible endpoint, and shows every namespace's status.
+
+pub mod backend;
+pub mod deploy;
+pub mod progress;
+pub mod status;

@@ -1,0 +1,403 @@
+//! Readable progress: one line per state as it finishes (name, kind, duration, outcome), and the
+//! deploy's summary at the end.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use switchyard_asl::{Execution, HistoryEvent, HistoryEventKind, Observer};
+
+use crate::deploy::DeployReport;
+
+/// `95s` -> `1m 35s`.
+pub fn human_duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
+        s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[derive(Default)]
+struct Open {
+    started: Option<DateTime<Utc>>,
+    entered: HashMap<String, String>,
+}
+
+/// Prints each state's outcome as the execution goes. Waits are folded into the poll that
+/// follows them; Choice, Pass and Succeed states are plumbing and not shown.
+pub struct Progress {
+    open: Mutex<Open>,
+    out: Mutex<Box<dyn std::io::Write + Send>>,
+}
+
+impl Progress {
+    pub fn stdout() -> Self {
+        Progress {
+            open: Mutex::new(Open::default()),
+            out: Mutex::new(Box::new(std::io::stdout())),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+}
+
+impl Observer for Progress {
+    fn on_event(&self, event: &HistoryEvent) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let started = *open.started.get_or_insert(event.timestamp);
+        let at = format!(
+            "+{}",
+            human_duration((event.timestamp - started).num_seconds())
+        );
+        let line = match &event.kind {
+            HistoryEventKind::StateEntered {
+                state_type, name, ..
+            } => {
+                open.entered.insert(name.clone(), state_type.clone());
+                None
+            }
+            HistoryEventKind::StateExited { name, output } => {
+                let state_type = open.entered.remove(name).unwrap_or_default();
+                if state_type != "Task" {
+                    None
+                } else {
+                    let (mark, detail) = detail(name, output);
+                    Some(format!("  {at:<9} {mark:<4} {name:<22} {detail}"))
+                }
+            }
+            HistoryEventKind::RetryScheduled {
+                state,
+                error,
+                attempt,
+                delay_seconds,
+            } => Some(format!(
+                "  {at:<9} {:<4} {state:<22} {error}, retry {attempt} in {}",
+                "..",
+                human_duration(delay_seconds.round() as i64)
+            )),
+            HistoryEventKind::CatchMatched { state, error, next } => {
+                open.entered.remove(state);
+                Some(format!(
+                    "  {at:<9} {:<4} {state:<22} {error} -> {next}",
+                    "FAIL"
+                ))
+            }
+            _ => None,
+        };
+        drop(open);
+        if let Some(line) = line {
+            self.line(&line);
+        }
+    }
+}
+
+fn text(value: &Value, path: &[&str]) -> String {
+    let mut v = value;
+    for key in path {
+        v = &v[*key];
+    }
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// `..` while a poll loop goes on, `ok` once its resource is ready.
+fn mark(value: &Value) -> &'static str {
+    if value["ready"] == Value::Bool(false) && value["polls"].as_u64().unwrap_or(0) > 0 {
+        ".."
+    } else {
+        "ok"
+    }
+}
+
+/// The execution's name, from its ARN.
+fn short(execution_arn: &str) -> &str {
+    execution_arn.rsplit(':').next().unwrap_or(execution_arn)
+}
+
+/// A mark and a few words on what a deploy state did, from the document it produced.
+pub fn detail(state: &str, output: &Value) -> (&'static str, String) {
+    match state {
+        "AcquireLock" => (
+            "ok",
+            format!(
+                "lock held by {}",
+                short(&text(output, &["lock", "execution_id"]))
+            ),
+        ),
+        "Snapshot" | "CheckSnapshot" => {
+            let s = &output["snapshot"];
+            (
+                mark(s),
+                format!(
+                    "snapshot {} {}",
+                    text(s, &["snapshot_id"]),
+                    text(s, &["status"])
+                ),
+            )
+        }
+        "ReadPointer" => {
+            let p = &output["previous"];
+            (
+                "ok",
+                format!(
+                    "active {} (pointer v{})",
+                    text(p, &["active", "db_instance_id"]),
+                    text(p, &["version"])
+                ),
+            )
+        }
+        "CreateDb" | "CheckDb" => {
+            let d = &output["db"];
+            (
+                mark(d),
+                format!(
+                    "db {} {}",
+                    text(d, &["db_instance_id"]),
+                    text(d, &["status"])
+                ),
+            )
+        }
+        "SwapPointer" => {
+            let s = &output["swap"];
+            (
+                "ok",
+                format!(
+                    "pointer v{} -> {}",
+                    text(s, &["version"]),
+                    text(s, &["pointer", "db_instance_id"])
+                ),
+            )
+        }
+        "DeployService" | "CheckService" => {
+            let s = &output["service"];
+            (
+                mark(s),
+                format!(
+                    "{} revision {} {} {}/{} running",
+                    text(s, &["service"]),
+                    text(s, &["revision"]),
+                    text(s, &["rollout_state"]),
+                    text(s, &["running_count"]),
+                    text(s, &["desired_count"]),
+                ),
+            )
+        }
+        "Cleanup" => (mark(&output["cleanup"]), sweep_note(&output["cleanup"])),
+        "Rollback" => {
+            let r = &output["rollback"];
+            (
+                mark(r),
+                format!(
+                    "pointer restored: {}, service restored: {}; {}",
+                    text(r, &["pointer_restored"]),
+                    text(r, &["service_restored"]),
+                    sweep_note(r)
+                ),
+            )
+        }
+        "ReleaseLock" | "ReleaseLockOnFailure" => {
+            if output["release"]["released"] == Value::Bool(true) {
+                ("ok", "lock released".to_owned())
+            } else {
+                ("ok", "lock not held".to_owned())
+            }
+        }
+        _ => ("ok", String::new()),
+    }
+}
+
+fn sweep_note(sweep: &Value) -> String {
+    let names = |key: &str| {
+        sweep[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let mut parts = Vec::new();
+    if !names("deleting").is_empty() {
+        parts.push(format!("deleting {}", names("deleting")));
+    }
+    if !names("deleted").is_empty() {
+        parts.push(format!("deleted {}", names("deleted")));
+    }
+    if parts.is_empty() {
+        parts.push("nothing to delete".to_owned());
+    }
+    parts.join("; ")
+}
+
+fn or_dash<T: ToString>(value: &Option<T>) -> String {
+    value
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), ToString::to_string)
+}
+
+/// The deploy's summary.
+pub fn render_report(report: &DeployReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{} {} in {} ({} state transitions)",
+        report.status,
+        report.execution_name,
+        human_duration(report.duration_seconds),
+        report.state_transitions
+    );
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "  error          {error}: {}", or_dash(&report.cause));
+    }
+    let rows: [(&str, String); 7] = [
+        ("namespace", report.namespace.clone()),
+        (
+            "snapshot",
+            format!(
+                "{}{}",
+                or_dash(&report.snapshot_id),
+                if report.snapshot_taken {
+                    " (taken now)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        ("old database", or_dash(&report.old_db)),
+        ("new database", or_dash(&report.new_db)),
+        (
+            "pointer",
+            format!(
+                "v{} -> {}",
+                or_dash(&report.pointer_version_before),
+                report
+                    .pointer_version_after
+                    .map_or_else(|| "unchanged".to_owned(), |v| format!("v{v}"))
+            ),
+        ),
+        (
+            "service",
+            format!(
+                "{} revision {} -> {}",
+                or_dash(&report.service),
+                or_dash(&report.service_revision_before),
+                or_dash(&report.service_revision_after)
+            ),
+        ),
+        (
+            "deleted",
+            if report.deleted.is_empty() {
+                "-".to_owned()
+            } else {
+                report.deleted.join(", ")
+            },
+        ),
+    ];
+    let mut rows = rows;
+    if report.rollback.is_some() {
+        // What the rollback undid, so the rows read as where things stand now.
+        for (label, value) in &mut rows {
+            if (*label == "pointer" && report.pointer_version_after.is_some())
+                || (*label == "service" && report.service_revision_after.is_some())
+            {
+                value.push_str(" (undone)");
+            }
+        }
+    }
+    for (label, value) in rows {
+        let _ = writeln!(out, "  {label:<14} {value}");
+    }
+    if !report.final_snapshots.is_empty() {
+        let _ = writeln!(
+            out,
+            "  final snapshot {}",
+            report.final_snapshots.join(", ")
+        );
+    }
+    if let Some(cause) = &report.cleanup_deferred {
+        let _ = writeln!(
+            out,
+            "  clean-up       deferred ({cause}); the old database stays tracked and a later run deletes it"
+        );
+    }
+    if let Some(rollback) = &report.rollback {
+        let _ = writeln!(
+            out,
+            "  rolled back    pointer restored: {}, service restored: {}, deleted: {}{}",
+            rollback.pointer_restored,
+            rollback.service_restored,
+            if rollback.deleted.is_empty() {
+                "-".to_owned()
+            } else {
+                rollback.deleted.join(", ")
+            },
+            if rollback.still_deleting.is_empty() {
+                String::new()
+            } else {
+                format!(" (still deleting: {})", rollback.still_deleting.join(", "))
+            }
+        );
+    }
+    out
+}
+
+/// The summary of any other machine's execution.
+pub fn render_execution(execution: &Execution) -> String {
+    let status = execution.status.as_str();
+    let mut out = format!(
+        "\n{status} {} ({} state transitions)\n",
+        execution.name, execution.state_transitions
+    );
+    if let Some(error) = &execution.error {
+        let _ = writeln!(out, "  error  {error}: {}", or_dash(&execution.cause));
+    }
+    if let Some(output) = &execution.output {
+        let _ = writeln!(
+            out,
+            "  output {}",
+            serde_json::to_string_pretty(output).unwrap_or_default()
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(5), "5s");
+        assert_eq!(human_duration(95), "1m 35s");
+        assert_eq!(human_duration(3700), "1h 01m");
+    }
+
+    #[test]
+    fn details_come_from_the_document() {
+        let doc = serde_json::json!({
+            "db": {"db_instance_id": "xy-0146-qa-20261125-000000", "status": "creating", "ready": false, "wait_seconds": 30}
+        });
+        assert_eq!(
+            detail("CheckDb", &doc),
+            ("ok", "db xy-0146-qa-20261125-000000 creating".to_owned())
+        );
+        let polling = serde_json::json!({
+            "db": {"db_instance_id": "d", "status": "backing-up", "ready": false, "polls": 3}
+        });
+        assert_eq!(detail("CheckDb", &polling).0, "..");
+        assert_eq!(detail("Unknown", &doc), ("ok", String::new()));
+    }
+}

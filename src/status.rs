@@ -1,0 +1,64 @@
+//! The status table.
+
+use std::fmt::Write;
+
+use switchyard_core::status::NamespaceStatus;
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// One block per namespace: what is active and running first, then anything needing attention.
+pub fn render(statuses: &[NamespaceStatus]) -> String {
+    let mut out = String::new();
+    if statuses.is_empty() {
+        out.push_str("no namespaces registered\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<14} {:<30} {:<10} {:<22} {:>4}  ROLLOUT",
+        "NAMESPACE", "ACTIVE DB", "DB STATUS", "SERVICE", "REV"
+    );
+    for s in statuses {
+        let _ = writeln!(
+            out,
+            "{:<14} {:<30} {:<10} {:<22} {:>4}  {}",
+            s.namespace,
+            s.active_db.as_deref().unwrap_or("-"),
+            s.active_db_status.as_deref().unwrap_or("-"),
+            s.service,
+            s.service_revision
+                .map_or_else(|| "-".to_owned(), |r| r.to_string()),
+            s.rollout_state.as_deref().unwrap_or("-"),
+        );
+        let mut notes = Vec::new();
+        if let Some(execution) = &s.last_execution {
+            let name = execution.rsplit(':').next().unwrap_or(execution);
+            notes.push(format!("last deploy {name}"));
+        }
+        if let Some(holder) = &s.locked_by {
+            notes.push(format!("LOCKED by {holder}"));
+        }
+        if !s.due_for_deletion.is_empty() {
+            notes.push(format!("due for deletion: {}", list(&s.due_for_deletion)));
+        }
+        if !s.candidates.is_empty() {
+            notes.push(format!("in flight: {}", list(&s.candidates)));
+        }
+        if !s.orphans.is_empty() {
+            notes.push(format!("ORPHANS: {}", list(&s.orphans)));
+        }
+        if !s.drift.is_empty() {
+            notes.push(format!("DRIFT: {}", s.drift.join("; ")));
+        }
+        for note in notes {
+            let _ = writeln!(out, "{:<14} └ {note}", "");
+        }
+    }
+    out
+}

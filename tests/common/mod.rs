@@ -1,0 +1,159 @@
+//! Shared helpers of the end-to-end tests: run the real `statemachines/deploy.asl.json` through
+//! the local runner, with the real step handlers, on an embedded world.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use switchyard::backend::Backend;
+use switchyard::deploy::{self, DeployRequest, Source};
+use switchyard_asl::{Execution, ExecutionStatus, HistoryEventKind};
+use switchyard_core::Namespace;
+use switchyard_core::records::{ParameterLayout, Records, TrackedRole};
+use switchyard_core::status::{NamespaceStatus, namespace_status};
+use switchyard_sim::{Fault, World};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn deploy_machine() -> PathBuf {
+    repo_root().join(deploy::DEPLOY_MACHINE)
+}
+
+pub fn demo() -> World {
+    World::demo(chrono::Utc::now())
+}
+
+pub fn backend(world: &World) -> Arc<Backend> {
+    Arc::new(Backend::Embedded {
+        world: world.clone(),
+        path: PathBuf::from("/nonexistent/unused.json"),
+    })
+}
+
+pub fn request(namespace: &str, source: Source) -> DeployRequest {
+    DeployRequest {
+        namespace: namespace.to_owned(),
+        source,
+        image: None,
+    }
+}
+
+pub async fn run(
+    world: &World,
+    machine: &Path,
+    name: &str,
+    input: Value,
+    faults: &[&str],
+) -> Execution {
+    for fault in faults {
+        world.inject(fault.parse::<Fault>().unwrap());
+    }
+    let backend = backend(world);
+    let machine = deploy::load_machine(machine, &backend).unwrap();
+    let execution = deploy::run_machine(
+        backend,
+        &ParameterLayout::default(),
+        machine,
+        name,
+        input,
+        None,
+    )
+    .await;
+    world.clear_faults();
+    execution
+}
+
+pub async fn deploy_from(world: &World, target: &str, source: &str, faults: &[&str]) -> Execution {
+    let input = request(target, Source::Namespace(source.to_owned())).input();
+    let name = format!("{target}-{}", world.now().format("%Y%m%d-%H%M%S"));
+    run(world, &deploy_machine(), &name, input, faults).await
+}
+
+pub fn ns(text: &str) -> Namespace {
+    text.parse().unwrap()
+}
+
+pub async fn status_of(world: &World, namespace: &str) -> NamespaceStatus {
+    let aws = world.aws();
+    namespace_status(&aws, &ParameterLayout::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.namespace == namespace)
+        .unwrap()
+}
+
+/// The databases a namespace has in the world, with their status.
+pub fn dbs_of(world: &World, namespace: &str) -> Vec<(String, String)> {
+    let prefix = format!("{namespace}-");
+    world
+        .db_instances()
+        .into_iter()
+        .filter(|(id, _)| id.starts_with(&prefix))
+        .collect()
+}
+
+pub async fn tracked(world: &World, namespace: &str) -> Vec<(String, TrackedRole)> {
+    let aws = world.aws();
+    let layout = ParameterLayout::default();
+    let records = Records {
+        params: &aws,
+        layout: &layout,
+    };
+    records
+        .tracked(&ns(namespace))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.db_instance_id, t.role))
+        .collect()
+}
+
+pub fn assert_succeeded(execution: &Execution) {
+    assert!(
+        matches!(execution.status, ExecutionStatus::Succeeded),
+        "expected SUCCEEDED, got {:?}: {:?} {:?}",
+        execution.status,
+        execution.error,
+        execution.cause
+    );
+}
+
+pub fn assert_failed_with(execution: &Execution, error: &str) {
+    assert!(
+        matches!(execution.status, ExecutionStatus::Failed),
+        "expected FAILED, got {:?} (output {:?})",
+        execution.status,
+        execution.output
+    );
+    assert_eq!(
+        execution.error.as_deref(),
+        Some(error),
+        "cause: {:?}",
+        execution.cause
+    );
+}
+
+/// The Task states this execution ran, in order, repeats included.
+pub fn tasks_run(execution: &Execution) -> Vec<String> {
+    execution
+        .history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            HistoryEventKind::StateEntered {
+                state_type, name, ..
+            } if state_type == "Task" => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn retries(execution: &Execution) -> usize {
+    execution
+        .history
+        .iter()
+        .filter(|e| matches!(e.kind, HistoryEventKind::RetryScheduled { .. }))
+        .count()
+}

@@ -1,0 +1,376 @@
+//! The deploy pipeline end to end: `statemachines/deploy.asl.json` through the local runner and
+//! the real handlers, on the embedded world, with faults injected at every stage.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::*;
+use switchyard::backend::StepInvoker;
+use switchyard::deploy::{DeployReport, Source};
+use switchyard_asl::{Clock, Runner};
+use switchyard_core::ports::Services;
+use switchyard_core::records::{ParameterLayout, TrackedRole};
+use switchyard_core::steps::service::env_var;
+
+const QA: &str = "xy-0146-qa";
+const DEV: &str = "xy-0146-dev";
+
+struct Before {
+    db: String,
+    task_definition: String,
+}
+
+async fn before(world: &switchyard_sim::World, namespace: &str) -> Before {
+    let status = status_of(world, namespace).await;
+    Before {
+        db: status.active_db.unwrap(),
+        task_definition: status.task_definition_arn.unwrap(),
+    }
+}
+
+/// Everything the deploy promised: one database (the new one), the pointer on it, the service
+/// stable on a new revision that carries it, nothing locked, tracked or orphaned.
+#[tokio::test]
+async fn a_deploy_swaps_to_a_new_database_and_deletes_only_the_old_one() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    let dev_db = before(&world, DEV).await.db;
+
+    let execution = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&execution);
+    let report = DeployReport::from_execution(&execution);
+    assert_eq!(report.status, "SUCCEEDED");
+    assert_eq!(report.old_db.as_deref(), Some(old.db.as_str()));
+    let new_db = report.new_db.clone().unwrap();
+    assert_ne!(new_db, old.db);
+    let snapshot = report.snapshot_id.clone().unwrap();
+    assert!(snapshot.starts_with("xy-0146-dev-"), "{snapshot}");
+    // Named with the snapshot's timestamp.
+    assert_eq!(
+        new_db,
+        format!("{QA}-{}", &snapshot["xy-0146-dev-".len()..])
+    );
+
+    assert_eq!(
+        dbs_of(&world, QA),
+        vec![(new_db.clone(), "available".to_owned())]
+    );
+    assert_eq!(world.active_db(&ns(QA)).as_deref(), Some(new_db.as_str()));
+    assert_eq!(report.deleted, vec![old.db.clone()]);
+
+    let status = status_of(&world, QA).await;
+    assert_eq!(status.service_revision, Some(2));
+    assert_eq!(status.rollout_state.as_deref(), Some("COMPLETED"));
+    assert_eq!(status.locked_by, None);
+    assert!(
+        status.orphans.is_empty()
+            && status.due_for_deletion.is_empty()
+            && status.candidates.is_empty()
+    );
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert_ne!(
+        status.task_definition_arn.as_deref(),
+        Some(old.task_definition.as_str())
+    );
+
+    let aws = world.aws();
+    let definition = aws
+        .describe_task_definition(status.task_definition_arn.as_deref().unwrap())
+        .await
+        .unwrap();
+    let app = &definition.containers[0];
+    assert_eq!(app.environment[env_var::DB_INSTANCE_ID], new_db);
+    assert!(app.environment[env_var::DB_HOST].starts_with(&new_db));
+
+    // The source is untouched and the snapshot, the promoted artifact, is kept.
+    assert_eq!(world.active_db(&ns(DEV)), Some(dev_db));
+    assert_eq!(status_of(&world, DEV).await.service_revision, Some(1));
+    assert_eq!(report.pointer_version_before, Some(1));
+    assert_eq!(report.pointer_version_after, Some(2));
+}
+
+async fn assert_rolled_back(
+    world: &switchyard_sim::World,
+    old: &Before,
+    execution: &switchyard_asl::Execution,
+) {
+    let report = DeployReport::from_execution(execution);
+    assert_eq!(report.status, "FAILED");
+    // The old database is active, available and the service runs on it, stable.
+    assert_eq!(world.active_db(&ns(QA)).as_deref(), Some(old.db.as_str()));
+    assert_eq!(
+        dbs_of(world, QA),
+        vec![(old.db.clone(), "available".to_owned())]
+    );
+    let status = status_of(world, QA).await;
+    assert_eq!(
+        status.task_definition_arn.as_deref(),
+        Some(old.task_definition.as_str())
+    );
+    assert_eq!(status.rollout_state.as_deref(), Some("COMPLETED"));
+    assert_eq!(
+        status.locked_by, None,
+        "the lock is released after a rollback"
+    );
+    assert!(status.orphans.is_empty(), "orphans: {:?}", status.orphans);
+    assert!(status.due_for_deletion.is_empty() && status.candidates.is_empty());
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert!(tracked(world, QA).await.is_empty());
+    let aws = world.aws();
+    let service = aws
+        .describe_service("switchyard-nonprod", "xy-0146-qa-app")
+        .await
+        .unwrap();
+    assert_eq!(service.deployments.len(), 1);
+    assert_eq!(service.running_count, service.desired_count);
+}
+
+#[tokio::test]
+async fn a_permanent_fault_at_any_stage_before_stable_rolls_back_cleanly() {
+    for stage in [
+        "snapshot",
+        "read-pointer",
+        "create-db",
+        "swap-pointer",
+        "deploy-service",
+        "wait-stable",
+    ] {
+        let world = demo();
+        let old = before(&world, QA).await;
+        let fault = format!("{stage}:error");
+        let execution = deploy_from(&world, QA, DEV, &[fault.as_str()]).await;
+        assert_failed_with(&execution, "AwsRejected");
+        assert!(
+            execution
+                .cause
+                .as_deref()
+                .unwrap_or("")
+                .contains(&format!("stage {stage}")),
+            "{stage}: {:?}",
+            execution.cause
+        );
+        assert!(
+            tasks_run(&execution).contains(&"Rollback".to_owned()),
+            "{stage}"
+        );
+        assert_rolled_back(&world, &old, &execution).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_rollout_rolls_back_to_the_old_database_and_revision() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    let execution = deploy_from(&world, QA, DEV, &["wait-stable:rollout-failed"]).await;
+    assert_failed_with(&execution, "RolloutFailed");
+    let report = DeployReport::from_execution(&execution);
+    let rollback = report.rollback.clone().unwrap();
+    assert!(rollback.pointer_restored);
+    assert_eq!(rollback.deleted, vec![report.new_db.clone().unwrap()]);
+    assert_rolled_back(&world, &old, &execution).await;
+}
+
+#[tokio::test]
+async fn a_failed_cleanup_keeps_the_deploy_and_a_later_run_deletes_the_leftover() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    let first = deploy_from(&world, QA, DEV, &["cleanup:error"]).await;
+    assert_succeeded(&first);
+    let report = DeployReport::from_execution(&first);
+    let new_db = report.new_db.clone().unwrap();
+    assert!(report.cleanup_deferred.is_some());
+    assert_eq!(world.active_db(&ns(QA)).as_deref(), Some(new_db.as_str()));
+    let mut dbs = dbs_of(&world, QA);
+    dbs.sort();
+    let mut expected = vec![
+        (old.db.clone(), "available".to_owned()),
+        (new_db.clone(), "available".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(dbs, expected);
+    assert_eq!(
+        tracked(&world, QA).await,
+        vec![(old.db.clone(), TrackedRole::Retired)]
+    );
+    let status = status_of(&world, QA).await;
+    assert_eq!(status.due_for_deletion, vec![old.db.clone()]);
+    assert!(status.orphans.is_empty());
+    assert_eq!(status.locked_by, None);
+
+    world.advance(std::time::Duration::from_secs(3600));
+    let second = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&second);
+    let second_report = DeployReport::from_execution(&second);
+    let newest = second_report.new_db.clone().unwrap();
+    let mut deleted = second_report.deleted.clone();
+    deleted.sort();
+    let mut both = vec![old.db.clone(), new_db.clone()];
+    both.sort();
+    assert_eq!(
+        deleted, both,
+        "the leftover is deleted with the replaced database"
+    );
+    assert_eq!(dbs_of(&world, QA), vec![(newest, "available".to_owned())]);
+    assert!(tracked(&world, QA).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_throttled_stage_is_retried_to_success() {
+    for stage in [
+        "snapshot",
+        "read-pointer",
+        "create-db",
+        "swap-pointer",
+        "deploy-service",
+        "wait-stable",
+        "cleanup",
+    ] {
+        let world = demo();
+        let fault = format!("{stage}:throttle");
+        let execution = deploy_from(&world, QA, DEV, &[fault.as_str()]).await;
+        assert_succeeded(&execution);
+        assert!(
+            retries(&execution) >= 2,
+            "{stage}: {} retries",
+            retries(&execution)
+        );
+        assert!(
+            !tasks_run(&execution).contains(&"Rollback".to_owned()),
+            "{stage}"
+        );
+        let report = DeployReport::from_execution(&execution);
+        assert_eq!(
+            dbs_of(&world, QA),
+            vec![(report.new_db.unwrap(), "available".to_owned())],
+            "{stage}"
+        );
+    }
+}
+
+/// A clock that yields to other tasks whenever the execution waits, so two executions on one
+/// world interleave the way two Step Functions executions would.
+struct InterleavingClock(Arc<dyn Clock>);
+
+#[async_trait]
+impl Clock for InterleavingClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.now()
+    }
+    async fn sleep(&self, duration: std::time::Duration) {
+        self.0.sleep(duration).await;
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_deploy_while_the_first_holds_the_lock_fails_fast_and_changes_nothing() {
+    let world = demo();
+    let backend = backend(&world);
+    let layout = ParameterLayout::default();
+    let runner = || {
+        let machine = switchyard::deploy::load_machine(&deploy_machine(), &backend).unwrap();
+        Runner::new(
+            machine,
+            Arc::new(StepInvoker::new(backend.clone(), layout.clone())),
+            Arc::new(InterleavingClock(backend.clock())),
+        )
+    };
+    let (first_runner, second_runner) = (runner(), runner());
+    let first_input = request(QA, Source::Namespace(DEV.into())).input();
+    let second_input = request(QA, Source::Namespace("xy-0146-prod".into())).input();
+    let first = first_runner.run("first", first_input);
+    let second = async {
+        // Let the first take the lock and start waiting on its snapshot.
+        tokio::task::yield_now().await;
+        let state_before = world.snapshot_state();
+        let execution = second_runner.run("second", second_input).await;
+        (execution, state_before, world.snapshot_state())
+    };
+    let (first, (second, state_before, state_after)) = tokio::join!(first, second);
+
+    assert_failed_with(&second, "NamespaceLocked");
+    assert!(
+        second.cause.as_deref().unwrap().contains("first"),
+        "{:?}",
+        second.cause
+    );
+    assert_eq!(tasks_run(&second), ["AcquireLock", "ReleaseLockOnFailure"]);
+    assert_eq!(
+        state_before, state_after,
+        "the second deploy changed nothing"
+    );
+
+    assert_succeeded(&first);
+    let report = DeployReport::from_execution(&first);
+    assert_eq!(
+        dbs_of(&world, QA),
+        vec![(report.new_db.unwrap(), "available".to_owned())]
+    );
+    assert!(status_of(&world, QA).await.orphans.is_empty());
+}
+
+#[tokio::test]
+async fn a_given_snapshot_is_promoted_to_prod_with_a_final_snapshot_of_the_old_database() {
+    let world = demo();
+    let qa = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&qa);
+    let snapshot = DeployReport::from_execution(&qa).snapshot_id.unwrap();
+    let old_prod = before(&world, "xy-0146-prod").await.db;
+
+    world.advance(std::time::Duration::from_secs(3600));
+    let input = request("xy-0146-prod", Source::Snapshot(snapshot.clone())).input();
+    let prod = run(&world, &deploy_machine(), "promote", input, &[]).await;
+    assert_succeeded(&prod);
+    let report = DeployReport::from_execution(&prod);
+    assert!(!report.snapshot_taken);
+    let timestamp = &snapshot["xy-0146-dev-".len()..];
+    assert_eq!(
+        report.new_db.as_deref(),
+        Some(format!("xy-0146-prod-{timestamp}").as_str())
+    );
+    assert_eq!(report.final_snapshots, vec![format!("{old_prod}-final")]);
+    assert_eq!(report.deleted, vec![old_prod]);
+}
+
+#[tokio::test]
+async fn bad_input_fails_with_a_named_error_and_changes_nothing() {
+    let cases = [
+        (
+            serde_json::json!({"namespace": "XY-1", "source_namespace": DEV}),
+            "invalid namespace \"XY-1\"",
+        ),
+        (
+            serde_json::json!({"namespace": "zz-9999-qa", "source_namespace": DEV}),
+            "zz-9999-qa is not registered",
+        ),
+        (serde_json::json!({"namespace": QA}), "nothing to deploy"),
+        (
+            serde_json::json!({"namespace": QA, "source_namespace": QA}),
+            "is the target namespace",
+        ),
+        (
+            serde_json::json!({"namespace": QA, "snapshot_id": "no-such-snapshot"}),
+            "snapshot no-such-snapshot not found",
+        ),
+        (
+            serde_json::json!({"namespace": QA, "source_namespace": "zz-9999-dev"}),
+            "zz-9999-dev has no active database",
+        ),
+        (serde_json::json!({"namespace": 42}), "malformed event"),
+    ];
+    for (input, message) in cases {
+        let world = demo();
+        let state_before = world.snapshot_state();
+        let execution = run(&world, &deploy_machine(), "bad", input.clone(), &[]).await;
+        assert_failed_with(&execution, "InvalidInput");
+        let cause = execution.cause.clone().unwrap_or_default();
+        assert!(cause.contains(message), "{input}: {cause}");
+        let mut state_after = world.snapshot_state();
+        state_after.now = state_before.now;
+        assert_eq!(state_before, state_after, "{input} changed the world");
+    }
+}

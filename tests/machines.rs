@@ -1,0 +1,103 @@
+//! The state machine files against the code: every `${...}` placeholder names a function that
+//! exists, every error a `Retry` or `Catch` matches is one our functions raise (or one Step
+//! Functions or Lambda raise), and the files parse.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use switchyard_asl::StateMachine;
+use switchyard_core::Step;
+use switchyard_core::error::names;
+
+fn machine_files() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("statemachines");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".asl.json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    files
+}
+
+fn placeholders(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}').unwrap();
+        found.insert(after[..end].to_owned());
+        rest = &after[end..];
+    }
+    found
+}
+
+#[test]
+fn every_placeholder_is_a_function_and_every_task_uses_one() {
+    let known: BTreeSet<String> = Step::ALL.iter().map(Step::arn_placeholder).collect();
+    for file in machine_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for placeholder in placeholders(&text) {
+            assert!(
+                known.contains(&placeholder),
+                "{}: unknown ${{{placeholder}}}",
+                file.display()
+            );
+        }
+        let machine = StateMachine::from_json(&text).unwrap();
+        for resource in machine.task_resources() {
+            let inner = resource
+                .strip_prefix("${")
+                .and_then(|r| r.strip_suffix('}'))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: resource {resource} is not a ${{...FunctionArn}}",
+                        file.display()
+                    )
+                });
+            assert!(known.contains(inner), "{}: {resource}", file.display());
+        }
+    }
+}
+
+#[test]
+fn the_deploy_machine_uses_every_step() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("statemachines/deploy.asl.json"),
+    )
+    .unwrap();
+    let used = placeholders(&text);
+    for step in Step::ALL {
+        assert!(used.contains(&step.arn_placeholder()), "{step} is not used");
+    }
+}
+
+#[test]
+fn every_matched_error_is_one_that_is_raised() {
+    let ours: BTreeSet<&str> = names::ALL.iter().copied().collect();
+    let lambda = [
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.Unknown",
+    ];
+    for file in machine_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let machine = StateMachine::from_json(&text).unwrap();
+        let matched = machine.error_names();
+        assert!(!matched.is_empty());
+        for (state, error) in matched {
+            let known = ours.contains(error.as_str())
+                || lambda.contains(&error.as_str())
+                || error.starts_with("States.");
+            assert!(
+                known,
+                "{}: state {state} matches {error}, which nothing raises",
+                file.display()
+            );
+        }
+    }
+}
