@@ -1,9 +1,13 @@
 //! Services and task definitions on ECS.
 
 use async_trait::async_trait;
+use aws_sdk_ecs::error::SdkError;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
 use aws_sdk_ecs::operation::describe_task_definition::{
     DescribeTaskDefinitionError, DescribeTaskDefinitionOutput,
+};
+use aws_sdk_ecs::operation::register_task_definition::{
+    RegisterTaskDefinitionError, RegisterTaskDefinitionOutput,
 };
 use aws_sdk_ecs::operation::update_service::UpdateServiceError;
 use aws_sdk_ecs::types::{
@@ -11,6 +15,7 @@ use aws_sdk_ecs::types::{
     NetworkMode, Secret, Service as SdkService, Tag, TaskDefinition as SdkTaskDefinition,
     TaskDefinitionField,
 };
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use switchyard_core::error::{AwsError, ResourceKind};
 use switchyard_core::ports::{
     ContainerDefinition, Deployment, RevisionChange, Service, Services, Tags, TaskDefinition,
@@ -110,19 +115,8 @@ impl Services for SdkAws {
             .set_task_role_arn(definition.task_role_arn.clone())
             .set_tags(non_empty(to_sdk_tags(&definition.tags)))
             .send()
-            .await
-            .map_err(|err| map_sdk_error(err, |_| None))?;
-        let tags = from_sdk_tags(output.tags);
-        output
-            .task_definition
-            .map(|registered| to_task_definition(registered, tags))
-            .ok_or_else(|| {
-                missing_in_response(
-                    "RegisterTaskDefinition",
-                    ResourceKind::TaskDefinition,
-                    &definition.family,
-                )
-            })
+            .await;
+        registered(output, &definition.family)
     }
 
     async fn register_revision(
@@ -180,21 +174,7 @@ impl Services for SdkAws {
         #[allow(deprecated)]
         let request = request
             .set_inference_accelerators(non_empty(base.inference_accelerators.unwrap_or_default()));
-        let output = request
-            .send()
-            .await
-            .map_err(|err| map_sdk_error(err, |_| None))?;
-        let tags = from_sdk_tags(output.tags);
-        output
-            .task_definition
-            .map(|registered| to_task_definition(registered, tags))
-            .ok_or_else(|| {
-                missing_in_response(
-                    "RegisterTaskDefinition",
-                    ResourceKind::TaskDefinition,
-                    &family,
-                )
-            })
+        registered(request.send().await, &family)
     }
 
     async fn update_service(
@@ -299,6 +279,28 @@ fn revision_tags(base: Tags, changed: &Tags) -> Tags {
 }
 
 /// ECS rejects some empty lists (tags among them) that it would accept left out.
+/// What RegisterTaskDefinition answered, as the registered definition with its tags.
+fn registered(
+    output: Result<
+        RegisterTaskDefinitionOutput,
+        SdkError<RegisterTaskDefinitionError, HttpResponse>,
+    >,
+    family: &str,
+) -> Result<TaskDefinition, AwsError> {
+    let output = output.map_err(|err| map_sdk_error(err, |_| None))?;
+    let tags = from_sdk_tags(output.tags);
+    output
+        .task_definition
+        .map(|registered| to_task_definition(registered, tags))
+        .ok_or_else(|| {
+            missing_in_response(
+                "RegisterTaskDefinition",
+                ResourceKind::TaskDefinition,
+                family,
+            )
+        })
+}
+
 fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
     Some(items).filter(|items| !items.is_empty())
 }
