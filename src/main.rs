@@ -99,8 +99,8 @@ enum Command {
 #[derive(Args)]
 struct RunOptions {
     /// Make a stage fail on purpose (embedded world only): STAGE:KIND, STAGE one of snapshot,
-    /// read-pointer, create-db, swap-pointer, deploy-service, wait-stable, cleanup; KIND one of
-    /// error, throttle, rollout-failed (wait-stable only).
+    /// read-pointer, create-db, swap-pointer, deploy-service, wait-stable, cleanup, rollback;
+    /// KIND one of error, throttle, lost-reply, rollout-failed (wait-stable only).
     #[arg(long = "inject-fault", value_name = "STAGE:KIND", value_parser = parse_fault)]
     faults: Vec<Fault>,
     /// The execution's name (default: derived from the namespace and time).
@@ -300,8 +300,11 @@ async fn execute(
             .and_then(|v| v.as_str())
             .unwrap_or("execution")
             .to_owned();
+        // Unique, as Step Functions requires of names: the execution id tags and locks
+        // everything, so two runs must never share one.
         let now = backend.clock().now();
-        format!("{stem}-{}", now.format("%Y%m%d-%H%M%S"))
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        format!("{stem}-{}-{}", now.format("%Y%m%d-%H%M%S"), &suffix[..8])
     });
     let backend = Arc::new(backend);
     let observer: Option<Arc<dyn switchyard_asl::Observer>> = if json {

@@ -332,7 +332,12 @@ async fn a_given_snapshot_is_promoted_to_prod_with_a_final_snapshot_of_the_old_d
         report.new_db.as_deref(),
         Some(format!("xy-0146-prod-{timestamp}").as_str())
     );
-    assert_eq!(report.final_snapshots, vec![format!("{old_prod}-final")]);
+    assert_eq!(report.final_snapshots.len(), 1);
+    assert!(
+        report.final_snapshots[0].starts_with(&format!("{old_prod}-final-")),
+        "{:?}",
+        report.final_snapshots
+    );
     assert_eq!(report.deleted, vec![old_prod]);
 }
 
@@ -361,6 +366,14 @@ async fn bad_input_fails_with_a_named_error_and_changes_nothing() {
             "zz-9999-dev has no active database",
         ),
         (serde_json::json!({"namespace": 42}), "malformed event"),
+        (
+            serde_json::json!({"namespace": QA, "source_namespace": DEV, "error": {"Error": "x"}}),
+            "may not set `error`",
+        ),
+        (
+            serde_json::json!({"namespace": QA, "source_namespace": DEV, "image": "a b"}),
+            "invalid image",
+        ),
     ];
     for (input, message) in cases {
         let world = demo();
@@ -373,4 +386,87 @@ async fn bad_input_fails_with_a_named_error_and_changes_nothing() {
         state_after.now = state_before.now;
         assert_eq!(state_before, state_after, "{input} changed the world");
     }
+}
+
+#[tokio::test]
+async fn a_lost_reply_at_any_stage_is_retried_without_doing_the_work_twice() {
+    for stage in [
+        "snapshot",
+        "create-db",
+        "swap-pointer",
+        "deploy-service",
+        "cleanup",
+    ] {
+        let world = demo();
+        let fault = format!("{stage}:lost-reply");
+        let execution = deploy_from(&world, QA, DEV, &[fault.as_str()]).await;
+        assert_succeeded(&execution);
+        assert!(retries(&execution) >= 1, "{stage}");
+        let report = DeployReport::from_execution(&execution);
+        assert_eq!(
+            dbs_of(&world, QA),
+            vec![(report.new_db.clone().unwrap(), "available".to_owned())],
+            "{stage}"
+        );
+        let status = status_of(&world, QA).await;
+        assert_eq!(
+            status.service_revision,
+            Some(2),
+            "{stage}: one new revision in service"
+        );
+        assert!(
+            status.orphans.is_empty()
+                && status.due_for_deletion.is_empty()
+                && status.candidates.is_empty(),
+            "{stage}"
+        );
+        assert_eq!(status.locked_by, None);
+    }
+}
+
+#[tokio::test]
+async fn a_rollback_that_cannot_finish_keeps_the_lock_and_forgets_nothing() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    let execution = deploy_from(
+        &world,
+        QA,
+        DEV,
+        &["wait-stable:rollout-failed", "rollback:error"],
+    )
+    .await;
+    assert_failed_with(&execution, "RollbackIncomplete");
+    let status = status_of(&world, QA).await;
+    assert!(
+        status.locked_by.is_some(),
+        "an operator must look before the next deploy"
+    );
+    assert!(status.orphans.is_empty(), "{:?}", status.orphans);
+    // The old database still serves (the circuit breaker rolled the service back onto it).
+    assert_eq!(
+        status.task_definition_arn.as_deref(),
+        Some(old.task_definition.as_str())
+    );
+    assert!(dbs_of(&world, QA).contains(&(old.db.clone(), "available".to_owned())));
+
+    // The operator releases the lock; the next deploy converges to one database.
+    let aws = world.aws();
+    let layout = ParameterLayout::default();
+    let records = switchyard_core::records::Records {
+        params: &aws,
+        layout: &layout,
+    };
+    records.unlock(&ns(QA)).await.unwrap();
+    world.advance(std::time::Duration::from_secs(3600));
+    let next = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&next);
+    let report = DeployReport::from_execution(&next);
+    assert_eq!(
+        dbs_of(&world, QA),
+        vec![(report.new_db.unwrap(), "available".to_owned())]
+    );
+    let status = status_of(&world, QA).await;
+    assert!(
+        status.orphans.is_empty() && status.due_for_deletion.is_empty() && status.drift.is_empty()
+    );
 }

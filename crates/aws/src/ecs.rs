@@ -12,8 +12,8 @@ use aws_sdk_ecs::operation::register_task_definition::{
 use aws_sdk_ecs::operation::update_service::UpdateServiceError;
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition as SdkContainer, Deployment as SdkDeployment, KeyValuePair,
-    NetworkMode, Secret, Service as SdkService, Tag, TaskDefinition as SdkTaskDefinition,
-    TaskDefinitionField,
+    NetworkMode, Secret, Service as SdkService, SortOrder, Tag,
+    TaskDefinition as SdkTaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use switchyard_core::error::{AwsError, ResourceKind};
@@ -86,6 +86,33 @@ impl Services for SdkAws {
             .ok_or_else(|| {
                 missing_in_response("DescribeTaskDefinition", ResourceKind::TaskDefinition, arn)
             })
+    }
+
+    async fn latest_task_definition(
+        &self,
+        family: &str,
+    ) -> Result<Option<TaskDefinition>, AwsError> {
+        let listed = self
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(TaskDefinitionStatus::Active)
+            .sort(SortOrder::Desc)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|err| map_sdk_error(err, |_| None))?;
+        let Some(arn) = listed
+            .task_definition_arns
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let definition = self.describe_task_definition(&arn).await?;
+        // The filter is a prefix: `app` also lists `app-worker`, whose revisions are not ours.
+        Ok(Some(definition).filter(|d| d.family == family))
     }
 
     async fn register_task_definition(

@@ -43,10 +43,11 @@ pub enum Stage {
     DeployService,
     WaitStable,
     Cleanup,
+    Rollback,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Snapshot,
         Stage::ReadPointer,
         Stage::CreateDb,
@@ -54,6 +55,7 @@ impl Stage {
         Stage::DeployService,
         Stage::WaitStable,
         Stage::Cleanup,
+        Stage::Rollback,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -65,6 +67,7 @@ impl Stage {
             Stage::DeployService => "deploy-service",
             Stage::WaitStable => "wait-stable",
             Stage::Cleanup => "cleanup",
+            Stage::Rollback => "rollback",
         }
     }
 }
@@ -146,7 +149,7 @@ impl Step {
         name
     }
 
-    /// The pipeline stage this function serves; lock handling and rollback belong to none.
+    /// The pipeline stage this function serves; lock handling belongs to none.
     pub fn stage(&self) -> Option<Stage> {
         match self {
             Step::Snapshot | Step::CheckSnapshot => Some(Stage::Snapshot),
@@ -156,7 +159,8 @@ impl Step {
             Step::DeployService => Some(Stage::DeployService),
             Step::CheckService => Some(Stage::WaitStable),
             Step::Cleanup => Some(Stage::Cleanup),
-            Step::AcquireLock | Step::Rollback | Step::ReleaseLock => None,
+            Step::Rollback => Some(Stage::Rollback),
+            Step::AcquireLock | Step::ReleaseLock => None,
         }
     }
 }

@@ -167,10 +167,12 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// RDS identifiers: 1-63 letters, digits or hyphens, starting with a letter, no `--`, no trailing `-`.
+/// RDS identifiers: letters, digits or hyphens, starting with a letter, no `--`, no trailing
+/// `-`; at most 63 characters for an instance, 255 for a snapshot.
 fn check_rds_identifier(kind: &str, id: &str) -> Result<(), StepError> {
+    let max = if kind == "db instance" { 63 } else { 255 };
     let ok = !id.is_empty()
-        && id.len() <= 63
+        && id.len() <= max
         && id.starts_with(|c: char| c.is_ascii_alphabetic())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !id.contains("--")
@@ -179,7 +181,7 @@ fn check_rds_identifier(kind: &str, id: &str) -> Result<(), StepError> {
         Ok(())
     } else {
         Err(StepError::InvalidInput(format!(
-            "invalid {kind} identifier {id:?}: RDS needs 1-63 letters, digits or hyphens, starting with a letter, without '--' or a trailing '-'"
+            "invalid {kind} identifier {id:?}: RDS needs 1-{max} letters, digits or hyphens, starting with a letter, without '--' or a trailing '-'"
         )))
     }
 }
@@ -198,9 +200,10 @@ pub fn snapshot_id(source: &Namespace, timestamp: Timestamp) -> Result<String, S
     Ok(id)
 }
 
-/// The snapshot RDS keeps when it deletes a production database.
-pub fn final_snapshot_id(db_instance_id: &str) -> Result<String, StepError> {
-    let id = format!("{db_instance_id}-final");
+/// The snapshot RDS keeps when it deletes a production database, stamped with the deletion's
+/// time: a database name can return (the same snapshot promoted again) and be deleted again.
+pub fn final_snapshot_id(db_instance_id: &str, at: Timestamp) -> Result<String, StepError> {
+    let id = format!("{db_instance_id}-final-{at}");
     check_rds_identifier("db snapshot", &id)?;
     Ok(id)
 }
@@ -302,8 +305,8 @@ mod tests {
         );
         assert_eq!(snapshot_id(&ns, ts).unwrap(), "xy-0146-qa-20261125-222526");
         assert_eq!(
-            final_snapshot_id("xy-0146-qa-20261125-222526").unwrap(),
-            "xy-0146-qa-20261125-222526-final"
+            final_snapshot_id("xy-0146-qa-20261125-222526", ts).unwrap(),
+            "xy-0146-qa-20261125-222526-final-20261125-222526"
         );
         assert!(check_rds_identifier("db instance", "a--b").is_err());
         assert!(check_rds_identifier("db instance", "ab-").is_err());

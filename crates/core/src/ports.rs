@@ -202,6 +202,11 @@ pub trait Services: Send + Sync {
         base_arn: &str,
         change: &RevisionChange,
     ) -> Result<TaskDefinition, AwsError>;
+    /// The newest active revision of a family, with tags; `None` when it has none.
+    async fn latest_task_definition(
+        &self,
+        family: &str,
+    ) -> Result<Option<TaskDefinition>, AwsError>;
     async fn update_service(
         &self,
         cluster: &str,

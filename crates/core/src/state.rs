@@ -165,7 +165,7 @@ impl Poll {
     /// The next poll after `self` found the resource not ready yet: 15 s, 30 s, 60 s, then every
     /// 120 s; restores take minutes, so polling faster only spends state transitions.
     pub fn next(&self, what: &str) -> Result<Poll, StepError> {
-        let polls = self.polls + 1;
+        let polls = self.polls.saturating_add(1);
         if polls > MAX_POLLS {
             return Err(StepError::PollTimeout {
                 what: what.to_owned(),
@@ -183,7 +183,7 @@ impl Poll {
     pub fn ready(&self) -> Poll {
         Poll {
             ready: true,
-            polls: self.polls + 1,
+            polls: self.polls.saturating_add(1),
             wait_seconds: 0,
         }
     }

@@ -139,7 +139,7 @@ async fn acquire_is_idempotent_and_exclusive() {
         .unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_acquirers_get_exactly_one_lock() {
     let f = Fixture::new();
     let mut tasks = Vec::new();
@@ -672,11 +672,12 @@ async fn production_cleanup_keeps_a_final_snapshot() {
     f.run_until(&mut state, "stable").await;
     let old = state.swap.as_ref().unwrap().retired.clone().unwrap();
     let report = steps::cleanup(f.env(), &state).await.unwrap();
-    assert_eq!(report.final_snapshots, vec![format!("{old}-final")]);
+    let stamp = switchyard_core::Timestamp::from_datetime(f.world.now());
+    assert_eq!(report.final_snapshots, vec![format!("{old}-final-{stamp}")]);
     f.wait(900);
     assert_eq!(
         f.aws
-            .describe_snapshot(&format!("{old}-final"))
+            .describe_snapshot(&report.final_snapshots[0])
             .await
             .unwrap()
             .status,
@@ -797,4 +798,87 @@ async fn malformed_events_get_named_errors() {
         }
     }
     let _ = f.aws.get_parameter("/x").await;
+}
+
+#[tokio::test]
+async fn create_db_never_takes_over_another_executions_tracking_record() {
+    let f = Fixture::new();
+    let mut state = f.state(QA, "exec-1");
+    f.run_until(&mut state, "read-pointer").await;
+    let ts = state.snapshot.as_ref().unwrap().timestamp;
+    let id = format!("{QA}-{ts}");
+    let theirs = switchyard_core::TrackedDb {
+        db_instance_id: id.clone(),
+        role: TrackedRole::Retired,
+        execution_id: "exec-0".into(),
+        since: f.world.now(),
+    };
+    f.records().track(&ns(QA), &theirs).await.unwrap();
+    assert_error(
+        steps::create_db(f.env(), &state).await,
+        "InvalidInput",
+        "still tracked by execution exec-0",
+    );
+    assert_eq!(f.records().tracked(&ns(QA)).await.unwrap(), vec![theirs]);
+}
+
+#[tokio::test]
+async fn a_swap_whose_write_was_resent_is_not_a_conflict() {
+    let f = Fixture::new();
+    let mut state = f.state(QA, "exec-1");
+    f.run_until(&mut state, "db-ready").await;
+    let swap = steps::swap_pointer(f.env(), &state).await.unwrap();
+    // As if the SDK had resent the write after losing its answer: version 3, ours too.
+    f.records()
+        .put_pointer(&ns(QA), &swap.pointer, Some(2))
+        .await
+        .unwrap();
+    let again = steps::swap_pointer(f.env(), &state).await.unwrap();
+    assert_eq!(again.pointer.db_instance_id, swap.pointer.db_instance_id);
+}
+
+#[tokio::test]
+async fn the_input_may_not_steer_the_steps() {
+    let f = Fixture::new();
+    let mut state = f.state(QA, "exec-1");
+    state.error = Some(CaughtError {
+        error: "x".into(),
+        cause: "y".into(),
+    });
+    assert_error(
+        steps::acquire_lock(f.env(), &state).await,
+        "InvalidInput",
+        "may not set `error`",
+    );
+    let mut image = f.state(QA, "exec-1");
+    image.image = Some("two words".into());
+    assert_error(
+        steps::acquire_lock(f.env(), &image).await,
+        "InvalidInput",
+        "invalid image",
+    );
+    assert_eq!(f.records().lock(&ns(QA)).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_sweep_spares_a_database_the_service_still_runs_on() {
+    let f = Fixture::new();
+    let active = f.world.active_db(&ns(QA)).unwrap();
+    let mut state = f.state(QA, "exec-1");
+    f.run_until(&mut state, "swap").await;
+    // The service has not moved yet: the old database is retired but still in use.
+    let report = steps::cleanup(f.env(), &state).await.unwrap();
+    assert!(!report.done);
+    assert!(
+        report
+            .kept
+            .iter()
+            .any(|k| k == &format!("{active}: in use by the service")),
+        "{:?}",
+        report.kept
+    );
+    assert_eq!(
+        f.aws.describe_db(&active).await.unwrap().status,
+        "available"
+    );
 }

@@ -291,6 +291,18 @@ impl Services for SimAws {
         })
     }
 
+    async fn latest_task_definition(
+        &self,
+        family: &str,
+    ) -> Result<Option<TaskDefinition>, AwsError> {
+        self.call("ListTaskDefinitions", |s| {
+            Ok(s.task_definitions
+                .get(family)
+                .and_then(|revisions| revisions.last())
+                .map(|t| t.definition.clone()))
+        })
+    }
+
     async fn update_service(
         &self,
         cluster: &str,

@@ -15,6 +15,9 @@ pub enum FaultKind {
     Throttle,
     /// The ECS rollout the deploy starts fails and the circuit breaker rolls it back.
     RolloutFailed,
+    /// The stage's first writes are applied, but their answers are lost (the connection drops):
+    /// the retry must find its own work done and not repeat it.
+    LostReply,
 }
 
 /// `STAGE:KIND`, e.g. `create-db:error` or `wait-stable:rollout-failed`.
@@ -39,9 +42,10 @@ impl FromStr for Fault {
             "error" => FaultKind::Error,
             "throttle" => FaultKind::Throttle,
             "rollout-failed" => FaultKind::RolloutFailed,
+            "lost-reply" => FaultKind::LostReply,
             other => {
                 return Err(format!(
-                    "invalid fault kind {other:?}: expected error, throttle or rollout-failed"
+                    "invalid fault kind {other:?}: expected error, throttle, lost-reply or rollout-failed"
                 ));
             }
         };
@@ -60,6 +64,7 @@ impl fmt::Display for Fault {
             FaultKind::Error => "error",
             FaultKind::Throttle => "throttle",
             FaultKind::RolloutFailed => "rollout-failed",
+            FaultKind::LostReply => "lost-reply",
         };
         write!(f, "{}:{kind}", self.stage)
     }
@@ -103,7 +108,32 @@ impl Faults {
                         ),
                     });
                 }
-                FaultKind::Throttle | FaultKind::RolloutFailed => {}
+                FaultKind::Throttle | FaultKind::RolloutFailed | FaultKind::LostReply => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Called after a call made on behalf of `stage` took effect: a lost reply turns its answer
+    /// into a transient failure, as a dropped connection would.
+    pub(crate) fn after_call(
+        &mut self,
+        stage: Option<Stage>,
+        operation: &str,
+    ) -> Result<(), AwsError> {
+        let Some(stage) = stage else { return Ok(()) };
+        let writes = ["Create", "Restore", "Delete", "Put", "Register", "Update"];
+        if !writes.iter().any(|w| operation.starts_with(w)) {
+            return Ok(());
+        }
+        for (fault, remaining) in &mut self.armed {
+            if fault.stage == stage && fault.kind == FaultKind::LostReply && *remaining > 0 {
+                *remaining -= 1;
+                return Err(AwsError::Unavailable {
+                    message: format!(
+                        "connection reset after {operation} was applied (injected at stage {stage})"
+                    ),
+                });
             }
         }
         Ok(())

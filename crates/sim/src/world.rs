@@ -204,9 +204,13 @@ impl SimAws {
         f: impl FnOnce(&mut WorldState) -> Result<T, AwsError>,
     ) -> Result<T, AwsError> {
         self.world.faults().before_call(self.stage, operation)?;
-        let mut state = self.world.lock();
-        state.settle();
-        f(&mut state)
+        let result = {
+            let mut state = self.world.lock();
+            state.settle();
+            f(&mut state)?
+        };
+        self.world.faults().after_call(self.stage, operation)?;
+        Ok(result)
     }
 
     pub(crate) fn take_rollout_failure(&self) -> bool {

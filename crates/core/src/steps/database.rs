@@ -25,6 +25,30 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         )));
     }
 
+    // Someone else's database under this name is never adopted, and neither is its tracking
+    // record overwritten (it may be a retired database awaiting its final snapshot).
+    match env.aws.describe_db(&db_instance_id).await {
+        Ok(existing) if !made_by(&existing.tags, execution_id) => {
+            return Err(StepError::invalid(format!(
+                "db instance {db_instance_id} already exists and was not created by this execution"
+            )));
+        }
+        Ok(_) | Err(AwsError::NotFound { .. }) => {}
+        Err(err) => return Err(err.into()),
+    }
+    if let Some(other) = env
+        .records()
+        .tracked(&ns)
+        .await?
+        .into_iter()
+        .find(|t| t.db_instance_id == db_instance_id && t.execution_id != execution_id)
+    {
+        return Err(StepError::invalid(format!(
+            "db instance {db_instance_id} is still tracked by execution {}: let its clean-up finish first",
+            other.execution_id
+        )));
+    }
+
     // Tracked before it exists: if anything fails from here on, rollback or a later clean-up
     // finds it.
     env.records()

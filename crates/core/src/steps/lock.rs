@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Env;
+use super::service::check_image;
 use crate::error::StepError;
 use crate::records::LockRecord;
 use crate::state::DeployState;
@@ -10,6 +11,11 @@ use crate::state::DeployState;
 pub async fn acquire_lock(env: Env<'_>, state: &DeployState) -> Result<LockRecord, StepError> {
     let ns = state.namespace()?;
     let execution_id = state.execution_id()?;
+    refuse_internal_keys(state)?;
+    if let Some(image) = &state.image {
+        // Caught here rather than after the restore: nothing is spent on a bad request.
+        check_image(image)?;
+    }
     let records = env.records();
     // Refuse an unregistered namespace before taking anything.
     records.settings(&ns).await?;
@@ -64,5 +70,27 @@ pub async fn release_lock(env: Env<'_>, state: &DeployState) -> Result<ReleaseRe
             released: false,
             holder: None,
         }),
+    }
+}
+
+/// The keys the steps write are theirs alone: an execution input that sets one (say a
+/// `previous` with other settings) would steer the steps.
+fn refuse_internal_keys(state: &DeployState) -> Result<(), StepError> {
+    let set = [
+        ("lock", state.lock.is_some()),
+        ("snapshot", state.snapshot.is_some()),
+        ("previous", state.previous.is_some()),
+        ("db", state.db.is_some()),
+        ("swap", state.swap.is_some()),
+        ("service", state.service.is_some()),
+        ("cleanup", state.cleanup.is_some()),
+        ("error", state.error.is_some()),
+        ("rollback", state.rollback.is_some()),
+    ];
+    match set.iter().find(|(_, present)| *present) {
+        Some((key, _)) => Err(StepError::invalid(format!(
+            "the execution input may not set `{key}`: it is written by the deploy's own steps"
+        ))),
+        None => Ok(()),
     }
 }

@@ -108,7 +108,16 @@ pub async fn swap_pointer(env: Env<'_>, state: &DeployState) -> Result<SwapRepor
     };
     let version = records.put_pointer(&ns, &pointer, previous.version).await?;
     let expected = previous.version.map_or(1, |v| v + 1);
-    if version != expected {
+    // The SDK may resend a write whose answer it lost, so versions between the expected one and
+    // ours are fine when this execution wrote every one of them.
+    let only_ours = version > expected
+        && records
+            .pointer_history(&ns)
+            .await?
+            .iter()
+            .filter(|(_, v)| *v >= expected && *v <= version)
+            .all(|(p, _)| p.execution_id.as_deref() == Some(execution_id));
+    if version != expected && !only_ours {
         return Err(StepError::PointerConflict {
             namespace: ns.to_string(),
             detail: format!(

@@ -45,7 +45,11 @@ pub async fn deploy_service(
         ns.as_str(),
         execution_id,
     )?;
-    let registered = env.aws.register_revision(&current_arn, &change).await?;
+    // A register whose answer was lost left our revision behind: use it, don't make another.
+    let registered = match env.aws.latest_task_definition(&current.family).await? {
+        Some(latest) if made_by(&latest.tags, execution_id) => latest,
+        _ => env.aws.register_revision(&current_arn, &change).await?,
+    };
     let registered_arn = registered.arn.clone().ok_or_else(|| {
         StepError::Internal(format!(
             "ecs registered a revision of {} without an arn",
@@ -246,12 +250,18 @@ pub fn revision_change(
     })
 }
 
+/// Refuses what can be no image reference at all; the registry is the judge of the rest.
+pub fn check_image(image: &str) -> Result<(), StepError> {
+    if image.is_empty() || image.len() > 255 || image.chars().any(char::is_whitespace) {
+        return Err(StepError::invalid(format!("invalid image {image:?}")));
+    }
+    Ok(())
+}
+
 /// `image` is a full reference (`repo/app:2.0`, `repo/app@sha256:..`) or just a tag (`2.0`) for
 /// the current repository.
 pub fn with_image(current: &str, image: &str) -> Result<String, StepError> {
-    if image.is_empty() || image.chars().any(char::is_whitespace) {
-        return Err(StepError::invalid(format!("invalid image {image:?}")));
-    }
+    check_image(image)?;
     if image.contains('/') || image.contains(':') || image.contains('@') {
         return Ok(image.to_owned());
     }

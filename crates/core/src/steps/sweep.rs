@@ -1,7 +1,9 @@
-use super::service::{is_stable, previous_of};
+use std::collections::BTreeSet;
+
+use super::service::{env_var, is_stable, previous_of};
 use super::{Env, made_by};
 use crate::error::{AwsError, StepError};
-use crate::names::{self, Namespace};
+use crate::names::{self, Namespace, Timestamp};
 use crate::ports::{DeleteDbRequest, tag};
 use crate::records::{NamespaceSettings, TrackedDb, TrackedRole};
 use crate::state::{DeployState, Poll, RollbackReport, SweepReport};
@@ -19,9 +21,43 @@ const BUSY: &[&str] = &[
     "stopping",
 ];
 
-/// Deletes every database tracked in the namespace except the active one, and untracks each
-/// once RDS says it is gone. Safe to run any number of times; re-run by the machine until
-/// `done`. A database whose tags say it belongs to another namespace is never deleted.
+/// The databases the namespace's service runs on, in any of its deployments: a database a task
+/// may still be connected to is never deleted, whatever the records say.
+async fn in_use(env: Env<'_>, settings: &NamespaceSettings) -> Result<BTreeSet<String>, StepError> {
+    let service = match env
+        .aws
+        .describe_service(&settings.cluster, &settings.service)
+        .await
+    {
+        Ok(service) => service,
+        Err(AwsError::NotFound { .. }) => return Ok(BTreeSet::new()),
+        Err(err) => return Err(err.into()),
+    };
+    let mut used = BTreeSet::new();
+    let arns: BTreeSet<&str> = service
+        .deployments
+        .iter()
+        .map(|d| d.task_definition_arn.as_str())
+        .chain([service.task_definition_arn.as_str()])
+        .filter(|arn| !arn.is_empty())
+        .collect();
+    for arn in arns {
+        let definition = env.aws.describe_task_definition(arn).await?;
+        used.extend(definition.tags.get(tag::DB_INSTANCE).cloned());
+        used.extend(
+            definition
+                .containers
+                .iter()
+                .filter_map(|c| c.environment.get(env_var::DB_INSTANCE_ID).cloned()),
+        );
+    }
+    Ok(used)
+}
+
+/// Deletes every database tracked in the namespace that is neither active nor in use by the
+/// service, and untracks each once RDS says it is gone. Safe to run any number of times; re-run
+/// by the machine until `done`. A database whose tags say it belongs to another namespace is
+/// never deleted. One database's permanent error is reported and does not stop the others.
 pub async fn sweep(
     env: Env<'_>,
     ns: &Namespace,
@@ -29,14 +65,21 @@ pub async fn sweep(
     poll: &Poll,
 ) -> Result<SweepReport, StepError> {
     let records = env.records();
-    let active = records.pointer(ns).await?.map(|(p, _)| p.db_instance_id);
+    let used = in_use(env, settings).await?;
     let mut report = SweepReport::default();
     for tracked in records.tracked(ns).await? {
         let id = tracked.db_instance_id.clone();
+        // Read just before acting: the pointer is the one thing that must never be swept.
+        let active = records.pointer(ns).await?.map(|(p, _)| p.db_instance_id);
         if active.as_deref() == Some(id.as_str()) {
             // Promoted after it was tracked: the record is stale, the database is not.
             records.untrack(ns, &id).await?;
             report.kept.push(format!("{id}: active"));
+            continue;
+        }
+        if used.contains(&id) {
+            report.kept.push(format!("{id}: in use by the service"));
+            report.deleting.push(id);
             continue;
         }
         let instance = match env.aws.describe_db(&id).await {
@@ -58,10 +101,11 @@ pub async fn sweep(
             report.deleting.push(id);
             continue;
         }
+        // Unique per deletion: a database name can come back (the same snapshot promoted again).
         let final_snapshot_id = match tracked.role {
-            TrackedRole::Retired if settings.keeps_final_snapshot(ns) => {
-                Some(names::final_snapshot_id(&id)?)
-            }
+            TrackedRole::Retired if settings.keeps_final_snapshot(ns) => Some(
+                names::final_snapshot_id(&id, Timestamp::from_datetime(env.now()))?,
+            ),
             _ => None,
         };
         let request = DeleteDbRequest {
@@ -75,7 +119,13 @@ pub async fn sweep(
                 report.deleted.push(id);
                 continue;
             }
-            Err(err) => return Err(err.into()),
+            Err(err) if err.is_transient() => return Err(err.into()),
+            Err(err) => {
+                // Stays tracked: a later run tries again; the others go ahead now.
+                tracing::warn!(namespace = %ns, db = %id, "delete refused: {err}");
+                report.kept.push(format!("{id}: delete refused: {err}"));
+                continue;
+            }
         }
         tracing::info!(namespace = %ns, db = %id, final_snapshot = ?final_snapshot_id, "delete requested");
         report.final_snapshots.extend(final_snapshot_id);
@@ -88,6 +138,16 @@ pub async fn sweep(
         poll.next(&format!("deletion of {}", report.deleting.join(", ")))?
     };
     Ok(report)
+}
+
+fn merged(earlier: &[String], now: Vec<String>) -> Vec<String> {
+    let mut all: Vec<String> = earlier
+        .iter()
+        .filter(|id| !now.contains(id))
+        .cloned()
+        .collect();
+    all.extend(now);
+    all
 }
 
 /// Step 6: delete the database the swap replaced (and any left by earlier runs), never the
@@ -103,22 +163,17 @@ pub async fn cleanup(env: Env<'_>, state: &DeployState) -> Result<SweepReport, S
     let mut report = sweep(env, &ns, settings, &poll).await?;
     if let Some(earlier) = &state.cleanup {
         // Keep what earlier rounds achieved in the report.
-        let mut deleted = earlier.deleted.clone();
-        deleted.retain(|id| !report.deleted.contains(id));
-        deleted.append(&mut report.deleted);
-        report.deleted = deleted;
-        let mut finals = earlier.final_snapshots.clone();
-        finals.retain(|id| !report.final_snapshots.contains(id));
-        finals.append(&mut report.final_snapshots);
-        report.final_snapshots = finals;
+        report.deleted = merged(&earlier.deleted, report.deleted);
+        report.final_snapshots = merged(&earlier.final_snapshots, report.final_snapshots);
     }
     Ok(report)
 }
 
 /// Undoes whatever this execution changed, reading what changed from AWS rather than from the
-/// state (the failure may have struck mid-step): the pointer goes back to what it was, the
-/// service back to its previous revision, and the new database is deleted. The old database is
-/// never touched. Re-run by the machine until `done`.
+/// state (the failure may have struck mid-step): the new database is tracked again first (so
+/// nothing that follows can orphan it), the pointer goes back to what step 2 read, the service
+/// back to its previous revision, and the new database is deleted once no task uses it. The old
+/// database is never touched. Re-run by the machine until `done`.
 pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackReport, StepError> {
     let ns = state.namespace()?;
     let execution_id = state.execution_id()?;
@@ -134,25 +189,48 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
         ..RollbackReport::default()
     };
 
-    // 1. The pointer, if this execution moved it: back to the newest version it did not write.
+    // 0. The new database: the swap untracked it when it became active; whatever fails from
+    // here on, it must stay accounted for.
+    if let Some(candidate) = candidate_of(state)? {
+        match env.aws.describe_db(&candidate).await {
+            Ok(instance) if made_by(&instance.tags, execution_id) => {
+                records
+                    .track(
+                        &ns,
+                        &TrackedDb {
+                            db_instance_id: candidate,
+                            role: TrackedRole::Candidate,
+                            execution_id: execution_id.to_owned(),
+                            since: env.now(),
+                        },
+                    )
+                    .await?;
+            }
+            Ok(_) | Err(AwsError::NotFound { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+
+    // 1. The pointer, if this execution moved it: back to what step 2 read.
     if let Some((pointer, version)) = records.pointer(&ns).await?
         && pointer.execution_id.as_deref() == Some(execution_id)
     {
-        let history = records.pointer_history(&ns).await?;
-        let before = history
-            .iter()
-            .rev()
-            .find(|(p, _)| p.execution_id.as_deref() != Some(execution_id));
-        match before {
-            Some((old, _)) => {
-                records.put_pointer(&ns, old, Some(version)).await?;
+        let previous = state.previous.as_ref();
+        let moved_by_us = previous
+            .and_then(|p| p.version)
+            .is_none_or(|read| version > read);
+        if moved_by_us {
+            match previous.and_then(|p| p.active.as_ref()) {
+                Some(old) => {
+                    records.put_pointer(&ns, old, Some(version)).await?;
+                }
+                None => {
+                    records.delete_pointer(&ns).await?;
+                }
             }
-            None => {
-                records.delete_pointer(&ns).await?;
-            }
+            tracing::warn!(namespace = %ns, execution_id, "pointer restored");
+            report.pointer_restored = true;
         }
-        tracing::warn!(namespace = %ns, execution_id, "pointer restored");
-        report.pointer_restored = true;
     }
     // The old database is serving again: it must not be swept.
     for tracked in records.tracked(&ns).await? {
@@ -188,35 +266,9 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
         }
     };
 
-    // 3. The new database, and anything else tracked that is not active. The swap untracked
-    // the new database when it became active; now that it is not, track it again.
-    if let Some(candidate) = candidate_of(state)? {
-        let active = records.pointer(&ns).await?.map(|(p, _)| p.db_instance_id);
-        if active.as_deref() != Some(candidate.as_str()) {
-            match env.aws.describe_db(&candidate).await {
-                Ok(instance) if made_by(&instance.tags, execution_id) => {
-                    records
-                        .track(
-                            &ns,
-                            &TrackedDb {
-                                db_instance_id: candidate,
-                                role: TrackedRole::Candidate,
-                                execution_id: execution_id.to_owned(),
-                                since: env.now(),
-                            },
-                        )
-                        .await?;
-                }
-                Ok(_) | Err(AwsError::NotFound { .. }) => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
+    // 3. The new database, and anything else tracked that is neither active nor in use.
     let mut sweep_report = sweep(env, &ns, &settings, &earlier.sweep.poll).await?;
-    let mut deleted = earlier.sweep.deleted.clone();
-    deleted.retain(|id| !sweep_report.deleted.contains(id));
-    deleted.append(&mut sweep_report.deleted);
-    sweep_report.deleted = deleted;
+    sweep_report.deleted = merged(&earlier.sweep.deleted, sweep_report.deleted);
     sweep_report.done = sweep_report.done && report.service_stable;
     if !sweep_report.done && sweep_report.poll.ready {
         sweep_report.poll = earlier
