@@ -157,3 +157,45 @@ pub fn retries(execution: &Execution) -> usize {
         .filter(|e| matches!(e.kind, HistoryEventKind::RetryScheduled { .. }))
         .count()
 }
+
+/// The moto server `tests/run` starts (`SWITCHYARD_TEST_MOTO_URL`). Without it the tests against
+/// moto fail, and say why, rather than pass without checking anything.
+pub fn moto_url() -> String {
+    match std::env::var("SWITCHYARD_TEST_MOTO_URL") {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
+        _ => panic!(
+            "SWITCHYARD_TEST_MOTO_URL is not set: the tests against moto's server need the moto \
+             server that tests/run starts (it exports SWITCHYARD_TEST_MOTO_URL); run them through \
+             tests/run"
+        ),
+    }
+}
+
+/// The SDK configuration for moto's server: us-east-1 and dummy static credentials, set here
+/// rather than in the process environment so that tests running in parallel share nothing.
+pub async fn moto_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .load()
+        .await
+}
+
+/// `n` random lowercase letters: tests sharing one moto server name everything with them, so
+/// none ever meets another's resources.
+pub fn random_letters(n: usize) -> String {
+    let mut letters = String::new();
+    while letters.len() < n {
+        letters.extend(
+            uuid::Uuid::new_v4()
+                .as_bytes()
+                .iter()
+                .map(|b| char::from(b'a' + b % 26))
+                .take(n - letters.len()),
+        );
+    }
+    letters
+}

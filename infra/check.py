@@ -1,0 +1,618 @@
+#!/usr/bin/env python3
+"""Offline checks of the SAM template (infra/template.yaml) that cfn-lint does not make.
+
+  * No IAM statement allows the action `*` or `service:*` (or any wildcard action), and none uses
+    NotAction or NotResource.
+  * Every Allow statement with `Resource: "*"` has a `# resource-star: <why>` comment on the
+    comment line(s) just above it.
+  * Every IAM action the template uses is listed in infra/known_actions.txt, and every action
+    listed there is a real one: an operation in botocore's service model of its service, or one of
+    the few permission-only actions named in PERMISSION_ONLY below; and, where cfn-lint ships
+    IAM's own list of actions (Policies.json), in that list too.
+  * Every `${...}` placeholder in every statemachines/*.asl.json is provided by the
+    DefinitionSubstitutions of the state machine that deploys it, each substitution names a
+    function of the template (by `!GetAtt <Function>.Arn`, and the function whose binary the
+    placeholder's name says: `CreateDbFunctionArn` is the `create-db` binary), and none is unused.
+  * Every DefinitionUri and CodeUri that is a local path exists (a cargo-lambda CodeUri with a
+    Cargo.toml).
+  * Every function builds a binary of functions/src/bin/ (Metadata BuildProperties Binary), every
+    binary there has exactly one function, and every function has the runtime, architecture,
+    handler, tracing and environment Switchyard's functions need.
+  * Every function and state machine has its own role (`Role: !GetAtt <Role>.Arn` of an
+    AWS::IAM::Role in the template) that nothing else uses, trusting only its own service.
+
+Run with the project's venv, which has cfn-lint (its template decoder is used here) and botocore
+(which moto brings): `.venv/bin/python -B infra/check.py [template]`. Exits 1 listing every problem.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+INFRA = Path(__file__).resolve().parent
+ROOT = INFRA.parent
+TEMPLATE = INFRA / "template.yaml"
+KNOWN_ACTIONS = INFRA / "known_actions.txt"
+BIN_DIR = ROOT / "functions" / "src" / "bin"
+STATE_MACHINES = ROOT / "statemachines"
+
+# IAM service prefix -> botocore service model name.
+SERVICE_MODELS = {
+    "ecs": "ecs",
+    "iam": "iam",
+    "lambda": "lambda",
+    "logs": "logs",
+    "rds": "rds",
+    "ssm": "ssm",
+    "sts": "sts",
+    "xray": "xray",
+}
+
+# IAM actions that are not the name of an API operation of their service. For these services IAM
+# action names equal operation names, except:
+PERMISSION_ONLY = {
+    # Passing a role to a service (here: the task and execution roles of a task definition ECS
+    # registers) is authorized as iam:PassRole; IAM has no PassRole operation.
+    "iam:PassRole",
+    # Lambda's Invoke operation is authorized as lambda:InvokeFunction.
+    "lambda:InvokeFunction",
+    # Vended-log delivery (Step Functions logging to CloudWatch Logs) is authorized by these
+    # permission-only actions, which CloudWatch Logs documents under "Enabling logging from AWS
+    # services"; they are not operations of the logs API (its CreateDelivery & co. are another
+    # feature).
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+}
+
+FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
+STATE_MACHINE_TYPES = {"AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"}
+TRUSTED_SERVICE = {
+    "AWS::Serverless::Function": "lambda.amazonaws.com",
+    "AWS::Lambda::Function": "lambda.amazonaws.com",
+    "AWS::Serverless::StateMachine": "states.amazonaws.com",
+    "AWS::StepFunctions::StateMachine": "states.amazonaws.com",
+}
+# What every Switchyard function needs (after SAM Globals are applied).
+FUNCTION_SHAPE = {
+    "Runtime": "provided.al2023",
+    "Architectures": ["arm64"],
+    "Handler": "bootstrap",
+}
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+RESOURCE_STAR_COMMENT = re.compile(r"^\s*#\s*resource-star:\s*\S")
+
+
+@dataclass
+class Statement:
+    resource_id: str
+    path: str
+    node: Any
+
+    @property
+    def line(self) -> int | None:
+        """1-based line of the statement in the template, when the decoder kept it."""
+        mark = getattr(self.node, "start_mark", None)
+        if mark is None or (mark.line == 0 and mark.column == 0):
+            return None
+        return mark.line + 1
+
+    def where(self) -> str:
+        line = self.line
+        at = f"line {line}: " if line else ""
+        return f"{at}{self.resource_id} {self.path}"
+
+
+class TemplateError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------------------
+
+
+def load_template(text: str) -> dict:
+    """Decodes a template with cfn-lint's decoder, which keeps each node's line."""
+    try:
+        from cfnlint.decode import decode_str
+    except ImportError as err:  # pragma: no cover - environment problem
+        raise TemplateError(
+            "cannot import cfn-lint's decoder (cfnlint.decode): install cfn-lint into the venv "
+            f"({err})"
+        ) from err
+    template, matches = decode_str(text)
+    if matches or not isinstance(template, dict):
+        problems = "; ".join(str(m) for m in matches) or "not a mapping"
+        raise TemplateError(f"template does not parse: {problems}")
+    return template
+
+
+def load_operations(prefixes: set[str]) -> dict[str, set[str]]:
+    """The API operation names of each service, from botocore's service-2.json models."""
+    try:
+        from botocore.loaders import Loader
+    except ImportError as err:
+        raise TemplateError(
+            "cannot import botocore, whose service models the action names are checked against: "
+            "install boto3 (or moto, which tests/run installs) into the venv"
+        ) from err
+    loader = Loader()
+    operations: dict[str, set[str]] = {}
+    for prefix in sorted(prefixes):
+        model = SERVICE_MODELS.get(prefix)
+        if model is None:
+            continue
+        operations[prefix] = set(loader.load_service_model(model, "service-2")["operations"])
+    return operations
+
+
+def load_iam_actions() -> dict[str, set[str]] | None:
+    """IAM's own action names (lower-cased) per service, from the Service Authorization Reference
+    data cfn-lint ships; None when this cfn-lint keeps it elsewhere. A second opinion, and the only
+    one on the permission-only actions."""
+    try:
+        import cfnlint
+    except ImportError:
+        return None
+    path = Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "Policies.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return {
+        prefix: {name.lower() for name in (service.get("Actions") or {})}
+        for prefix, service in data.items()
+        if isinstance(service, dict)
+    }
+
+
+def parse_known_actions(text: str) -> list[tuple[int, str]]:
+    """(line, action) for each non-empty, non-comment line."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            entries.append((number, line))
+    return entries
+
+
+# ------------------------------------------------------------------------------------------------
+# Template helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def resources(template: dict) -> dict:
+    found = template.get("Resources") or {}
+    return found if isinstance(found, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def iter_statements(template: dict) -> Iterator[Statement]:
+    """Every IAM policy statement in any resource's properties (roles, policies, SAM Policies)."""
+
+    def walk(value: Any, resource_id: str, path: str) -> Iterator[Statement]:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if key == "Statement":
+                    for index, statement in enumerate(as_list(child)):
+                        if isinstance(statement, dict):
+                            yield Statement(resource_id, f"{path}.Statement[{index}]", statement)
+                else:
+                    yield from walk(child, resource_id, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                yield from walk(child, resource_id, f"{path}[{index}]")
+
+    for resource_id, resource in resources(template).items():
+        if isinstance(resource, dict):
+            yield from walk(resource.get("Properties") or {}, resource_id, "Properties")
+
+
+def actions_of(statement: Statement) -> list[str]:
+    return [a for a in as_list(statement.node.get("Action")) if isinstance(a, str)]
+
+
+def is_allow(statement: Statement) -> bool:
+    return statement.node.get("Effect") == "Allow"
+
+
+def getatt_target(value: Any, attribute: str = "Arn") -> str | None:
+    """The logical id X of `!GetAtt X.<attribute>` (either form), else None."""
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
+        target = value["Fn::GetAtt"]
+        if isinstance(target, str):
+            target = target.split(".", 1)
+        if isinstance(target, list) and len(target) == 2 and target[1] == attribute:
+            return str(target[0])
+    return None
+
+
+def effective_properties(template: dict, resource: dict) -> dict:
+    """A SAM function's or state machine's properties with the template's Globals under them."""
+    kind = {"AWS::Serverless::Function": "Function", "AWS::Serverless::StateMachine": "StateMachine"}
+    merged = dict(((template.get("Globals") or {}).get(kind.get(resource.get("Type"), "")) or {}))
+    merged.update(resource.get("Properties") or {})
+    return merged
+
+
+def binary_to_placeholder(binary: str) -> str:
+    """`create-db` -> `CreateDbFunctionArn`, as Step::arn_placeholder does."""
+    return "".join(part[:1].upper() + part[1:] for part in binary.split("-")) + "FunctionArn"
+
+
+# ------------------------------------------------------------------------------------------------
+# Checks. Each returns a list of problems (empty when all is well).
+# ------------------------------------------------------------------------------------------------
+
+
+def check_wildcard_actions(template: dict) -> list[str]:
+    problems = []
+    for statement in iter_statements(template):
+        for key in ("NotAction", "NotResource"):
+            if key in statement.node:
+                problems.append(
+                    f"{statement.where()}: uses {key}, which allows everything not listed: "
+                    "list what is allowed instead"
+                )
+        if not is_allow(statement):
+            continue
+        for action in actions_of(statement):
+            if action == "*" or re.fullmatch(r"[A-Za-z0-9-]+:\*", action):
+                problems.append(
+                    f"{statement.where()}: allows the action {action!r}: name each action the "
+                    "code calls instead"
+                )
+            elif "*" in action or "?" in action:
+                problems.append(
+                    f"{statement.where()}: allows the wildcard action {action!r}: name each action"
+                )
+    return problems
+
+
+def check_resource_star(template: dict, text: str) -> list[str]:
+    lines = text.splitlines()
+    problems = []
+    for statement in iter_statements(template):
+        if not is_allow(statement) or "*" not in as_list(statement.node.get("Resource")):
+            continue
+        line = statement.line
+        if line is None:
+            problems.append(
+                f"{statement.where()}: Resource \"*\" where its line is unknown, so no "
+                "'# resource-star:' comment can be found for it"
+            )
+            continue
+        explained = False
+        index = line - 2  # the line just above the statement, 0-based
+        while index >= 0 and lines[index].lstrip().startswith("#"):
+            if RESOURCE_STAR_COMMENT.match(lines[index]):
+                explained = True
+                break
+            index -= 1
+        if not explained:
+            problems.append(
+                f"{statement.where()}: Resource \"*\" for {', '.join(actions_of(statement))} "
+                "without a '# resource-star: <why>' comment on the line(s) just above the "
+                "statement: scope it, or say why the API cannot be scoped"
+            )
+    return problems
+
+
+def template_actions(template: dict) -> dict[str, list[Statement]]:
+    used: dict[str, list[Statement]] = {}
+    for statement in iter_statements(template):
+        for action in actions_of(statement):
+            used.setdefault(action, []).append(statement)
+    return used
+
+
+def action_problems(
+    action: str, operations: dict[str, set[str]], iam_actions: dict[str, set[str]]
+) -> list[str]:
+    """Why `action` is no real IAM action (empty when it is one)."""
+    prefix, sep, name = action.partition(":")
+    if not sep or not prefix or not name:
+        return [f"{action!r} is not of the form service:Action"]
+    problems = []
+    if iam_actions and name.lower() not in iam_actions.get(prefix, set()):
+        problems.append(f"{action!r} is not in IAM's list of {prefix} actions (cfn-lint's data)")
+    if action in PERMISSION_ONLY:
+        return problems
+    if prefix not in SERVICE_MODELS:
+        return problems + [
+            f"no botocore model is mapped for the service prefix of {action!r}: add it to "
+            "SERVICE_MODELS in check.py"
+        ]
+    names = operations.get(prefix, set())
+    if name not in names:
+        same_but_case = [op for op in names if op.lower() == name.lower()]
+        close = same_but_case or difflib.get_close_matches(name, sorted(names), n=3)
+        hint = f" (did you mean {', '.join(f'{prefix}:{c}' for c in close)}?)" if close else ""
+        problems.append(
+            f"{action!r} is no operation of {prefix} in botocore's service model, nor a known "
+            f"permission-only action{hint}"
+        )
+    return problems
+
+
+def check_known_actions(
+    template: dict,
+    known_text: str,
+    operations: dict[str, set[str]] | None = None,
+    iam_actions: dict[str, set[str]] | None = None,
+) -> list[str]:
+    """Template actions against known_actions.txt, and both against botocore's service models
+    (and, where cfn-lint has it, IAM's own list of actions)."""
+    problems = []
+    entries = parse_known_actions(known_text)
+    known = {action for _, action in entries}
+    used = {a: s for a, s in template_actions(template).items() if "*" not in a and "?" not in a}
+    prefixes = {action.split(":", 1)[0] for action in known | set(used) if ":" in action}
+    if operations is None:
+        operations = load_operations(prefixes)
+    if iam_actions is None:
+        iam_actions = load_iam_actions() or {}
+    for action, statements in sorted(used.items()):
+        if action in known:
+            continue  # judged below, as listed
+        why = "; ".join(action_problems(action, operations, iam_actions))
+        problems.append(
+            f"{statements[0].where()}: action {action!r} is not listed in {KNOWN_ACTIONS.name}"
+            + (f"; {why}" if why else ": add it there")
+        )
+    seen: set[str] = set()
+    for number, action in entries:
+        where = f"{KNOWN_ACTIONS.name}:{number}"
+        if action in seen:
+            problems.append(f"{where}: {action!r} is listed twice")
+        seen.add(action)
+        if action not in used:
+            problems.append(f"{where}: {action!r} is listed but the template does not use it")
+        problems.extend(f"{where}: {why}" for why in action_problems(action, operations, iam_actions))
+    return problems
+
+
+def check_state_machines(
+    template: dict, template_dir: Path, machine_files: list[Path] | None = None
+) -> list[str]:
+    """Placeholders against DefinitionSubstitutions; substitutions against functions."""
+    problems = []
+    all_resources = resources(template)
+    deployed: set[Path] = set()
+    for machine_id, machine in all_resources.items():
+        if not isinstance(machine, dict) or machine.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        properties = effective_properties(template, machine)
+        uri = properties.get("DefinitionUri")
+        if not isinstance(uri, str):
+            problems.append(
+                f"{machine_id}: DefinitionUri is not a local file, so its placeholders cannot be "
+                "checked"
+            )
+            continue
+        path = (template_dir / uri).resolve()
+        if not path.is_file():
+            continue  # reported by check_paths
+        deployed.add(path)
+        placeholders = set(PLACEHOLDER.findall(path.read_text()))
+        substitutions = properties.get("DefinitionSubstitutions") or {}
+        for name in sorted(placeholders - set(substitutions)):
+            problems.append(
+                f"{machine_id}: {uri} uses ${{{name}}}, which DefinitionSubstitutions does not "
+                "provide"
+            )
+        for name, value in substitutions.items():
+            if name not in placeholders:
+                problems.append(f"{machine_id}: substitution {name} is used nowhere in {uri}")
+            if not name.endswith("FunctionArn"):
+                continue
+            target = getatt_target(value)
+            if target is None:
+                problems.append(
+                    f"{machine_id}: substitution {name} is not `!GetAtt <Function>.Arn`"
+                )
+                continue
+            function = all_resources.get(target)
+            if not isinstance(function, dict) or function.get("Type") not in FUNCTION_TYPES:
+                problems.append(
+                    f"{machine_id}: substitution {name} names {target}, which is no function of "
+                    "the template"
+                )
+                continue
+            binary = ((function.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+            if isinstance(binary, str) and binary_to_placeholder(binary) != name:
+                problems.append(
+                    f"{machine_id}: substitution {name} names {target}, which builds the "
+                    f"{binary!r} binary (its placeholder is {binary_to_placeholder(binary)})"
+                )
+    if machine_files is None:
+        machine_files = sorted(STATE_MACHINES.glob("*.asl.json"))
+    for machine_file in machine_files:
+        if machine_file.resolve() not in deployed:
+            problems.append(
+                f"{machine_file.name}: deployed by no AWS::Serverless::StateMachine of the "
+                "template, so nothing provides its placeholders"
+            )
+    return problems
+
+
+def check_paths(template: dict, template_dir: Path) -> list[str]:
+    problems = []
+    for resource_id, resource in resources(template).items():
+        if not isinstance(resource, dict):
+            continue
+        kind = resource.get("Type")
+        key = {
+            "AWS::Serverless::Function": "CodeUri",
+            "AWS::Serverless::StateMachine": "DefinitionUri",
+            "AWS::Serverless::LayerVersion": "ContentUri",
+        }.get(kind)
+        if key is None:
+            continue
+        value = effective_properties(template, resource).get(key)
+        if kind == "AWS::Serverless::Function" and value is None:
+            if "ImageUri" not in (resource.get("Properties") or {}):
+                problems.append(f"{resource_id}: has no {key}")
+            continue
+        if isinstance(value, str) and not value.startswith("s3://"):
+            if not (template_dir / value).exists():
+                problems.append(
+                    f"{resource_id}: {key} {value!r} does not exist (relative to {template_dir})"
+                )
+            elif (resource.get("Metadata") or {}).get("BuildMethod") == "rust-cargolambda" and not (
+                template_dir / value / "Cargo.toml"
+            ).is_file():
+                problems.append(
+                    f"{resource_id}: {key} {value!r} has no Cargo.toml for cargo-lambda to build"
+                )
+    return problems
+
+
+def check_functions(template: dict, bin_dir: Path) -> list[str]:
+    """One function per binary of functions/src/bin, each built and configured as Switchyard's."""
+    problems = []
+    binaries = {path.stem for path in bin_dir.glob("*.rs")}
+    built: dict[str, list[str]] = {}
+    for resource_id, resource in resources(template).items():
+        if not isinstance(resource, dict) or resource.get("Type") not in FUNCTION_TYPES:
+            continue
+        if resource.get("Type") != "AWS::Serverless::Function":
+            problems.append(f"{resource_id}: functions are AWS::Serverless::Function, built by SAM")
+            continue
+        metadata = resource.get("Metadata") or {}
+        if metadata.get("BuildMethod") != "rust-cargolambda":
+            problems.append(f"{resource_id}: Metadata BuildMethod is not rust-cargolambda")
+        binary = (metadata.get("BuildProperties") or {}).get("Binary")
+        if not isinstance(binary, str):
+            problems.append(f"{resource_id}: Metadata BuildProperties has no Binary")
+            continue
+        built.setdefault(binary, []).append(resource_id)
+        if binary not in binaries:
+            problems.append(
+                f"{resource_id}: builds the binary {binary!r}, which functions/src/bin/ does not "
+                "have"
+            )
+        properties = effective_properties(template, resource)
+        for key, expected in FUNCTION_SHAPE.items():
+            if properties.get(key) != expected:
+                problems.append(f"{resource_id}: {key} is {properties.get(key)!r}, not {expected!r}")
+        if properties.get("Tracing") != "Active":
+            problems.append(f"{resource_id}: Tracing is not Active")
+        variables = (properties.get("Environment") or {}).get("Variables") or {}
+        if "SWITCHYARD_PARAMETER_ROOT" not in variables:
+            problems.append(f"{resource_id}: no SWITCHYARD_PARAMETER_ROOT in its environment")
+        if "LogGroup" not in (properties.get("LoggingConfig") or {}):
+            problems.append(f"{resource_id}: no LoggingConfig LogGroup (a log group with retention)")
+    for binary in sorted(binaries - set(built)):
+        problems.append(f"functions/src/bin/{binary}.rs: no function of the template builds it")
+    for binary, functions in sorted(built.items()):
+        if len(functions) > 1:
+            problems.append(f"binary {binary!r} is built by several functions: {', '.join(functions)}")
+    return problems
+
+
+def check_roles(template: dict) -> list[str]:
+    """Each function and state machine has a role of its own, trusting only its service."""
+    problems = []
+    all_resources = resources(template)
+    users: dict[str, list[str]] = {}
+    for resource_id, resource in all_resources.items():
+        if not isinstance(resource, dict):
+            continue
+        kind = resource.get("Type")
+        if kind not in FUNCTION_TYPES | STATE_MACHINE_TYPES:
+            continue
+        key = "RoleArn" if kind == "AWS::StepFunctions::StateMachine" else "Role"
+        properties = resource.get("Properties") or {}
+        role = getatt_target(properties.get(key))
+        if role is None:
+            problems.append(
+                f"{resource_id}: {key} is not `!GetAtt <Role>.Arn` of a role in this template "
+                "(each function and state machine needs its own least-privilege role)"
+            )
+            continue
+        if (all_resources.get(role) or {}).get("Type") != "AWS::IAM::Role":
+            problems.append(f"{resource_id}: {key} names {role}, which is no AWS::IAM::Role")
+            continue
+        users.setdefault(role, []).append(resource_id)
+        trust = (all_resources[role].get("Properties") or {}).get("AssumeRolePolicyDocument") or {}
+        services = set()
+        for statement in as_list(trust.get("Statement")):
+            principal = statement.get("Principal") if isinstance(statement, dict) else None
+            if not isinstance(principal, dict) or set(principal) != {"Service"}:
+                problems.append(f"{role}: trusts a principal other than a service: {principal!r}")
+                continue
+            services.update(as_list(principal["Service"]))
+        if services != {TRUSTED_SERVICE[kind]}:
+            problems.append(
+                f"{role}: trusts {sorted(services)}, but {resource_id} needs exactly "
+                f"{TRUSTED_SERVICE[kind]}"
+            )
+    for role, role_users in sorted(users.items()):
+        if len(role_users) > 1:
+            problems.append(
+                f"{role}: used by {', '.join(role_users)}: each function needs a role of its own"
+            )
+    for resource_id, resource in all_resources.items():
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::IAM::Role":
+            if resource_id not in users:
+                problems.append(f"{resource_id}: a role no function or state machine uses")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def run_all(
+    template_path: Path = TEMPLATE,
+    known_actions_path: Path = KNOWN_ACTIONS,
+    bin_dir: Path = BIN_DIR,
+    machine_files: list[Path] | None = None,
+) -> list[str]:
+    text = template_path.read_text()
+    template = load_template(text)
+    template_dir = template_path.resolve().parent
+    return [
+        *check_wildcard_actions(template),
+        *check_resource_star(template, text),
+        *check_known_actions(template, known_actions_path.read_text()),
+        *check_state_machines(template, template_dir, machine_files),
+        *check_paths(template, template_dir),
+        *check_functions(template, bin_dir),
+        *check_roles(template),
+    ]
+
+
+def main(argv: list[str]) -> int:
+    template_path = Path(argv[1]) if len(argv) > 1 else TEMPLATE
+    try:
+        problems = run_all(template_path)
+    except (TemplateError, OSError) as err:
+        print(f"check.py: {err}", file=sys.stderr)
+        return 2
+    name = template_path.name
+    if problems:
+        for problem in problems:
+            print(f"{name}: {problem}", file=sys.stderr)
+        print(f"check.py: {len(problems)} problem(s) in {template_path}", file=sys.stderr)
+        return 1
+    actions = len(template_actions(load_template(template_path.read_text())))
+    print(f"check.py: {template_path} ok ({actions} IAM actions, all known)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

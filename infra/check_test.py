@@ -1,0 +1,386 @@
+"""check.py catches what it is for: broken templates fail, the real one passes.
+
+Run with the project's venv: `.venv/bin/python -m unittest infra/check_test.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import textwrap
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import check  # noqa: E402
+
+
+def role(statements: str, resource_id: str = "SomeRole") -> str:
+    """A template with one role whose inline policy has `statements` (YAML list items at
+    column 0, re-indented here)."""
+    body = textwrap.indent(textwrap.dedent(statements).strip("\n"), " " * 14)
+    return textwrap.dedent(
+        """\
+        Resources:
+          {resource_id}:
+            Type: AWS::IAM::Role
+            Properties:
+              AssumeRolePolicyDocument:
+                Statement:
+                  - Effect: Allow
+                    Principal:
+                      Service: lambda.amazonaws.com
+                    Action: sts:AssumeRole
+              Policies:
+                - PolicyName: p
+                  PolicyDocument:
+                    Statement:
+        """
+    ).format(resource_id=resource_id) + body + "\n"
+
+
+def problems_of(check_fn, text: str, *args) -> list[str]:
+    return check_fn(check.load_template(text), *args)
+
+
+class WildcardActions(unittest.TestCase):
+    def test_star_action_is_caught(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: "*"
+              Resource: arn:aws:s3:::bucket
+            """
+        )
+        problems = problems_of(check.check_wildcard_actions, text)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("allows the action '*'", problems[0])
+
+    def test_service_star_action_is_caught(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: [ssm:GetParameter, "rds:*"]
+              Resource: arn:aws:rds:eu-west-1:123456789012:db:xy-*
+            """
+        )
+        problems = problems_of(check.check_wildcard_actions, text)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("'rds:*'", problems[0])
+
+    def test_partial_wildcard_and_not_action_are_caught(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: rds:Describe*
+              Resource: arn:aws:rds:eu-west-1:123456789012:db:xy-*
+            - Effect: Allow
+              NotAction: iam:*
+              Resource: arn:aws:rds:eu-west-1:123456789012:db:xy-*
+            """
+        )
+        problems = problems_of(check.check_wildcard_actions, text)
+        self.assertTrue(any("rds:Describe*" in p for p in problems), problems)
+        self.assertTrue(any("NotAction" in p for p in problems), problems)
+
+    def test_named_actions_pass(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: [rds:DescribeDBInstances]
+              Resource: arn:aws:rds:eu-west-1:123456789012:db:xy-*
+            """
+        )
+        self.assertEqual(problems_of(check.check_wildcard_actions, text), [])
+
+
+class ResourceStar(unittest.TestCase):
+    def test_uncommented_resource_star_is_caught(self) -> None:
+        text = role(
+            """
+            # An ordinary comment does not count.
+            - Effect: Allow
+              Action: ecs:ListTaskDefinitions
+              Resource: "*"
+            """
+        )
+        problems = check.check_resource_star(check.load_template(text), text)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("resource-star", problems[0])
+        self.assertIn("ecs:ListTaskDefinitions", problems[0])
+
+    def test_star_in_a_list_is_caught(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: ecs:ListTaskDefinitions
+              Resource: [arn:aws:ecs:eu-west-1:123456789012:service/c/s, "*"]
+            """
+        )
+        self.assertEqual(len(check.check_resource_star(check.load_template(text), text)), 1)
+
+    def test_comment_just_above_explains_it(self) -> None:
+        text = role(
+            """
+            # resource-star: ListTaskDefinitions supports no resource-level permissions.
+            # (a second comment line may follow it)
+            - Effect: Allow
+              Action: ecs:ListTaskDefinitions
+              Resource: "*"
+            - Effect: Allow
+              Action: ecs:DescribeTaskDefinition
+              Resource: "*"
+            """
+        )
+        problems = check.check_resource_star(check.load_template(text), text)
+        # The comment covers the first statement only.
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("ecs:DescribeTaskDefinition", problems[0])
+
+
+class KnownActions(unittest.TestCase):
+    def test_misspelled_action_listed_is_caught(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: rds:DescribeDBInstance
+              Resource: arn:aws:rds:eu-west-1:123456789012:db:xy-*
+            """
+        )
+        problems = problems_of(check.check_known_actions, text, "rds:DescribeDBInstance\nsts:AssumeRole\n")
+        self.assertTrue(
+            any("no operation of rds" in p and "rds:DescribeDBInstances" in p for p in problems),
+            problems,
+        )
+
+    def test_misspelled_action_unlisted_is_caught(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: ssm:GetParameters_ByPath
+              Resource: arn:aws:ssm:eu-west-1:123456789012:parameter/switchyard/*
+            """
+        )
+        problems = problems_of(check.check_known_actions, text, "sts:AssumeRole\n")
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("not listed", problems[0])
+        self.assertIn("no operation of ssm", problems[0])
+
+    def test_wrong_case_is_caught(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: rds:DescribeDbInstances
+              Resource: arn:aws:rds:eu-west-1:123456789012:db:xy-*
+            """
+        )
+        problems = problems_of(check.check_known_actions, text, "rds:DescribeDbInstances\nsts:AssumeRole\n")
+        self.assertTrue(any("rds:DescribeDBInstances" in p for p in problems), problems)
+
+    def test_permission_only_and_unused_entries(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: iam:PassRole
+              Resource: arn:aws:iam::123456789012:role/task
+            """
+        )
+        known = "iam:PassRole\nsts:AssumeRole\nrds:DeleteDBInstance\n"
+        problems = problems_of(check.check_known_actions, text, known)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("'rds:DeleteDBInstance' is listed but the template does not use it", problems[0])
+
+
+FUNCTION = """\
+  {name}Function:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: {binary}
+    Properties:
+      Role: !GetAtt {role}.Arn
+      LoggingConfig:
+        LogGroup: g
+  {name}Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal:
+              Service: lambda.amazonaws.com
+            Action: sts:AssumeRole
+"""
+
+
+MACHINE_ROLE = """\
+  MachineRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal:
+              Service: states.amazonaws.com
+            Action: sts:AssumeRole
+"""
+
+
+class StateMachinesAndFunctions(unittest.TestCase):
+    def setUp(self) -> None:
+        self.dir = Path(tempfile.mkdtemp())
+        (self.dir / "infra").mkdir()
+        (self.dir / "machines").mkdir()
+        (self.dir / "Cargo.toml").write_text("[workspace]\n")
+        self.bin = self.dir / "bin"
+        self.bin.mkdir()
+        for binary in ("check-db", "create-db"):
+            (self.bin / f"{binary}.rs").write_text("fn main() {}\n")
+        self.machine = self.dir / "machines" / "deploy.asl.json"
+        self.machine.write_text(
+            '{"StartAt": "A", "States": {"A": {"Type": "Task", '
+            '"Resource": "${CheckDbFunctionArn}", "Next": "B"}, '
+            '"B": {"Type": "Task", "Resource": "${CreateDbFunctionArn}", "End": true}}}'
+        )
+
+    def tearDown(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir)
+
+    def template(self, substitutions: str, functions: str | None = None) -> str:
+        if functions is None:
+            functions = FUNCTION.format(name="CheckDb", binary="check-db", role="CheckDbRole")
+            functions += FUNCTION.format(name="CreateDb", binary="create-db", role="CreateDbRole")
+        return (
+            textwrap.dedent(
+                """\
+                Transform: AWS::Serverless-2016-10-31
+                Globals:
+                  Function:
+                    Runtime: provided.al2023
+                    Architectures: [arm64]
+                    Handler: bootstrap
+                    CodeUri: ..
+                    Tracing: Active
+                    Environment:
+                      Variables:
+                        SWITCHYARD_PARAMETER_ROOT: /switchyard
+                Resources:
+                  Machine:
+                    Type: AWS::Serverless::StateMachine
+                    Properties:
+                      DefinitionUri: ../machines/deploy.asl.json
+                      Role: !GetAtt MachineRole.Arn
+                      DefinitionSubstitutions:
+                """
+            )
+            + textwrap.indent(textwrap.dedent(substitutions).strip("\n"), " " * 8)
+            + "\n"
+            + MACHINE_ROLE
+            + functions
+        )
+
+    def machine_problems(self, text: str) -> list[str]:
+        return check.check_state_machines(
+            check.load_template(text), self.dir / "infra", [self.machine]
+        )
+
+    def test_complete_substitutions_pass(self) -> None:
+        text = self.template(
+            """
+            CheckDbFunctionArn: !GetAtt CheckDbFunction.Arn
+            CreateDbFunctionArn: !GetAtt CreateDbFunction.Arn
+            """
+        )
+        template = check.load_template(text)
+        self.assertEqual(self.machine_problems(text), [])
+        self.assertEqual(check.check_paths(template, self.dir / "infra"), [])
+        self.assertEqual(check.check_functions(template, self.bin), [])
+        self.assertEqual(check.check_roles(template), [])
+
+    def test_missing_placeholder_is_caught(self) -> None:
+        text = self.template("CheckDbFunctionArn: !GetAtt CheckDbFunction.Arn")
+        problems = self.machine_problems(text)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("${CreateDbFunctionArn}", problems[0])
+
+    def test_substitution_of_a_missing_function_is_caught(self) -> None:
+        text = self.template(
+            """
+            CheckDbFunctionArn: !GetAtt CheckDbFunction.Arn
+            CreateDbFunctionArn: !GetAtt CreateDatabaseFunction.Arn
+            """
+        )
+        problems = self.machine_problems(text)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("CreateDatabaseFunction, which is no function", problems[0])
+
+    def test_crossed_substitution_is_caught(self) -> None:
+        text = self.template(
+            """
+            CheckDbFunctionArn: !GetAtt CreateDbFunction.Arn
+            CreateDbFunctionArn: !GetAtt CreateDbFunction.Arn
+            """
+        )
+        problems = self.machine_problems(text)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("builds the 'create-db' binary", problems[0])
+
+    def test_undeployed_machine_is_caught(self) -> None:
+        other = self.dir / "machines" / "other.asl.json"
+        other.write_text('{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}')
+        text = self.template(
+            """
+            CheckDbFunctionArn: !GetAtt CheckDbFunction.Arn
+            CreateDbFunctionArn: !GetAtt CreateDbFunction.Arn
+            """
+        )
+        problems = check.check_state_machines(
+            check.load_template(text), self.dir / "infra", [self.machine, other]
+        )
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("other.asl.json: deployed by no", problems[0])
+
+    def test_missing_definition_uri_file_is_caught(self) -> None:
+        text = self.template("CheckDbFunctionArn: !GetAtt CheckDbFunction.Arn").replace(
+            "deploy.asl.json", "gone.asl.json"
+        )
+        problems = check.check_paths(check.load_template(text), self.dir / "infra")
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("'../machines/gone.asl.json' does not exist", problems[0])
+
+    def test_missing_code_uri_is_caught(self) -> None:
+        text = self.template("X: y").replace("CodeUri: ..", "CodeUri: ../nowhere")
+        problems = check.check_paths(check.load_template(text), self.dir / "infra")
+        self.assertEqual(len(problems), 2, problems)
+        self.assertIn("CodeUri '../nowhere' does not exist", problems[0])
+
+    def test_function_without_binary_and_binary_without_function_are_caught(self) -> None:
+        functions = FUNCTION.format(name="CheckDb", binary="check-db", role="CheckDbRole")
+        functions += FUNCTION.format(name="CreateDb", binary="create-dbs", role="CreateDbRole")
+        template = check.load_template(self.template("X: y", functions))
+        problems = check.check_functions(template, self.bin)
+        self.assertTrue(any("'create-dbs', which functions/src/bin/" in p for p in problems), problems)
+        self.assertTrue(any("create-db.rs: no function" in p for p in problems), problems)
+
+    def test_shared_role_is_caught(self) -> None:
+        functions = FUNCTION.format(name="CheckDb", binary="check-db", role="CheckDbRole")
+        functions += FUNCTION.format(name="CreateDb", binary="create-db", role="CheckDbRole")
+        problems = check.check_roles(check.load_template(self.template("X: y", functions)))
+        self.assertTrue(
+            any("CheckDbRole: used by CheckDbFunction, CreateDbFunction" in p for p in problems),
+            problems,
+        )
+        self.assertTrue(any("CreateDbRole: a role no function" in p for p in problems), problems)
+
+
+class RealTemplate(unittest.TestCase):
+    def test_the_template_passes_every_check(self) -> None:
+        self.assertEqual(check.run_all(), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,839 @@
+//! The whole deploy against moto's server: `statemachines/deploy.asl.json` through the local
+//! runner, the real step handlers in-process, and every AWS call they make sent through the AWS
+//! SDK adapter to moto, on the wall clock (`SystemClock`, as `Backend::Endpoint` runs it). The
+//! world is seeded, and the outcome checked, through the SDK directly.
+//!
+//! moto has everything ready at once, so no poll loop waits, except that a sweep always waits
+//! once after requesting a delete (15 s, the machine's first back-off): each deploy here takes
+//! about that long. One moto gap decides the outcome of a plain run: moto's UpdateService starts
+//! no new deployment (`moto_differs_update_service_starts_no_new_deployment` in
+//! `tests/moto_adapters.rs`), so CheckService sees its rollout replaced and the deploy rolls back
+//! (`moto_differs_...` below). The successful deploy fills exactly that gap (see
+//! [`CompletedRollouts`]) and is otherwise the same run.
+//!
+//! Needs the moto server that `tests/run` starts (`SWITCHYARD_TEST_MOTO_URL`, with
+//! `MOTO_ECS_SERVICE_RUNNING=2`). Each test has its own customer, `mt<4 random letters>`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ecs::types::{ContainerDefinition as EcsContainer, KeyValuePair, Secret};
+use aws_sdk_rds::error::ProvideErrorMetadata;
+use aws_sdk_rds::types::Tag as RdsTag;
+use chrono::{DateTime, Utc};
+use common::*;
+use serde_json::Value;
+use switchyard::backend::{Backend, step_of_resource};
+use switchyard::deploy::{self, DeployReport, Source};
+use switchyard_asl::{
+    Execution, HistoryEventKind, Runner, SystemClock, TaskContext, TaskFailure, TaskInvoker,
+};
+use switchyard_aws::SdkAws;
+use switchyard_core::error::AwsError;
+use switchyard_core::names::Timestamp;
+use switchyard_core::ports::{
+    Clock, Databases, DbInstance, DeleteDbRequest, Parameter, Parameters, RestoreDbRequest,
+    RevisionChange, Service, Services, Snapshot, Snapshots, Tags, TaskDefinition, tag,
+};
+use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout, Records};
+use switchyard_core::run_step;
+use switchyard_core::steps::service::env_var;
+
+/// Far above a deploy on moto (about 15 s); far below what a poll loop stuck on moto would take
+/// (15 + 30 + 60 + 120 s ...), so a loop that never ends fails here in time, and says so.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// The clients of one test: the adapter the steps use, and the SDK to seed and to check.
+struct Clients {
+    aws: SdkAws,
+    rds: aws_sdk_rds::Client,
+    ssm: aws_sdk_ssm::Client,
+    ecs: aws_sdk_ecs::Client,
+    layout: ParameterLayout,
+}
+
+/// One customer's two namespaces on moto.
+struct Tenant {
+    clients: Clients,
+    dev: Stack,
+    qa: Stack,
+}
+
+impl std::ops::Deref for Tenant {
+    type Target = Clients;
+
+    fn deref(&self) -> &Clients {
+        &self.clients
+    }
+}
+
+/// What one namespace was seeded with.
+struct Stack {
+    namespace: String,
+    db: String,
+    cluster: String,
+    service: String,
+    task_definition: String,
+}
+
+impl Tenant {
+    async fn new(final_snapshot: Option<bool>) -> Tenant {
+        let config = moto_config().await;
+        let clients = Clients {
+            aws: SdkAws::new(&config),
+            rds: aws_sdk_rds::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            layout: ParameterLayout::default(),
+        };
+        let customer = format!("mt{}", random_letters(4));
+        let cluster = format!("{customer}-nonprod");
+        clients
+            .ecs
+            .create_cluster()
+            .cluster_name(&cluster)
+            .send()
+            .await
+            .unwrap();
+        // Data two hours old in dev, one hour old in qa: neither collides with the deploy's.
+        let dev = clients
+            .seed(&format!("{customer}-0146-dev"), &cluster, 2, None)
+            .await;
+        let qa = clients
+            .seed(&format!("{customer}-0146-qa"), &cluster, 1, final_snapshot)
+            .await;
+        Tenant { clients, dev, qa }
+    }
+}
+
+impl Clients {
+    fn records(&self) -> Records<'_> {
+        Records {
+            params: &self.aws,
+            layout: &self.layout,
+        }
+    }
+
+    /// A namespace as the platform team onboards it: its database `<ns>-<timestamp>` tagged for
+    /// it, its settings and active-db records (written through the port, as records.rs lays
+    /// them out), and its service running a task definition that carries the database.
+    async fn seed(
+        &self,
+        namespace: &str,
+        cluster: &str,
+        hours_old: i64,
+        final_snapshot: Option<bool>,
+    ) -> Stack {
+        let ns = ns(namespace);
+        let timestamp = Timestamp::from_datetime(Utc::now() - chrono::Duration::hours(hours_old));
+        let db = format!("{namespace}-{timestamp}");
+        let created = self
+            .rds
+            .create_db_instance()
+            .db_instance_identifier(&db)
+            .engine("postgres")
+            .db_instance_class("db.t3.micro")
+            .allocated_storage(20)
+            .master_username("switchyard")
+            .master_user_password("not-a-real-secret")
+            .tags(
+                RdsTag::builder()
+                    .key(tag::NAMESPACE)
+                    .value(namespace)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .db_instance
+            .unwrap();
+        let endpoint = created.endpoint().unwrap();
+        let (host, port) = (
+            endpoint.address().unwrap().to_owned(),
+            endpoint.port().unwrap(),
+        );
+
+        let service = format!("{namespace}-app");
+        let settings = NamespaceSettings {
+            db_instance_class: "db.t3.micro".into(),
+            db_subnet_group: None,
+            vpc_security_group_ids: vec![],
+            cluster: cluster.to_owned(),
+            service: service.clone(),
+            container: "app".into(),
+            final_snapshot,
+        };
+        self.records().put_settings(&ns, &settings).await.unwrap();
+        let pointer = ActivePointer {
+            db_instance_id: db.clone(),
+            timestamp,
+            endpoint: host.clone(),
+            port,
+            snapshot_id: None,
+            execution_id: None,
+            activated_at: Utc::now(),
+        };
+        assert_eq!(
+            self.records()
+                .put_pointer(&ns, &pointer, None)
+                .await
+                .unwrap(),
+            1
+        );
+
+        let environment = [
+            (env_var::DB_HOST, host.clone()),
+            (env_var::DB_PORT, port.to_string()),
+            (env_var::DB_INSTANCE_ID, db.clone()),
+            (env_var::DB_TIMESTAMP, timestamp.to_string()),
+        ];
+        let app = EcsContainer::builder()
+            .name("app")
+            .image(format!("registry.example/{namespace}/app:1.0"))
+            .memory(256)
+            .essential(true)
+            .set_environment(Some(
+                environment
+                    .iter()
+                    .map(|(name, value)| KeyValuePair::builder().name(*name).value(value).build())
+                    .collect(),
+            ))
+            .secrets(
+                Secret::builder()
+                    .name("DB_PASSWORD")
+                    .value_from(format!(
+                        "arn:aws:ssm:us-east-1:123456789012:parameter/{namespace}/db-password"
+                    ))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let registered = self
+            .ecs
+            .register_task_definition()
+            .family(&service)
+            .container_definitions(app)
+            .send()
+            .await
+            .unwrap();
+        let task_definition = registered
+            .task_definition()
+            .and_then(|d| d.task_definition_arn())
+            .unwrap()
+            .to_owned();
+        self.ecs
+            .create_service()
+            .cluster(cluster)
+            .service_name(&service)
+            .task_definition(&task_definition)
+            .desired_count(2)
+            .send()
+            .await
+            .unwrap();
+        Stack {
+            namespace: namespace.to_owned(),
+            db,
+            cluster: cluster.to_owned(),
+            service,
+            task_definition,
+        }
+    }
+}
+
+impl Tenant {
+    fn backend(&self) -> Arc<Backend> {
+        Arc::new(Backend::Endpoint {
+            aws: self.aws.clone(),
+            region: "us-east-1".into(),
+        })
+    }
+
+    /// The deploy machine as `switchyard deploy` runs it against an endpoint: `Backend::Endpoint`
+    /// with our `SdkAws`, `load_machine` and `run_machine` (SystemClock).
+    async fn run_as_endpoint(&self, input: Value) -> Execution {
+        let backend = self.backend();
+        let machine = deploy::load_machine(&deploy_machine(), &backend).unwrap();
+        let name = self.execution_name();
+        let run = deploy::run_machine(backend, &self.layout, machine, &name, input, None);
+        tokio::time::timeout(DEADLINE, run)
+            .await
+            .unwrap_or_else(|_| panic!("the deploy did not finish within {DEADLINE:?}"))
+    }
+
+    /// The same machine, handlers and clock, with the one moto gap filled (see
+    /// [`CompletedRollouts`]).
+    async fn run_with_completed_rollouts(&self, input: Value) -> Execution {
+        let backend = self.backend();
+        let machine = deploy::load_machine(&deploy_machine(), &backend).unwrap();
+        let invoker = Arc::new(CompletedRolloutsInvoker {
+            aws: CompletedRollouts(self.aws.clone()),
+            layout: self.layout.clone(),
+        });
+        let runner = Runner::new(machine, invoker, Arc::new(SystemClock));
+        let name = self.execution_name();
+        tokio::time::timeout(DEADLINE, runner.run(&name, input))
+            .await
+            .unwrap_or_else(|_| panic!("the deploy did not finish within {DEADLINE:?}"))
+    }
+
+    fn execution_name(&self) -> String {
+        format!(
+            "{}-{}",
+            self.qa.namespace,
+            Utc::now().format("%Y%m%d-%H%M%S")
+        )
+    }
+}
+
+/// What the SDK says, independently of the port.
+impl Clients {
+    /// The active-db parameter: its record and its version.
+    async fn pointer(&self, namespace: &str) -> (ActivePointer, i64) {
+        let name = self.layout.active_db(&ns(namespace));
+        let parameter = self
+            .ssm
+            .get_parameter()
+            .name(&name)
+            .send()
+            .await
+            .unwrap()
+            .parameter
+            .unwrap();
+        (
+            serde_json::from_str(parameter.value().unwrap()).unwrap(),
+            parameter.version(),
+        )
+    }
+
+    async fn parameter_exists(&self, name: &str) -> bool {
+        match self.ssm.get_parameter().name(name).send().await {
+            Ok(_) => true,
+            Err(err)
+                if err.as_service_error().and_then(|e| e.code()) == Some("ParameterNotFound") =>
+            {
+                false
+            }
+            Err(err) => panic!("get_parameter {name}: {err:?}"),
+        }
+    }
+
+    async fn tracked_parameters(&self, namespace: &str) -> Vec<String> {
+        let dir = self.layout.tracked_dir(&ns(namespace));
+        let listed = self
+            .ssm
+            .get_parameters_by_path()
+            .path(&dir)
+            .recursive(true)
+            .send()
+            .await
+            .unwrap();
+        listed
+            .parameters()
+            .iter()
+            .filter_map(|p| p.name().map(str::to_owned))
+            .collect()
+    }
+
+    /// `None` when RDS does not know the instance.
+    async fn db(&self, id: &str) -> Option<aws_sdk_rds::types::DbInstance> {
+        match self
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+        {
+            Ok(output) => output.db_instances.unwrap_or_default().into_iter().next(),
+            Err(err)
+                if err.as_service_error().and_then(|e| e.code()) == Some("DBInstanceNotFound") =>
+            {
+                None
+            }
+            Err(err) => panic!("describe_db_instances {id}: {err:?}"),
+        }
+    }
+
+    /// Every instance named for the namespace, with its status.
+    async fn dbs_of(&self, namespace: &str) -> Vec<(String, String)> {
+        let prefix = format!("{namespace}-");
+        let mut pages = self
+            .rds
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send();
+        let mut found = Vec::new();
+        while let Some(db) = pages.try_next().await.unwrap() {
+            let id = db.db_instance_identifier().unwrap_or_default();
+            if id.starts_with(&prefix) {
+                found.push((
+                    id.to_owned(),
+                    db.db_instance_status().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        found.sort();
+        found
+    }
+
+    async fn service(&self, stack: &Stack) -> aws_sdk_ecs::types::Service {
+        let described = self
+            .ecs
+            .describe_services()
+            .cluster(&stack.cluster)
+            .services(&stack.service)
+            .send()
+            .await
+            .unwrap();
+        described.services()[0].clone()
+    }
+
+    /// The environment of the container `app` of a task definition.
+    async fn app_environment(&self, task_definition: &str) -> BTreeMap<String, String> {
+        let described = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .unwrap();
+        let definition = described.task_definition().unwrap();
+        let app = definition
+            .container_definitions()
+            .iter()
+            .find(|c| c.name() == Some("app"))
+            .unwrap();
+        assert_eq!(app.secrets().len(), 1, "the secret is carried over");
+        app.environment()
+            .iter()
+            .map(|pair| {
+                (
+                    pair.name().unwrap_or_default().to_owned(),
+                    pair.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The Wait states the execution went through, with how long each waited.
+fn waits(execution: &Execution) -> Vec<(String, f64)> {
+    execution
+        .history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            HistoryEventKind::WaitStarted { name, seconds } => Some((name.clone(), *seconds)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_quick(execution: &Execution, expected_waits: &[(&str, f64)]) {
+    let expected: Vec<_> = expected_waits
+        .iter()
+        .map(|(name, seconds)| ((*name).to_owned(), *seconds))
+        .collect();
+    assert_eq!(waits(execution), expected, "the only real waits");
+    let took = execution.stop_date - execution.start_date;
+    assert!(
+        took < chrono::Duration::seconds(60),
+        "the deploy took {took} of wall-clock time"
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_from_dev_swaps_qa_to_a_new_database_on_moto() {
+    // qa keeps a final snapshot of the database it retires: one more path through RDS.
+    let tenant = Tenant::new(Some(true)).await;
+    let (dev, qa) = (&tenant.dev, &tenant.qa);
+    let input = request(&qa.namespace, Source::Namespace(dev.namespace.clone())).input();
+
+    let execution = tenant.run_with_completed_rollouts(input).await;
+    assert_succeeded(&execution);
+    assert_quick(&execution, &[("WaitForCleanup", 15.0)]);
+    let report = DeployReport::from_execution(&execution);
+    assert_eq!(report.old_db.as_deref(), Some(qa.db.as_str()));
+    let new_db = report.new_db.clone().unwrap();
+    let snapshot_id = report.snapshot_id.clone().unwrap();
+    let started = Timestamp::from_datetime(execution.start_date);
+    assert_eq!(snapshot_id, format!("{}-{started}", dev.namespace));
+    assert_eq!(new_db, format!("{}-{started}", qa.namespace));
+    assert_eq!(report.deleted, vec![qa.db.clone()]);
+    assert_eq!(report.cleanup_deferred, None);
+
+    // The pointer names the new instance, one version on.
+    let (pointer, version) = tenant.pointer(&qa.namespace).await;
+    assert_eq!(pointer.db_instance_id, new_db);
+    assert_eq!(version, 2);
+    assert_eq!(pointer.snapshot_id.as_deref(), Some(snapshot_id.as_str()));
+    assert_eq!(
+        pointer.execution_id.as_deref(),
+        Some(execution.execution_arn.as_str())
+    );
+
+    // The new instance exists, available, tagged with the execution; the old one is gone
+    // (moto forgets a deleted instance at once), its final snapshot kept.
+    let new = tenant.db(&new_db).await.expect("the new instance exists");
+    assert_eq!(new.db_instance_status(), Some("available"));
+    assert_eq!(new.db_instance_class(), Some("db.t3.micro"));
+    let new_tags: Tags = new
+        .tag_list()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(new_tags[tag::EXECUTION], execution.execution_arn);
+    assert_eq!(new_tags[tag::NAMESPACE], qa.namespace);
+    assert_eq!(new_tags[tag::SNAPSHOT], snapshot_id);
+    let new_endpoint = new.endpoint().and_then(|e| e.address()).unwrap().to_owned();
+    assert_eq!(pointer.endpoint, new_endpoint);
+    assert!(
+        tenant.db(&qa.db).await.is_none(),
+        "the old instance is gone"
+    );
+    assert_eq!(
+        tenant.dbs_of(&qa.namespace).await,
+        vec![(new_db.clone(), "available".to_owned())]
+    );
+    assert_eq!(report.final_snapshots.len(), 1);
+    let final_snapshot = tenant
+        .rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&report.final_snapshots[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        final_snapshot.db_snapshots()[0].db_instance_identifier(),
+        Some(qa.db.as_str())
+    );
+
+    // The service runs a new revision that carries the new instance.
+    let service = tenant.service(qa).await;
+    let running = service.task_definition().unwrap().to_owned();
+    assert_ne!(running, qa.task_definition);
+    assert!(running.ends_with(&format!("{}:2", qa.service)), "{running}");
+    assert_eq!(report.service_revision_after, Some(2));
+    let environment = tenant.app_environment(&running).await;
+    assert_eq!(environment[env_var::DB_INSTANCE_ID], new_db);
+    assert_eq!(environment[env_var::DB_HOST], new_endpoint);
+    assert_eq!(environment[env_var::DB_PORT], "5432");
+    assert_eq!(environment[env_var::DB_TIMESTAMP], started.to_string());
+
+    // Nothing left behind: no lock, nothing tracked.
+    assert!(
+        !tenant
+            .parameter_exists(&tenant.layout.lock(&ns(&qa.namespace)))
+            .await
+    );
+    assert_eq!(
+        tenant.tracked_parameters(&qa.namespace).await,
+        Vec::<String>::new()
+    );
+
+    // The source is untouched, and its snapshot, the promoted artifact, kept.
+    let (dev_pointer, dev_version) = tenant.pointer(&dev.namespace).await;
+    assert_eq!(
+        (dev_pointer.db_instance_id.as_str(), dev_version),
+        (dev.db.as_str(), 1)
+    );
+    assert_eq!(
+        tenant.dbs_of(&dev.namespace).await,
+        vec![(dev.db.clone(), "available".to_owned())]
+    );
+    assert_eq!(
+        tenant.service(dev).await.task_definition(),
+        Some(dev.task_definition.as_str())
+    );
+    let snapshot = tenant
+        .rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&snapshot_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot.db_snapshots()[0].db_instance_identifier(),
+        Some(dev.db.as_str())
+    );
+    assert!(
+        !tenant
+            .parameter_exists(&tenant.layout.lock(&ns(&dev.namespace)))
+            .await
+    );
+}
+
+/// The plain run, exactly as `switchyard --endpoint-url <moto> deploy` does it: moto's
+/// UpdateService leaves the service's one deployment on the old revision (AWS makes a new
+/// PRIMARY deployment on the new one; see `moto_differs_update_service_starts_no_new_deployment`
+/// in `tests/moto_adapters.rs`), so CheckService finds its rollout "replaced" and fails with
+/// `RolloutFailed`. On AWS, CheckService would wait for the new PRIMARY deployment to complete
+/// and go on to Cleanup, as the successful test above does. What this run shows on moto is the
+/// rollback, against real SDK answers: pointer back, service back, the new database deleted, the
+/// old one untouched, the lock released.
+#[tokio::test]
+async fn moto_differs_a_plain_endpoint_deploy_sees_its_rollout_replaced_and_rolls_back() {
+    let tenant = Tenant::new(None).await;
+    let (dev, qa) = (&tenant.dev, &tenant.qa);
+    let input = request(&qa.namespace, Source::Namespace(dev.namespace.clone())).input();
+
+    let execution = tenant.run_as_endpoint(input).await;
+    assert_failed_with(&execution, "RolloutFailed");
+    let cause = execution.cause.clone().unwrap_or_default();
+    assert!(
+        cause.contains("the primary deployment runs")
+            && cause.contains(&format!("{}:1", qa.service)),
+        "{cause}"
+    );
+    assert!(tasks_run(&execution).contains(&"Rollback".to_owned()));
+    assert_quick(&execution, &[("WaitForRollback", 15.0)]);
+    let report = DeployReport::from_execution(&execution);
+    let new_db = report.new_db.clone().unwrap();
+    let rollback = report.rollback.clone().unwrap();
+    assert!(rollback.pointer_restored && rollback.service_restored);
+    assert_eq!(rollback.deleted, vec![new_db.clone()]);
+
+    // The pointer names the old database again (a third version: it was swapped, then restored).
+    let (pointer, version) = tenant.pointer(&qa.namespace).await;
+    assert_eq!(pointer.db_instance_id, qa.db);
+    assert_eq!(pointer.execution_id, None, "the record as it was before");
+    assert_eq!(version, 3);
+    // The service back on its old revision; the new database gone, the old one untouched.
+    assert_eq!(
+        tenant.service(qa).await.task_definition(),
+        Some(qa.task_definition.as_str())
+    );
+    assert!(tenant.db(&new_db).await.is_none());
+    assert_eq!(
+        tenant.dbs_of(&qa.namespace).await,
+        vec![(qa.db.clone(), "available".to_owned())]
+    );
+    assert!(
+        !tenant
+            .parameter_exists(&tenant.layout.lock(&ns(&qa.namespace)))
+            .await
+    );
+    assert_eq!(
+        tenant.tracked_parameters(&qa.namespace).await,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_of_a_missing_snapshot_fails_and_changes_nothing() {
+    let tenant = Tenant::new(None).await;
+    let qa = &tenant.qa;
+    let (pointer_before, version_before) = tenant.pointer(&qa.namespace).await;
+    let missing = format!("{}-20200101-000000", tenant.dev.namespace);
+    let input = request(&qa.namespace, Source::Snapshot(missing.clone())).input();
+
+    let execution = tenant.run_as_endpoint(input).await;
+    assert_failed_with(&execution, "InvalidInput");
+    let cause = execution.cause.clone().unwrap_or_default();
+    assert!(
+        cause.contains(&missing) && cause.contains("not found"),
+        "{cause}"
+    );
+    assert_quick(&execution, &[]);
+
+    let (pointer, version) = tenant.pointer(&qa.namespace).await;
+    assert_eq!((pointer, version), (pointer_before, version_before));
+    assert_eq!(
+        tenant.dbs_of(&qa.namespace).await,
+        vec![(qa.db.clone(), "available".to_owned())],
+        "no new instance"
+    );
+    assert_eq!(
+        tenant.service(qa).await.task_definition(),
+        Some(qa.task_definition.as_str())
+    );
+    assert!(
+        !tenant
+            .parameter_exists(&tenant.layout.lock(&ns(&qa.namespace)))
+            .await,
+        "the lock is released"
+    );
+    assert_eq!(
+        tenant.tracked_parameters(&qa.namespace).await,
+        Vec::<String>::new()
+    );
+    let report = DeployReport::from_execution(&execution);
+    assert_eq!(report.rollback.map(|r| r.deleted), Some(vec![]));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The SDK adapter, with the one moto gap that stops a deploy filled in: moto's UpdateService
+/// points the service at the new task definition but leaves its single deployment naming the
+/// old one. ECS, once a rolling update is done, shows one PRIMARY deployment on the new
+/// revision; this reports moto's answer that way, the only change to it. Every call still goes
+/// to moto through the SDK, and everything else (rollout state, counts, tags, ...) is moto's.
+#[derive(Clone)]
+struct CompletedRollouts(SdkAws);
+
+fn completed(mut service: Service) -> Service {
+    if let [only] = service.deployments.as_mut_slice()
+        && only.status == "PRIMARY"
+    {
+        only.task_definition_arn = service.task_definition_arn.clone();
+    }
+    service
+}
+
+#[async_trait]
+impl Services for CompletedRollouts {
+    async fn describe_service(&self, cluster: &str, service: &str) -> Result<Service, AwsError> {
+        self.0
+            .describe_service(cluster, service)
+            .await
+            .map(completed)
+    }
+
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition_arn: &str,
+    ) -> Result<Service, AwsError> {
+        self.0
+            .update_service(cluster, service, task_definition_arn)
+            .await
+            .map(completed)
+    }
+
+    async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinition, AwsError> {
+        self.0.describe_task_definition(arn).await
+    }
+
+    async fn register_task_definition(
+        &self,
+        definition: &TaskDefinition,
+    ) -> Result<TaskDefinition, AwsError> {
+        self.0.register_task_definition(definition).await
+    }
+
+    async fn register_revision(
+        &self,
+        base_arn: &str,
+        change: &RevisionChange,
+    ) -> Result<TaskDefinition, AwsError> {
+        self.0.register_revision(base_arn, change).await
+    }
+
+    async fn latest_task_definition(
+        &self,
+        family: &str,
+    ) -> Result<Option<TaskDefinition>, AwsError> {
+        self.0.latest_task_definition(family).await
+    }
+}
+
+#[async_trait]
+impl Snapshots for CompletedRollouts {
+    async fn create_snapshot(
+        &self,
+        db_instance_id: &str,
+        snapshot_id: &str,
+        tags: &Tags,
+    ) -> Result<Snapshot, AwsError> {
+        self.0
+            .create_snapshot(db_instance_id, snapshot_id, tags)
+            .await
+    }
+
+    async fn describe_snapshot(&self, snapshot_id: &str) -> Result<Snapshot, AwsError> {
+        self.0.describe_snapshot(snapshot_id).await
+    }
+}
+
+#[async_trait]
+impl Databases for CompletedRollouts {
+    async fn restore_db_from_snapshot(
+        &self,
+        request: &RestoreDbRequest,
+    ) -> Result<DbInstance, AwsError> {
+        self.0.restore_db_from_snapshot(request).await
+    }
+
+    async fn describe_db(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
+        self.0.describe_db(db_instance_id).await
+    }
+
+    async fn delete_db(&self, request: &DeleteDbRequest) -> Result<DbInstance, AwsError> {
+        self.0.delete_db(request).await
+    }
+
+    async fn list_dbs(&self) -> Result<Vec<DbInstance>, AwsError> {
+        self.0.list_dbs().await
+    }
+}
+
+#[async_trait]
+impl Parameters for CompletedRollouts {
+    async fn get_parameter(&self, name: &str) -> Result<Option<Parameter>, AwsError> {
+        self.0.get_parameter(name).await
+    }
+
+    async fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        overwrite: bool,
+    ) -> Result<i64, AwsError> {
+        self.0.put_parameter(name, value, overwrite).await
+    }
+
+    async fn delete_parameter(&self, name: &str) -> Result<bool, AwsError> {
+        self.0.delete_parameter(name).await
+    }
+
+    async fn parameters_by_path(&self, path: &str) -> Result<Vec<Parameter>, AwsError> {
+        self.0.parameters_by_path(path).await
+    }
+
+    async fn parameter_history(&self, name: &str) -> Result<Vec<Parameter>, AwsError> {
+        self.0.parameter_history(name).await
+    }
+}
+
+impl Clock for CompletedRollouts {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+}
+
+/// Runs Task states in-process as `switchyard::backend::StepInvoker` does, on [`CompletedRollouts`].
+struct CompletedRolloutsInvoker {
+    aws: CompletedRollouts,
+    layout: ParameterLayout,
+}
+
+#[async_trait]
+impl TaskInvoker for CompletedRolloutsInvoker {
+    async fn invoke(
+        &self,
+        resource: &str,
+        input: Value,
+        _ctx: &TaskContext,
+    ) -> Result<Value, TaskFailure> {
+        let step = step_of_resource(resource).ok_or_else(|| {
+            TaskFailure::new(
+                "Lambda.ResourceNotFoundException",
+                format!("function not found: {resource}"),
+            )
+        })?;
+        run_step(step, &self.aws, &self.layout, input)
+            .await
+            .map_err(|err| TaskFailure::new(err.name(), err.to_string()))
+    }
+}
