@@ -22,7 +22,10 @@ use aws_sdk_ecs::types::{
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::Tag as RdsTag;
 use aws_sdk_ssm::types::ParameterType;
-use common::{moto_config, random_letters};
+use common::{
+    create_cluster, create_postgres_db, create_service_running, key_value_pairs, moto_config,
+    random_letters, register_task_definition,
+};
 use switchyard_aws::SdkAws;
 use switchyard_core::error::{AwsError, ResourceKind};
 use switchyard_core::ports::{
@@ -69,24 +72,11 @@ fn execution_arn(name: &str) -> String {
 
 /// A source database as an operator would have made it, straight through the SDK.
 async fn create_db(m: &Moto, id: &str, tags: &Tags) -> aws_sdk_rds::types::DbInstance {
-    m.rds
-        .create_db_instance()
-        .db_instance_identifier(id)
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .allocated_storage(20)
-        .master_username("switchyard")
-        .master_user_password("not-a-real-secret")
-        .set_tags(Some(
-            tags.iter()
-                .map(|(key, value)| RdsTag::builder().key(key).value(value).build())
-                .collect(),
-        ))
-        .send()
-        .await
-        .unwrap()
-        .db_instance
-        .unwrap()
+    let tags = tags
+        .iter()
+        .map(|(key, value)| RdsTag::builder().key(key).value(value).build())
+        .collect();
+    create_postgres_db(&m.rds, id, tags).await
 }
 
 #[tokio::test]
@@ -759,10 +749,7 @@ struct Ecs {
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<KeyValuePair> {
-    pairs
-        .iter()
-        .map(|(name, value)| KeyValuePair::builder().name(*name).value(*value).build())
-        .collect()
+    key_value_pairs(pairs)
 }
 
 async fn seed_ecs(m: &Moto, desired_count: i32) -> Ecs {
@@ -773,12 +760,7 @@ async fn seed_ecs(m: &Moto, desired_count: i32) -> Ecs {
         "arn:aws:ssm:us-east-1:123456789012:parameter/switchyard-test/{}/db-password",
         m.prefix
     );
-    m.ecs
-        .create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .unwrap();
+    create_cluster(&m.ecs, &cluster).await;
     let app = EcsContainer::builder()
         .name("app")
         .image(APP_IMAGE)
@@ -815,7 +797,7 @@ async fn seed_ecs(m: &Moto, desired_count: i32) -> Ecs {
         .essential(false)
         .set_environment(Some(env(&[("MODE", "proxy"), ("DB_HOST", "not-this-one")])))
         .build();
-    let registered = m
+    let definition = m
         .ecs
         .register_task_definition()
         .family(&family)
@@ -836,24 +818,9 @@ async fn seed_ecs(m: &Moto, desired_count: i32) -> Ecs {
                     "arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:0"
                 ))
                 .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let base_arn = registered
-        .task_definition()
-        .and_then(|d| d.task_definition_arn())
-        .unwrap()
-        .to_owned();
-    m.ecs
-        .create_service()
-        .cluster(&cluster)
-        .service_name(&service)
-        .task_definition(&base_arn)
-        .desired_count(desired_count)
-        .send()
-        .await
-        .unwrap();
+        );
+    let base_arn =
+        create_service_running(&m.ecs, &cluster, &service, desired_count, definition).await;
     Ecs {
         cluster,
         family,
@@ -889,6 +856,44 @@ async fn sdk_task_definition(m: &Moto, arn: &str) -> (EcsTaskDefinition, Vec<(St
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     tags(pairs)
+}
+
+/// One Fargate task of the seeded task definition, started straight through the SDK.
+async fn run_one_fargate_task(
+    m: &Moto,
+    ecs: &Ecs,
+) -> aws_sdk_ecs::operation::run_task::RunTaskOutput {
+    m.ecs
+        .run_task()
+        .cluster(&ecs.cluster)
+        .task_definition(&ecs.base_arn)
+        .count(1)
+        .launch_type(LaunchType::Fargate)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A change to the environment of the container `app` only, its image kept.
+fn app_environment_change(environment: &[(&str, &str)], tags: Tags) -> RevisionChange {
+    RevisionChange {
+        container: "app".into(),
+        environment: map(environment),
+        image: None,
+        tags,
+    }
+}
+
+/// Registers a revision of the seeded task definition with `app`'s DB_HOST set to `db_host`,
+/// through the port; the new revision's ARN.
+async fn register_db_host_revision(m: &Moto, ecs: &Ecs, db_host: &str) -> String {
+    let change = app_environment_change(&[("DB_HOST", db_host)], Tags::new());
+    let revision = m
+        .aws
+        .register_revision(&ecs.base_arn, &change)
+        .await
+        .unwrap();
+    revision.arn.unwrap()
 }
 
 #[tokio::test]
@@ -1148,18 +1153,7 @@ async fn ecs_register_task_definition_and_latest_revision() {
 async fn ecs_update_service_points_the_service_at_the_revision() {
     let m = moto("upd").await;
     let ecs = seed_ecs(&m, 2).await;
-    let change = RevisionChange {
-        container: "app".into(),
-        environment: map(&[("DB_HOST", "new.example")]),
-        image: None,
-        tags: Tags::new(),
-    };
-    let revision = m
-        .aws
-        .register_revision(&ecs.base_arn, &change)
-        .await
-        .unwrap();
-    let revision_arn = revision.arn.unwrap();
+    let revision_arn = register_db_host_revision(&m, &ecs, "new.example").await;
 
     let updated = m
         .aws
@@ -1197,16 +1191,7 @@ async fn ecs_update_service_points_the_service_at_the_revision() {
 async fn ecs_run_task_and_describe_tasks() {
     let m = moto("task").await;
     let ecs = seed_ecs(&m, 2).await;
-    let run = m
-        .ecs
-        .run_task()
-        .cluster(&ecs.cluster)
-        .task_definition(&ecs.base_arn)
-        .count(1)
-        .launch_type(LaunchType::Fargate)
-        .send()
-        .await
-        .unwrap();
+    let run = run_one_fargate_task(&m, &ecs).await;
     assert!(run.failures().is_empty(), "{:?}", run.failures());
     assert_eq!(run.tasks().len(), 1);
     let task = &run.tasks()[0];
@@ -1292,12 +1277,7 @@ async fn ecs_errors_map_to_not_found() {
         m.aws.describe_task_definition(&unknown).await.unwrap_err(),
         definition_not_found
     );
-    let change = RevisionChange {
-        container: "app".into(),
-        environment: map(&[("DB_HOST", "x")]),
-        image: None,
-        tags: Tags::new(),
-    };
+    let change = app_environment_change(&[("DB_HOST", "x")], Tags::new());
     assert_eq!(
         m.aws
             .register_revision(&unknown, &change)
@@ -1353,20 +1333,7 @@ async fn ecs_errors_map_to_not_found() {
 async fn moto_differs_update_service_starts_no_new_deployment() {
     let m = moto("dep").await;
     let ecs = seed_ecs(&m, 2).await;
-    let revision = m
-        .aws
-        .register_revision(
-            &ecs.base_arn,
-            &RevisionChange {
-                container: "app".into(),
-                environment: map(&[("DB_HOST", "new.example")]),
-                image: None,
-                tags: Tags::new(),
-            },
-        )
-        .await
-        .unwrap();
-    let revision_arn = revision.arn.unwrap();
+    let revision_arn = register_db_host_revision(&m, &ecs, "new.example").await;
     let before = m
         .aws
         .describe_service(&ecs.cluster, &ecs.service)
@@ -1403,20 +1370,7 @@ async fn moto_differs_update_service_starts_no_new_deployment() {
 async fn moto_differs_list_task_definitions_ignores_sort_and_max_results() {
     let m = moto("list").await;
     let ecs = seed_ecs(&m, 1).await;
-    let second = m
-        .aws
-        .register_revision(
-            &ecs.base_arn,
-            &RevisionChange {
-                container: "app".into(),
-                environment: map(&[("DB_HOST", "second.example")]),
-                image: None,
-                tags: Tags::new(),
-            },
-        )
-        .await
-        .unwrap();
-    let second_arn = second.arn.unwrap();
+    let second_arn = register_db_host_revision(&m, &ecs, "second.example").await;
     // A family that starts with ours: AWS would list it under our prefix.
     m.ecs
         .register_task_definition()
@@ -1468,12 +1422,7 @@ async fn moto_differs_register_task_definition_answers_without_tags() {
         .aws
         .register_revision(
             &ecs.base_arn,
-            &RevisionChange {
-                container: "app".into(),
-                environment: BTreeMap::new(),
-                image: None,
-                tags: map(&[(tag::EXECUTION, "e-1")]),
-            },
+            &app_environment_change(&[], map(&[(tag::EXECUTION, "e-1")])),
         )
         .await
         .unwrap();
@@ -1498,22 +1447,16 @@ async fn moto_differs_run_task_needs_memory_on_every_container() {
     let m = moto("mem").await;
     let ecs = seed_ecs(&m, 1).await;
     let family = format!("{}-nomem", m.prefix);
-    let registered = m
-        .ecs
-        .register_task_definition()
-        .family(&family)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(EcsContainer::builder().name("app").image(APP_IMAGE).build())
-        .send()
-        .await
-        .unwrap();
-    let arn = registered
-        .task_definition()
-        .and_then(|d| d.task_definition_arn())
-        .unwrap()
-        .to_owned();
+    let arn = register_task_definition(
+        m.ecs
+            .register_task_definition()
+            .family(&family)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(EcsContainer::builder().name("app").image(APP_IMAGE).build()),
+    )
+    .await;
     // No retries: moto's 500 is not going to get better.
     let ecs_client = aws_sdk_ecs::Client::from_conf(
         aws_sdk_ecs::config::Builder::from(&m.config)
@@ -1544,16 +1487,7 @@ async fn moto_differs_run_task_needs_memory_on_every_container() {
 async fn moto_differs_tasks_run_at_once_and_each_describe_moves_them_towards_stopped() {
     let m = moto("life").await;
     let ecs = seed_ecs(&m, 1).await;
-    let run = m
-        .ecs
-        .run_task()
-        .cluster(&ecs.cluster)
-        .task_definition(&ecs.base_arn)
-        .count(1)
-        .launch_type(LaunchType::Fargate)
-        .send()
-        .await
-        .unwrap();
+    let run = run_one_fargate_task(&m, &ecs).await;
     let task = &run.tasks()[0];
     assert_eq!(task.last_status(), Some("RUNNING"));
     let task_arn = task.task_arn().unwrap().to_owned();

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_ecs::types::{ContainerDefinition as EcsContainer, KeyValuePair, Secret};
+use aws_sdk_ecs::types::{ContainerDefinition as EcsContainer, Secret};
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::Tag as RdsTag;
 use chrono::{DateTime, Utc};
@@ -94,13 +94,7 @@ impl Tenant {
         };
         let customer = format!("mt{}", random_letters(4));
         let cluster = format!("{customer}-nonprod");
-        clients
-            .ecs
-            .create_cluster()
-            .cluster_name(&cluster)
-            .send()
-            .await
-            .unwrap();
+        create_cluster(&clients.ecs, &cluster).await;
         // Data two hours old in dev, one hour old in qa: neither collides with the deploy's.
         let dev = clients
             .seed(&format!("{customer}-0146-dev"), &cluster, 2, None)
@@ -133,26 +127,11 @@ impl Clients {
         let ns = ns(namespace);
         let timestamp = Timestamp::from_datetime(Utc::now() - chrono::Duration::hours(hours_old));
         let db = format!("{namespace}-{timestamp}");
-        let created = self
-            .rds
-            .create_db_instance()
-            .db_instance_identifier(&db)
-            .engine("postgres")
-            .db_instance_class("db.t3.micro")
-            .allocated_storage(20)
-            .master_username("switchyard")
-            .master_user_password("not-a-real-secret")
-            .tags(
-                RdsTag::builder()
-                    .key(tag::NAMESPACE)
-                    .value(namespace)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .db_instance
-            .unwrap();
+        let namespace_tag = RdsTag::builder()
+            .key(tag::NAMESPACE)
+            .value(namespace)
+            .build();
+        let created = create_postgres_db(&self.rds, &db, vec![namespace_tag]).await;
         let endpoint = created.endpoint().unwrap();
         let (host, port) = (
             endpoint.address().unwrap().to_owned(),
@@ -198,12 +177,7 @@ impl Clients {
             .image(format!("registry.example/{namespace}/app:1.0"))
             .memory(256)
             .essential(true)
-            .set_environment(Some(
-                environment
-                    .iter()
-                    .map(|(name, value)| KeyValuePair::builder().name(*name).value(value).build())
-                    .collect(),
-            ))
+            .set_environment(Some(key_value_pairs(&environment)))
             .secrets(
                 Secret::builder()
                     .name("DB_PASSWORD")
@@ -214,28 +188,13 @@ impl Clients {
                     .unwrap(),
             )
             .build();
-        let registered = self
+        let definition = self
             .ecs
             .register_task_definition()
             .family(&service)
-            .container_definitions(app)
-            .send()
-            .await
-            .unwrap();
-        let task_definition = registered
-            .task_definition()
-            .and_then(|d| d.task_definition_arn())
-            .unwrap()
-            .to_owned();
-        self.ecs
-            .create_service()
-            .cluster(cluster)
-            .service_name(&service)
-            .task_definition(&task_definition)
-            .desired_count(2)
-            .send()
-            .await
-            .unwrap();
+            .container_definitions(app);
+        let task_definition =
+            create_service_running(&self.ecs, cluster, &service, 2, definition).await;
         Stack {
             namespace: namespace.to_owned(),
             db,
@@ -321,6 +280,20 @@ impl Clients {
             }
             Err(err) => panic!("get_parameter {name}: {err:?}"),
         }
+    }
+
+    /// Nothing left behind in the namespace: no lock, nothing tracked.
+    async fn assert_unlocked_and_untracked(&self, namespace: &str) {
+        assert!(
+            !self
+                .parameter_exists(&self.layout.lock(&ns(namespace)))
+                .await,
+            "the lock is released"
+        );
+        assert_eq!(
+            self.tracked_parameters(namespace).await,
+            Vec::<String>::new()
+        );
     }
 
     async fn tracked_parameters(&self, namespace: &str) -> Vec<String> {
@@ -531,15 +504,7 @@ async fn a_deploy_from_dev_swaps_qa_to_a_new_database_on_moto() {
     assert_eq!(environment[env_var::DB_TIMESTAMP], started.to_string());
 
     // Nothing left behind: no lock, nothing tracked.
-    assert!(
-        !tenant
-            .parameter_exists(&tenant.layout.lock(&ns(&qa.namespace)))
-            .await
-    );
-    assert_eq!(
-        tenant.tracked_parameters(&qa.namespace).await,
-        Vec::<String>::new()
-    );
+    tenant.assert_unlocked_and_untracked(&qa.namespace).await;
 
     // The source is untouched, and its snapshot, the promoted artifact, kept.
     let (dev_pointer, dev_version) = tenant.pointer(&dev.namespace).await;
@@ -618,15 +583,7 @@ async fn moto_differs_a_plain_endpoint_deploy_sees_its_rollout_replaced_and_roll
         tenant.dbs_of(&qa.namespace).await,
         vec![(qa.db.clone(), "available".to_owned())]
     );
-    assert!(
-        !tenant
-            .parameter_exists(&tenant.layout.lock(&ns(&qa.namespace)))
-            .await
-    );
-    assert_eq!(
-        tenant.tracked_parameters(&qa.namespace).await,
-        Vec::<String>::new()
-    );
+    tenant.assert_unlocked_and_untracked(&qa.namespace).await;
 }
 
 #[tokio::test]
@@ -657,16 +614,7 @@ async fn a_deploy_of_a_missing_snapshot_fails_and_changes_nothing() {
         tenant.service(qa).await.task_definition(),
         Some(qa.task_definition.as_str())
     );
-    assert!(
-        !tenant
-            .parameter_exists(&tenant.layout.lock(&ns(&qa.namespace)))
-            .await,
-        "the lock is released"
-    );
-    assert_eq!(
-        tenant.tracked_parameters(&qa.namespace).await,
-        Vec::<String>::new()
-    );
+    tenant.assert_unlocked_and_untracked(&qa.namespace).await;
     let report = DeployReport::from_execution(&execution);
     assert_eq!(report.rollback.map(|r| r.deleted), Some(vec![]));
 }

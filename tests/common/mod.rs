@@ -199,3 +199,83 @@ pub fn random_letters(n: usize) -> String {
     }
     letters
 }
+
+// ---------------------------------------------------------------------------------------------
+// Seeding moto through the SDK
+
+/// A postgres instance as an operator would have made it, straight through the SDK.
+pub async fn create_postgres_db(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    tags: Vec<aws_sdk_rds::types::Tag>,
+) -> aws_sdk_rds::types::DbInstance {
+    rds.create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("switchyard")
+        .master_user_password("not-a-real-secret")
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap()
+        .db_instance
+        .unwrap()
+}
+
+/// A container's environment, as the SDK spells it.
+pub fn key_value_pairs<V: AsRef<str>>(
+    pairs: &[(&str, V)],
+) -> Vec<aws_sdk_ecs::types::KeyValuePair> {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            aws_sdk_ecs::types::KeyValuePair::builder()
+                .name(*name)
+                .value(value.as_ref())
+                .build()
+        })
+        .collect()
+}
+
+pub async fn create_cluster(ecs: &aws_sdk_ecs::Client, cluster: &str) {
+    ecs.create_cluster()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Sends a RegisterTaskDefinition built with the SDK; the ARN of the revision it registered.
+pub async fn register_task_definition(
+    request: aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder,
+) -> String {
+    let registered = request.send().await.unwrap();
+    registered
+        .task_definition()
+        .and_then(|d| d.task_definition_arn())
+        .unwrap()
+        .to_owned()
+}
+
+/// Registers a task definition and creates `service` in `cluster` running `desired_count` of it;
+/// the task definition's ARN.
+pub async fn create_service_running(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    desired_count: i32,
+    task_definition: aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder,
+) -> String {
+    let task_definition = register_task_definition(task_definition).await;
+    ecs.create_service()
+        .cluster(cluster)
+        .service_name(service)
+        .task_definition(&task_definition)
+        .desired_count(desired_count)
+        .send()
+        .await
+        .unwrap();
+    task_definition
+}

@@ -312,6 +312,36 @@ impl From<Failure> for Interrupt {
     }
 }
 
+/// Which history events frame the children of a Parallel or Map state.
+#[derive(Clone, Copy)]
+enum Children {
+    ParallelBranches,
+    MapIterations,
+}
+
+impl Children {
+    fn started(self, index: usize) -> HistoryEventKind {
+        match self {
+            Children::ParallelBranches => HistoryEventKind::ParallelBranchStarted { index },
+            Children::MapIterations => HistoryEventKind::MapIterationStarted { index },
+        }
+    }
+
+    fn succeeded(self, index: usize) -> HistoryEventKind {
+        match self {
+            Children::ParallelBranches => HistoryEventKind::ParallelBranchSucceeded { index },
+            Children::MapIterations => HistoryEventKind::MapIterationSucceeded { index },
+        }
+    }
+
+    fn failed(self, index: usize) -> HistoryEventKind {
+        match self {
+            Children::ParallelBranches => HistoryEventKind::ParallelBranchFailed { index },
+            Children::MapIterations => HistoryEventKind::MapIterationFailed { index },
+        }
+    }
+}
+
 /// One visit of a state.
 struct Visit<'s> {
     state: &'s State,
@@ -697,28 +727,15 @@ impl<'r> Exec<'r> {
                 processing,
             } => {
                 let input = self.effective_input(visit, raw, processing.parameters.as_ref())?;
-                let mut results = Vec::with_capacity(branches.len());
-                for (index, branch) in branches.iter().enumerate() {
-                    self.emit(HistoryEventKind::ParallelBranchStarted { index })?;
-                    match self.run_scope(branch, input.clone()).await {
-                        Ok(output) => {
-                            self.emit(HistoryEventKind::ParallelBranchSucceeded { index })?;
-                            results.push(output);
-                        }
-                        Err(Interrupt::Failed(f)) => {
-                            self.emit(HistoryEventKind::ParallelBranchFailed { index })?;
-                            return Err(f.into());
-                        }
-                        Err(other) => return Err(other),
-                    }
-                }
-                Ok(self.finish(
+                self.run_children(
+                    Children::ParallelBranches,
                     visit,
                     raw,
-                    Value::Array(results),
-                    processing.result_selector.as_ref(),
-                    &processing.result_path,
-                )?)
+                    processing,
+                    branches.iter().map(|branch| (branch, ())),
+                    |_, _, ()| Ok(input.clone()),
+                )
+                .await
             }
             Kind::Map {
                 processor,
@@ -738,37 +755,64 @@ impl<'r> Exec<'r> {
                         .into());
                     }
                 };
-                let mut results = Vec::with_capacity(items.len());
-                for (index, item) in items.into_iter().enumerate() {
-                    let item_input = match item_selector {
-                        Some(t) => {
-                            self.eval(visit, &input, Some((index, &item)), |env| t.eval(env))?
-                        }
-                        None => item,
-                    };
-                    self.emit(HistoryEventKind::MapIterationStarted { index })?;
-                    match self.run_scope(processor, item_input).await {
-                        Ok(output) => {
-                            self.emit(HistoryEventKind::MapIterationSucceeded { index })?;
-                            results.push(output);
-                        }
-                        Err(Interrupt::Failed(f)) => {
-                            self.emit(HistoryEventKind::MapIterationFailed { index })?;
-                            return Err(f.into());
-                        }
-                        Err(other) => return Err(other),
-                    }
-                }
-                Ok(self.finish(
+                self.run_children(
+                    Children::MapIterations,
                     visit,
                     raw,
-                    Value::Array(results),
-                    processing.result_selector.as_ref(),
-                    &processing.result_path,
-                )?)
+                    processing,
+                    items.into_iter().map(|item| (&**processor, item)),
+                    |exec, index, item| match item_selector {
+                        Some(t) => {
+                            Ok(exec.eval(visit, &input, Some((index, &item)), |env| t.eval(env))?)
+                        }
+                        None => Ok(item),
+                    },
+                )
+                .await
             }
             _ => Err(Failure::runtime(format!("state '{}' cannot be retried", state.name)).into()),
         }
+    }
+
+    /// Runs the children of a Parallel or Map state one after another, each
+    /// framed by its Started and Succeeded / Failed events, then finishes the
+    /// state with their outputs as an array. `child_input` builds a child's
+    /// input just before it starts.
+    async fn run_children<T>(
+        &mut self,
+        children: Children,
+        visit: &Visit<'r>,
+        raw: &Value,
+        processing: &Processing,
+        scopes: impl ExactSizeIterator<Item = (&'r Scope, T)> + Send,
+        mut child_input: impl FnMut(&mut Self, usize, T) -> Result<Value, Interrupt> + Send,
+    ) -> Result<Value, Interrupt>
+    where
+        T: Send,
+    {
+        let mut results = Vec::with_capacity(scopes.len());
+        for (index, (scope, seed)) in scopes.enumerate() {
+            let input = child_input(self, index, seed)?;
+            self.emit(children.started(index))?;
+            match self.run_scope(scope, input).await {
+                Ok(output) => {
+                    self.emit(children.succeeded(index))?;
+                    results.push(output);
+                }
+                Err(Interrupt::Failed(f)) => {
+                    self.emit(children.failed(index))?;
+                    return Err(f.into());
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(self.finish(
+            visit,
+            raw,
+            Value::Array(results),
+            processing.result_selector.as_ref(),
+            &processing.result_path,
+        )?)
     }
 
     async fn task(
