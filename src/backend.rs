@@ -123,15 +123,29 @@ pub fn step_of_resource(resource: &str) -> Option<Step> {
     Step::from_function_name(name.strip_prefix("switchyard-").unwrap_or(name))
 }
 
+/// The ports the functions serving a stage see.
+pub type PortsFor = dyn Fn(Option<Stage>) -> Box<dyn Aws> + Send + Sync;
+
 /// Runs Task states in-process: the same `run_step` a Lambda function runs, on the same event.
 pub struct StepInvoker {
-    backend: Arc<Backend>,
+    ports: Box<PortsFor>,
     layout: ParameterLayout,
 }
 
 impl StepInvoker {
     pub fn new(backend: Arc<Backend>, layout: ParameterLayout) -> Self {
-        StepInvoker { backend, layout }
+        Self::with_ports(move |stage| backend.aws_for(stage), layout)
+    }
+
+    /// On any implementation of the ports (a test may wrap an adapter, say).
+    pub fn with_ports(
+        ports: impl Fn(Option<Stage>) -> Box<dyn Aws> + Send + Sync + 'static,
+        layout: ParameterLayout,
+    ) -> Self {
+        StepInvoker {
+            ports: Box::new(ports),
+            layout,
+        }
     }
 }
 
@@ -147,7 +161,7 @@ impl TaskInvoker for StepInvoker {
             error: "Lambda.ResourceNotFoundException".into(),
             cause: format!("function not found: {resource}"),
         })?;
-        let aws = self.backend.aws_for(step.stage());
+        let aws = (self.ports)(step.stage());
         run_step(step, aws.as_ref(), &self.layout, input)
             .await
             .map_err(|err| TaskFailure {

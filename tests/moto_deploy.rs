@@ -29,11 +29,9 @@ use aws_sdk_rds::types::Tag as RdsTag;
 use chrono::{DateTime, Utc};
 use common::*;
 use serde_json::Value;
-use switchyard::backend::{Backend, step_of_resource};
+use switchyard::backend::{Backend, StepInvoker};
 use switchyard::deploy::{self, DeployReport, Source};
-use switchyard_asl::{
-    Execution, HistoryEventKind, Runner, SystemClock, TaskContext, TaskFailure, TaskInvoker,
-};
+use switchyard_asl::{Execution, HistoryEventKind, Runner, SystemClock};
 use switchyard_aws::SdkAws;
 use switchyard_core::error::AwsError;
 use switchyard_core::names::Timestamp;
@@ -42,7 +40,6 @@ use switchyard_core::ports::{
     RevisionChange, Service, Services, Snapshot, Snapshots, Tags, TaskDefinition, tag,
 };
 use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout, Records};
-use switchyard_core::run_step;
 use switchyard_core::steps::service::env_var;
 
 /// Far above a deploy on moto (about 15 s); far below what a poll loop stuck on moto would take
@@ -230,10 +227,11 @@ impl Tenant {
     async fn run_with_completed_rollouts(&self, input: Value) -> Execution {
         let backend = self.backend();
         let machine = deploy::load_machine(&deploy_machine(), &backend).unwrap();
-        let invoker = Arc::new(CompletedRolloutsInvoker {
-            aws: CompletedRollouts(self.aws.clone()),
-            layout: self.layout.clone(),
-        });
+        let aws = CompletedRollouts(self.aws.clone());
+        let invoker = Arc::new(StepInvoker::with_ports(
+            move |_| Box::new(aws.clone()),
+            self.layout.clone(),
+        ));
         let runner = Runner::new(machine, invoker, Arc::new(SystemClock));
         let name = self.execution_name();
         tokio::time::timeout(DEADLINE, runner.run(&name, input))
@@ -757,31 +755,5 @@ impl Parameters for CompletedRollouts {
 impl Clock for CompletedRollouts {
     fn now(&self) -> DateTime<Utc> {
         self.0.now()
-    }
-}
-
-/// Runs Task states in-process as `switchyard::backend::StepInvoker` does, on [`CompletedRollouts`].
-struct CompletedRolloutsInvoker {
-    aws: CompletedRollouts,
-    layout: ParameterLayout,
-}
-
-#[async_trait]
-impl TaskInvoker for CompletedRolloutsInvoker {
-    async fn invoke(
-        &self,
-        resource: &str,
-        input: Value,
-        _ctx: &TaskContext,
-    ) -> Result<Value, TaskFailure> {
-        let step = step_of_resource(resource).ok_or_else(|| {
-            TaskFailure::new(
-                "Lambda.ResourceNotFoundException",
-                format!("function not found: {resource}"),
-            )
-        })?;
-        run_step(step, &self.aws, &self.layout, input)
-            .await
-            .map_err(|err| TaskFailure::new(err.name(), err.to_string()))
     }
 }
