@@ -12,6 +12,7 @@ use serde_json::Value;
 use switchyard_asl::{Clock, SystemClock, TaskContext, TaskFailure, TaskInvoker};
 use switchyard_aws::SdkAws;
 use switchyard_core::dispatch::Stage;
+use switchyard_core::policy::PolicyEngine;
 use switchyard_core::ports::Aws;
 use switchyard_core::records::ParameterLayout;
 use switchyard_core::{Step, run_step};
@@ -22,6 +23,15 @@ pub const DEFAULT_WORLD: &str = ".switchyard/world.json";
 
 /// The account the embedded world pretends to be; function ARNs name it.
 const LOCAL_ACCOUNT: &str = "000000000000";
+
+/// The demo tenants, with the bundled policies bound to them as a platform team would.
+pub fn demo_world() -> anyhow::Result<World> {
+    let world = World::demo(Utc::now());
+    world
+        .seed_demo_policies(&ParameterLayout::default())
+        .context("binding the demo policies")?;
+    Ok(world)
+}
 
 pub enum Backend {
     Embedded { world: World, path: PathBuf },
@@ -36,7 +46,7 @@ impl Backend {
             world.catch_up(Utc::now());
             world
         } else {
-            let world = World::demo(Utc::now());
+            let world = demo_world()?;
             world.save(path)?;
             notice(format!(
                 "no world file at {} yet: created the demo world ({} tenants)",
@@ -126,25 +136,33 @@ pub fn step_of_resource(resource: &str) -> Option<Step> {
 /// The ports the functions serving a stage see.
 pub type PortsFor = dyn Fn(Option<Stage>) -> Box<dyn Aws> + Send + Sync;
 
-/// Runs Task states in-process: the same `run_step` a Lambda function runs, on the same event.
+/// Runs Task states in-process: the same `run_step` a Lambda function runs, on the same event,
+/// with the same policy engine for every step.
 pub struct StepInvoker {
     ports: Box<PortsFor>,
     layout: ParameterLayout,
+    policies: Arc<dyn PolicyEngine>,
 }
 
 impl StepInvoker {
-    pub fn new(backend: Arc<Backend>, layout: ParameterLayout) -> Self {
-        Self::with_ports(move |stage| backend.aws_for(stage), layout)
+    pub fn new(
+        backend: Arc<Backend>,
+        layout: ParameterLayout,
+        policies: Arc<dyn PolicyEngine>,
+    ) -> Self {
+        Self::with_ports(move |stage| backend.aws_for(stage), layout, policies)
     }
 
     /// On any implementation of the ports (a test may wrap an adapter, say).
     pub fn with_ports(
         ports: impl Fn(Option<Stage>) -> Box<dyn Aws> + Send + Sync + 'static,
         layout: ParameterLayout,
+        policies: Arc<dyn PolicyEngine>,
     ) -> Self {
         StepInvoker {
             ports: Box::new(ports),
             layout,
+            policies,
         }
     }
 }
@@ -162,12 +180,18 @@ impl TaskInvoker for StepInvoker {
             cause: format!("function not found: {resource}"),
         })?;
         let aws = (self.ports)(step.stage());
-        run_step(step, aws.as_ref(), &self.layout, input)
-            .await
-            .map_err(|err| TaskFailure {
-                error: err.name().to_owned(),
-                cause: err.to_string(),
-            })
+        run_step(
+            step,
+            aws.as_ref(),
+            &self.layout,
+            self.policies.as_ref(),
+            input,
+        )
+        .await
+        .map_err(|err| TaskFailure {
+            error: err.name().to_owned(),
+            cause: err.to_string(),
+        })
     }
 }
 

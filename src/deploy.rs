@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Value, json};
 use switchyard_asl::{Execution, HistoryEventKind, Observer, Runner, StateMachine, substitute};
+use switchyard_core::policy::PolicyEngine;
 use switchyard_core::records::ParameterLayout;
 use switchyard_core::state::DeployState;
 
@@ -55,16 +56,18 @@ pub fn load_machine(path: &Path, backend: &Backend) -> anyhow::Result<StateMachi
     StateMachine::from_json(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Runs one execution of `machine` with the steps in-process against `backend`.
+/// Runs one execution of `machine` with the steps in-process against `backend`, with `policies`
+/// judging each mutating step.
 pub async fn run_machine(
     backend: Arc<Backend>,
     layout: &ParameterLayout,
+    policies: Arc<dyn PolicyEngine>,
     machine: StateMachine,
     execution_name: &str,
     input: Value,
     observer: Option<Arc<dyn Observer>>,
 ) -> Execution {
-    let invoker = Arc::new(StepInvoker::new(backend.clone(), layout.clone()));
+    let invoker = Arc::new(StepInvoker::new(backend.clone(), layout.clone(), policies));
     let mut runner = Runner::new(machine, invoker, backend.clock());
     if let Some(observer) = observer {
         runner = runner.with_observer(observer);
@@ -118,6 +121,9 @@ pub struct DeployReport {
     pub service_revision_after: Option<i32>,
     pub deleted: Vec<String>,
     pub final_snapshots: Vec<String>,
+    /// Databases the clean-up left tracked, each with why (`<db>: <reason>`), e.g. a policy
+    /// refused the delete.
+    pub kept: Vec<String>,
     /// Set when clean-up failed: the deploy stands, these wait for a later run.
     pub cleanup_deferred: Option<String>,
     pub rollback: Option<RollbackSummary>,
@@ -164,6 +170,7 @@ impl DeployReport {
             service_revision_after: state.service.as_ref().map(|s| s.revision),
             deleted: cleanup.deleted,
             final_snapshots: cleanup.final_snapshots,
+            kept: cleanup.kept,
             cleanup_deferred,
             rollback: state.rollback.as_ref().map(|r| RollbackSummary {
                 pointer_restored: r.pointer_restored,

@@ -2,6 +2,8 @@
 //! simulated AWS or any AWS-compatible endpoint, and shows every namespace's status.
 
 pub mod backend;
+pub mod decisions;
 pub mod deploy;
+pub mod policy;
 pub mod progress;
 pub mod status;

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchyard::backend::{Backend, DEFAULT_WORLD};
+use switchyard::decisions::{ObservedEngine, PolicyNotes};
 use switchyard::deploy::{self, DeployReport, DeployRequest, Source};
 use switchyard::progress::{self, Progress};
 use switchyard::status;
 use switchyard_core::Namespace;
+use switchyard_core::policy::PolicyEngine;
 use switchyard_core::records::{DEFAULT_ROOT, ParameterLayout, Records};
 use switchyard_sim::{Fault, World};
 
@@ -37,6 +39,10 @@ struct Global {
     /// The embedded world's file.
     #[arg(long, global = true, default_value = DEFAULT_WORLD, env = "SWITCHYARD_WORLD")]
     world: PathBuf,
+    /// The directory of policy plugins (<name>.cwasm / <name>.wasm) local runs evaluate
+    /// [default: the checkout's plugins/dist, where the bundled policies are built on first use].
+    #[arg(long, global = true, env = "SWITCHYARD_PLUGIN_DIR")]
+    plugins: Option<PathBuf>,
     /// Parameter Store root of Switchyard's records.
     #[arg(long, global = true, default_value = DEFAULT_ROOT, env = "SWITCHYARD_PARAMETER_ROOT")]
     parameter_root: String,
@@ -86,6 +92,11 @@ enum Command {
         #[command(flatten)]
         run: RunOptions,
     },
+    /// Make, build, test and try policy plugins.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Release a namespace's deploy lock left by an execution that died.
     Unlock {
         namespace: String,
@@ -93,6 +104,45 @@ enum Command {
         /// the wrong one).
         #[arg(long)]
         execution: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Create a policy project from the template (a crate on the author kit, one function to
+    /// write, a fixture table).
+    New {
+        /// The plugin's name, kebab-case (e.g. `max-storage`).
+        name: String,
+        /// Where to create the project directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build plugin projects into components and precompiled artifacts (default: the bundled
+    /// policies under plugins/policies).
+    Build {
+        projects: Vec<PathBuf>,
+        /// Where <name>.wasm and <name>.cwasm go.
+        #[arg(long, default_value = switchyard::policy::DEFAULT_DIST)]
+        out: PathBuf,
+        /// Precompile for this target instead of this machine, e.g. aarch64-unknown-linux-gnu
+        /// for Lambda on Graviton.
+        #[arg(long, value_name = "TRIPLE")]
+        precompile_for: Option<String>,
+    },
+    /// Build plugin projects and run each one's fixtures.json (default: the bundled policies).
+    /// A built component (.wasm/.cwasm, from any language) is tested with --fixtures.
+    Test {
+        projects: Vec<PathBuf>,
+        /// The fixture table for a component given as a file.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
+    /// Ask one plugin (a .wasm or .cwasm file) about one context (a JSON file).
+    Eval {
+        plugin: PathBuf,
+        #[arg(long)]
+        context: PathBuf,
     },
 }
 
@@ -163,7 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("init creates the embedded world; it has nothing to do with an endpoint");
             }
             let world = if demo {
-                World::demo(chrono::Utc::now())
+                switchyard::backend::demo_world()?
             } else {
                 World::new(chrono::Utc::now())
             };
@@ -246,6 +296,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             backend.persist()?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Policy { command } => policy_command(command),
         Command::Unlock {
             namespace,
             execution,
@@ -307,14 +358,48 @@ async fn execute(
         format!("{stem}-{}-{}", now.format("%Y%m%d-%H%M%S"), &suffix[..8])
     });
     let backend = Arc::new(backend);
-    let observer: Option<Arc<dyn switchyard_asl::Observer>> = if json {
-        None
+    let plugin_dir = global
+        .plugins
+        .clone()
+        .unwrap_or_else(switchyard::policy::default_plugin_dir);
+    let engine: Arc<dyn PolicyEngine> = Arc::new(switchyard::policy::local_engine(
+        &plugin_dir,
+        &mut |notice| {
+            if json {
+                eprintln!("{notice}");
+            } else {
+                println!("{notice}");
+            }
+        },
+    )?);
+    let (policies, progress) = if json {
+        (engine, None)
     } else {
         println!("{heading}  (execution {name}, {})", describe(global));
-        Some(Arc::new(Progress::stdout()))
+        // What each policy said is shown under the step that asked, without touching the state.
+        let notes = Arc::new(PolicyNotes::default());
+        let observed: Arc<dyn PolicyEngine> = Arc::new(ObservedEngine::new(engine, notes.clone()));
+        (
+            observed,
+            Some(Arc::new(Progress::stdout().with_policy_notes(notes))),
+        )
     };
-    let execution =
-        deploy::run_machine(backend.clone(), layout, machine, &name, input, observer).await;
+    let observer = progress
+        .clone()
+        .map(|p| p as Arc<dyn switchyard_asl::Observer>);
+    let execution = deploy::run_machine(
+        backend.clone(),
+        layout,
+        policies,
+        machine,
+        &name,
+        input,
+        observer,
+    )
+    .await;
+    if let Some(progress) = &progress {
+        progress.flush_notes();
+    }
     backend.persist()?;
     let succeeded = matches!(execution.status, switchyard_asl::ExecutionStatus::Succeeded);
     if is_deploy {
@@ -344,6 +429,121 @@ async fn execute(
     } else {
         ExitCode::from(1)
     })
+}
+
+fn policy_command(command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    use switchyard::policy;
+    let projects_or_bundled = |projects: Vec<PathBuf>| -> anyhow::Result<Vec<PathBuf>> {
+        if projects.is_empty() {
+            policy::bundled_projects(std::path::Path::new("."))
+        } else {
+            Ok(projects)
+        }
+    };
+    match command {
+        PolicyCommand::New { name, dir } => {
+            let project = policy::new_project(&name, &dir)?;
+            println!("created {}", project.display());
+            println!(
+                "  write the policy in {}",
+                project.join("src/lib.rs").display()
+            );
+            println!("  then: switchyard policy test {}", project.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Build {
+            projects,
+            out,
+            precompile_for,
+        } => {
+            policy::ensure_target(&mut |notice| println!("{notice}"))?;
+            for project in projects_or_bundled(projects)? {
+                let built = policy::build(&project, &out, precompile_for.as_deref())?;
+                println!(
+                    "built {} {} ({}): {} ({} bytes), {} ({} bytes)",
+                    built.descriptor.name,
+                    built.descriptor.version,
+                    steps_of(&built.descriptor),
+                    built.component.display(),
+                    built.component_bytes,
+                    built.precompiled.display(),
+                    built.precompiled_bytes
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Test { projects, fixtures } => {
+            let host = switchyard_policy::PluginHost::new(switchyard_policy::Limits::default())?;
+            let (mut passed, mut failed) = (0, 0);
+            for project in projects_or_bundled(projects)? {
+                let (component, table) = if project.is_file() {
+                    let Some(table) = &fixtures else {
+                        bail!(
+                            "{} is a component: give its table with --fixtures",
+                            project.display()
+                        );
+                    };
+                    (project.clone(), table.clone())
+                } else {
+                    policy::ensure_target(&mut |notice| println!("{notice}"))?;
+                    (
+                        policy::cargo_build(&project)?,
+                        project.join("fixtures.json"),
+                    )
+                };
+                let plugin = policy::load_file(&host, &component)?;
+                let fixtures = policy::read_fixtures(&table)?;
+                println!("{} {}", plugin.descriptor.name, plugin.descriptor.version);
+                for result in policy::run_fixtures(&host, &plugin, &fixtures)? {
+                    match result.failure {
+                        None => {
+                            passed += 1;
+                            println!("  ok    {}", result.name);
+                        }
+                        Some(why) => {
+                            failed += 1;
+                            println!("  FAIL  {}\n        {why}", result.name);
+                        }
+                    }
+                }
+            }
+            println!("fixtures: {passed} passed, {failed} failed");
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        PolicyCommand::Eval { plugin, context } => {
+            let host = switchyard_policy::PluginHost::new(switchyard_policy::Limits::default())?;
+            let loaded = policy::load_file(&host, &plugin)?;
+            let text = std::fs::read_to_string(&context)
+                .with_context(|| format!("reading {}", context.display()))?;
+            let context: switchyard_core::policy::PolicyContext = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a policy context", context.display()))?;
+            if !loaded.descriptor.steps.contains(&context.step) {
+                println!(
+                    "{} does not check step {} (it checks {})",
+                    loaded.descriptor.name,
+                    context.step,
+                    steps_of(&loaded.descriptor)
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let evaluation = host.evaluate(&loaded, &context)?;
+            println!("{}", serde_json::to_string_pretty(&evaluation)?);
+            Ok(if evaluation.decision.is_allow() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn steps_of(descriptor: &switchyard_core::policy::PluginDescriptor) -> String {
+    let steps: Vec<&str> = descriptor.steps.iter().map(|s| s.as_str()).collect();
+    steps.join(", ")
 }
 
 fn describe(global: &Global) -> String {

@@ -4,13 +4,17 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use switchyard_asl::{Execution, HistoryEvent, HistoryEventKind, Observer};
 
+use crate::decisions::PolicyNotes;
 use crate::deploy::DeployReport;
+
+/// Policy lines sit under the state's name in the line above them.
+const NOTE_INDENT: usize = 17;
 
 /// `95s` -> `1m 35s`.
 pub fn human_duration(seconds: i64) -> String {
@@ -28,24 +32,44 @@ struct Open {
 }
 
 /// Prints each state's outcome as the execution goes. Waits are folded into the poll that
-/// follows them; Choice, Pass and Succeed states are plumbing and not shown.
+/// follows them; Choice, Pass and Succeed states are plumbing and not shown. The policy
+/// decisions a Task asked for are printed under its line.
 pub struct Progress {
     open: Mutex<Open>,
     out: Mutex<Box<dyn std::io::Write + Send>>,
+    notes: Option<Arc<PolicyNotes>>,
 }
 
 impl Progress {
     pub fn stdout() -> Self {
+        Self::to_writer(Box::new(std::io::stdout()))
+    }
+
+    pub fn to_writer(out: Box<dyn std::io::Write + Send>) -> Self {
         Progress {
             open: Mutex::new(Open::default()),
-            out: Mutex::new(Box::new(std::io::stdout())),
+            out: Mutex::new(out),
+            notes: None,
         }
+    }
+
+    /// Shows the decisions an [`ObservedEngine`](crate::decisions::ObservedEngine) keeps in `notes`.
+    pub fn with_policy_notes(mut self, notes: Arc<PolicyNotes>) -> Self {
+        self.notes = Some(notes);
+        self
     }
 
     fn line(&self, text: &str) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
+    }
+
+    /// Prints the policy decisions not shown yet (those of a Task that ended the execution).
+    pub fn flush_notes(&self) {
+        for note in self.notes.iter().flat_map(|notes| notes.take()) {
+            self.line(&format!("{:NOTE_INDENT$}{note}", ""));
+        }
     }
 }
 
@@ -95,6 +119,8 @@ impl Observer for Progress {
         drop(open);
         if let Some(line) = line {
             self.line(&line);
+            // A Task's end (done, retried or caught): what the policies told it goes under it.
+            self.flush_notes();
         }
     }
 }
@@ -236,6 +262,20 @@ fn sweep_note(sweep: &Value) -> String {
     if !names("deleted").is_empty() {
         parts.push(format!("deleted {}", names("deleted")));
     }
+    // Kept entries read `<db>: <why>`; the why (a policy's, say) is in the lines below and the
+    // summary.
+    let kept: Vec<&str> = sweep["kept"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|k| k.split_once(": ").map_or(k, |(id, _)| id))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !kept.is_empty() {
+        parts.push(format!("kept {}", kept.join(", ")));
+    }
     if parts.is_empty() {
         parts.push("nothing to delete".to_owned());
     }
@@ -327,6 +367,9 @@ pub fn render_report(report: &DeployReport) -> String {
             report.final_snapshots.join(", ")
         );
     }
+    for kept in &report.kept {
+        let _ = writeln!(out, "  kept           {kept}");
+    }
     if let Some(cause) = &report.cleanup_deferred {
         let _ = writeln!(
             out,
@@ -383,6 +426,67 @@ mod tests {
         assert_eq!(human_duration(5), "5s");
         assert_eq!(human_duration(95), "1m 35s");
         assert_eq!(human_duration(3700), "1h 01m");
+    }
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn policy_decisions_print_under_the_task_that_asked() {
+        use switchyard_core::policy::{PolicyContext, PolicyEngine};
+
+        let out = Shared::default();
+        let notes = Arc::new(PolicyNotes::default());
+        let progress = Progress::to_writer(Box::new(out.clone())).with_policy_notes(notes.clone());
+        let engine = crate::decisions::ObservedEngine::new(
+            Arc::new(switchyard_core::policy::NoPlugins),
+            notes,
+        );
+        let at = Utc::now();
+        progress.on_event(&HistoryEvent {
+            id: 1,
+            timestamp: at,
+            kind: HistoryEventKind::StateEntered {
+                state_type: "Task".into(),
+                name: "CreateDb".into(),
+                input: serde_json::json!({}),
+            },
+        });
+        let _ = engine.evaluate("capacity", &PolicyContext::default());
+        progress.on_event(&HistoryEvent {
+            id: 2,
+            timestamp: at,
+            kind: HistoryEventKind::CatchMatched {
+                state: "CreateDb".into(),
+                error: "PolicyFailed".into(),
+                next: "Rollback".into(),
+            },
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].contains("CreateDb") && lines[0].contains("PolicyFailed"),
+            "{text}"
+        );
+        assert!(
+            lines[1].starts_with(&format!(
+                "{:NOTE_INDENT$}policy capacity: failed: plugin capacity is not installed",
+                ""
+            )),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,10 +4,26 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
 fn switchyard(dir: &Path, args: &[&str]) -> Output {
+    // Build the bundled policies once, before the deploys that evaluate them: concurrent first
+    // runs would each build them (correctly, but several times over).
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["policy", "build"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
     Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg("--world")
@@ -163,4 +179,117 @@ fn run_executes_any_machine_file() {
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["status"], "SUCCEEDED");
     assert_eq!(result["output"]["greeting"], "hello switchyard");
+}
+
+#[test]
+fn a_deploy_shows_what_each_policy_said_under_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchyard(
+        dir.path(),
+        &["deploy", "xy-0146-qa", "--from", "xy-0146-dev"],
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    // The demo binds the bundled policies; each decision shows under the step that asked.
+    let create = lines
+        .iter()
+        .position(|l| l.contains(" CreateDb "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let decisions: Vec<&str> = lines[create + 1..]
+        .iter()
+        .take_while(|l| l.trim_start().starts_with("policy "))
+        .map(|l| l.trim())
+        .collect();
+    for plugin in ["naming", "snapshot-freshness", "data-residency", "capacity"] {
+        assert!(
+            decisions
+                .iter()
+                .any(|d| d.starts_with(&format!("policy {plugin} 0.1.0: allow ("))),
+            "{plugin} under CreateDb:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn an_upgrade_that_skips_a_release_is_denied_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
+    let before = qa_status(dir.path());
+    // xy-0146-qa runs 1.3.2; the demo's releases say 1.3.3 comes next.
+    let out = switchyard(
+        dir.path(),
+        &[
+            "deploy",
+            "xy-0146-qa",
+            "--from",
+            "xy-0146-dev",
+            "--image",
+            "1.4.1",
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("policy upgrade-path 0.1.0: deny:") && text.contains("1.3.3"),
+        "{text}"
+    );
+    assert!(text.contains("error          PolicyDenied"), "{text}");
+    // The service step asked, after the swap: rolled back, the old database serves again on
+    // the old revision, the lock is gone, and nothing is left over.
+    let after = qa_status(dir.path());
+    assert_eq!(after["active_db"], before["active_db"], "{after}");
+    assert_eq!(after["service_revision"], 1, "{after}");
+    assert!(after["locked_by"].is_null(), "{after}");
+    for list in ["orphans", "candidates", "due_for_deletion", "drift"] {
+        assert_eq!(after[list], serde_json::json!([]), "{list}: {after}");
+    }
+}
+
+fn qa_status(dir: &Path) -> Value {
+    let status = switchyard(dir, &["status", "--output", "json"]);
+    let statuses: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["namespace"] == "xy-0146-qa")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_policy_the_catalog_names_but_nobody_installed_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
+    let path = dir.path().join("world.json");
+    let world = switchyard_sim::World::load(&path).unwrap();
+    world
+        .seed_policy_catalog(
+            &switchyard_core::records::ParameterLayout::default(),
+            &serde_json::from_value(
+                serde_json::json!({"bindings": [{"plugin": "no-such-policy"}]}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    world.save(&path).unwrap();
+    let out = switchyard(
+        dir.path(),
+        &["deploy", "xy-0146-qa", "--from", "xy-0146-dev"],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let failed = lines
+        .iter()
+        .position(|l| l.contains("Snapshot") && l.contains("PolicyFailed"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        lines[failed + 1]
+            .trim()
+            .starts_with("policy no-such-policy: failed: plugin no-such-policy is not installed: no plugin of that name in "),
+        "{text}"
+    );
+    assert!(text.contains("error          PolicyFailed"), "{text}");
 }

@@ -275,7 +275,11 @@ async fn a_second_deploy_while_the_first_holds_the_lock_fails_fast_and_changes_n
         let machine = switchyard::deploy::load_machine(&deploy_machine(), &backend).unwrap();
         Runner::new(
             machine,
-            Arc::new(StepInvoker::new(backend.clone(), layout.clone())),
+            Arc::new(StepInvoker::new(
+                backend.clone(),
+                layout.clone(),
+                Arc::new(switchyard_core::policy::NoPlugins),
+            )),
             Arc::new(InterleavingClock(backend.clock())),
         )
     };
@@ -469,4 +473,197 @@ async fn a_rollback_that_cannot_finish_keeps_the_lock_and_forgets_nothing() {
     assert!(
         status.orphans.is_empty() && status.due_for_deletion.is_empty() && status.drift.is_empty()
     );
+}
+
+// --- policies ---------------------------------------------------------------------------------
+
+use switchyard_core::policy::PolicyStep;
+
+#[tokio::test]
+async fn a_policy_that_denies_the_restore_fails_the_deploy_before_any_database_exists() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    bind_everywhere(&world, "guard");
+    let engine = OneNo::deny(PolicyStep::CreateDatabase);
+    let input = request(QA, Source::Namespace(DEV.into())).input();
+    let execution = run_with_policies(
+        &world,
+        &deploy_machine(),
+        "denied-restore",
+        input,
+        &[],
+        engine.clone(),
+    )
+    .await;
+    assert_failed_with(&execution, "PolicyDenied");
+    assert_eq!(
+        execution.cause.as_deref(),
+        Some(
+            "policy denied create-database for xy-0146-qa: guard: xy-0146-qa may not create-database"
+        )
+    );
+    assert_eq!(
+        engine.asked(),
+        [PolicyStep::Snapshot, PolicyStep::CreateDatabase],
+        "asked before each change, never by the rollback"
+    );
+    let report = DeployReport::from_execution(&execution);
+    assert_eq!(report.new_db, None);
+    assert_eq!(report.pointer_version_after, None);
+    assert_eq!(
+        dbs_of(&world, QA),
+        vec![(old.db.clone(), "available".to_owned())],
+        "no database was created"
+    );
+    assert!(tracked(&world, QA).await.is_empty());
+    let status = status_of(&world, QA).await;
+    assert_eq!(status.locked_by, None, "the lock is released");
+    assert_eq!(status.active_db.as_deref(), Some(old.db.as_str()));
+    assert_eq!(status.pointer_version, Some(1), "the pointer never moved");
+    assert_eq!(
+        status.task_definition_arn.as_deref(),
+        Some(old.task_definition.as_str())
+    );
+    assert!(status.orphans.is_empty() && status.candidates.is_empty());
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+}
+
+#[tokio::test]
+async fn a_policy_that_denies_the_service_deploy_rolls_back_cleanly() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    bind_everywhere(&world, "guard");
+    let engine = OneNo::deny(PolicyStep::DeployService);
+    let input = request(QA, Source::Namespace(DEV.into())).input();
+    let execution = run_with_policies(
+        &world,
+        &deploy_machine(),
+        "denied-service",
+        input,
+        &[],
+        engine.clone(),
+    )
+    .await;
+    assert_failed_with(&execution, "PolicyDenied");
+    assert!(
+        execution
+            .cause
+            .as_deref()
+            .unwrap()
+            .contains("guard: xy-0146-qa may not deploy-service"),
+        "{:?}",
+        execution.cause
+    );
+    let report = DeployReport::from_execution(&execution);
+    let rollback = report.rollback.clone().unwrap();
+    assert!(rollback.pointer_restored);
+    assert!(!rollback.service_restored, "no revision was registered");
+    assert_eq!(rollback.deleted, vec![report.new_db.clone().unwrap()]);
+    assert_eq!(
+        engine.asked(),
+        [
+            PolicyStep::Snapshot,
+            PolicyStep::CreateDatabase,
+            PolicyStep::SwapPointer,
+            PolicyStep::DeployService
+        ]
+    );
+    assert_eq!(status_of(&world, QA).await.service_revision, Some(1));
+    assert_rolled_back(&world, &old, &execution).await;
+}
+
+#[tokio::test]
+async fn a_policy_that_protects_the_old_database_keeps_it_tracked_and_the_deploy_stands() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    bind_everywhere(&world, "guard");
+    let input = request(QA, Source::Namespace(DEV.into())).input();
+    let execution = run_with_policies(
+        &world,
+        &deploy_machine(),
+        "kept",
+        input,
+        &[],
+        OneNo::deny(PolicyStep::Cleanup),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let report = DeployReport::from_execution(&execution);
+    assert!(report.deleted.is_empty());
+    assert_eq!(report.cleanup_deferred, None);
+    assert_eq!(report.kept.len(), 1, "{:?}", report.kept);
+    assert!(
+        report.kept[0].starts_with(&format!("{}: policy denied cleanup", old.db)),
+        "{:?}",
+        report.kept
+    );
+    assert_eq!(
+        tracked(&world, QA).await,
+        vec![(old.db.clone(), TrackedRole::Retired)]
+    );
+    let status = status_of(&world, QA).await;
+    assert_eq!(status.due_for_deletion, vec![old.db.clone()]);
+    assert!(status.orphans.is_empty());
+    assert_eq!(status.locked_by, None);
+}
+
+#[tokio::test]
+async fn a_bound_plugin_without_an_engine_fails_closed_before_the_snapshot() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    bind_everywhere(&world, "guard");
+    // `run` uses the engine with no plugins: every bound plugin is missing.
+    let execution = deploy_from(&world, QA, DEV, &[]).await;
+    assert_failed_with(&execution, "PolicyFailed");
+    assert!(
+        execution
+            .cause
+            .as_deref()
+            .unwrap()
+            .contains("plugin guard is not installed"),
+        "{:?}",
+        execution.cause
+    );
+    let snapshot = format!(
+        "{DEV}-{}",
+        switchyard_core::Timestamp::from_datetime(execution.start_date)
+    );
+    use switchyard_core::ports::Snapshots;
+    assert!(world.aws().describe_snapshot(&snapshot).await.is_err());
+    assert_eq!(dbs_of(&world, QA), vec![(old.db, "available".to_owned())]);
+    assert_eq!(status_of(&world, QA).await.locked_by, None);
+}
+
+#[tokio::test]
+async fn a_retry_that_finds_its_own_work_done_does_not_ask_the_policies_again() {
+    for (stage, step) in [
+        ("snapshot", PolicyStep::Snapshot),
+        ("deploy-service", PolicyStep::DeployService),
+        ("cleanup", PolicyStep::Cleanup),
+    ] {
+        let world = demo();
+        bind_everywhere(&world, "guard");
+        let engine = OneNo::allow_all();
+        let input = request(QA, Source::Namespace(DEV.into())).input();
+        let fault = format!("{stage}:lost-reply");
+        let execution = run_with_policies(
+            &world,
+            &deploy_machine(),
+            "lost-reply",
+            input,
+            &[fault.as_str()],
+            engine.clone(),
+        )
+        .await;
+        assert_succeeded(&execution);
+        assert!(retries(&execution) >= 1, "{stage}");
+        let asked = engine.asked().iter().filter(|s| **s == step).count();
+        assert_eq!(asked, 1, "{stage}: {:?}", engine.asked());
+        let report = DeployReport::from_execution(&execution);
+        assert_eq!(
+            dbs_of(&world, QA),
+            vec![(report.new_db.unwrap(), "available".to_owned())],
+            "{stage}"
+        );
+    }
 }

@@ -101,3 +101,49 @@ fn every_matched_error_is_one_that_is_raised() {
         }
     }
 }
+
+/// A policy's answer is final: retrying a deny, or a plugin that could not decide, would only
+/// ask again (and could wear a policy down). Both go to the Catch, which rolls back; no Retry
+/// may match them, by name or by a catch-all.
+#[test]
+fn policy_errors_are_never_retried() {
+    fn retried(state: &serde_json::Value, found: &mut Vec<String>) {
+        for retrier in state["Retry"].as_array().into_iter().flatten() {
+            for error in retrier["ErrorEquals"].as_array().into_iter().flatten() {
+                found.push(error.as_str().unwrap().to_owned());
+            }
+        }
+        // Parallel branches and Map iterators hold states of their own.
+        let nested = state["Branches"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain([&state["Iterator"], &state["ItemProcessor"]]);
+        for machine in nested {
+            for inner in machine["States"].as_object().into_iter().flatten() {
+                retried(inner.1, found);
+            }
+        }
+    }
+    for file in machine_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let machine: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut found = Vec::new();
+        for (_, state) in machine["States"].as_object().unwrap() {
+            retried(state, &mut found);
+        }
+        assert!(!found.is_empty(), "{}", file.display());
+        for refused in [
+            names::POLICY_DENIED,
+            names::POLICY_FAILED,
+            "States.ALL",
+            "States.TaskFailed",
+        ] {
+            assert!(
+                !found.iter().any(|e| e == refused),
+                "{}: a Retry matches {refused}",
+                file.display()
+            );
+        }
+    }
+}

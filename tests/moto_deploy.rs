@@ -144,6 +144,10 @@ impl Clients {
             service: service.clone(),
             container: "app".into(),
             final_snapshot,
+            region: None,
+            plan: None,
+            version: None,
+            policies: BTreeMap::new(),
         };
         self.records().put_settings(&ns, &settings).await.unwrap();
         let pointer = ActivePointer {
@@ -216,7 +220,15 @@ impl Tenant {
         let backend = self.backend();
         let machine = deploy::load_machine(&deploy_machine(), &backend).unwrap();
         let name = self.execution_name();
-        let run = deploy::run_machine(backend, &self.layout, machine, &name, input, None);
+        let run = deploy::run_machine(
+            backend,
+            &self.layout,
+            Arc::new(switchyard_core::policy::NoPlugins),
+            machine,
+            &name,
+            input,
+            None,
+        );
         tokio::time::timeout(DEADLINE, run)
             .await
             .unwrap_or_else(|_| panic!("the deploy did not finish within {DEADLINE:?}"))
@@ -231,6 +243,7 @@ impl Tenant {
         let invoker = Arc::new(StepInvoker::with_ports(
             move |_| Box::new(aws.clone()),
             self.layout.clone(),
+            Arc::new(switchyard_core::policy::NoPlugins),
         ));
         let runner = Runner::new(machine, invoker, Arc::new(SystemClock));
         let name = self.execution_name();
@@ -755,5 +768,9 @@ impl Parameters for CompletedRollouts {
 impl Clock for CompletedRollouts {
     fn now(&self) -> DateTime<Utc> {
         self.0.now()
+    }
+
+    fn region(&self) -> String {
+        self.0.region()
     }
 }

@@ -7,9 +7,34 @@ use serde_json::Value;
 use switchyard_aws::SdkAws;
 use switchyard_core::records::{DEFAULT_ROOT, ParameterLayout};
 use switchyard_core::{Step, StepError, run_step};
+use switchyard_policy::{Limits, PluginHost, PluginSet};
 
 /// Names the Parameter Store root of this installation (default `/switchyard`).
 pub const PARAMETER_ROOT_VAR: &str = "SWITCHYARD_PARAMETER_ROOT";
+/// Names the directory of precompiled policy plugins (default: the policy layer's).
+pub const PLUGIN_DIR_VAR: &str = "SWITCHYARD_PLUGIN_DIR";
+/// Where a Lambda layer's `switchyard/plugins/` directory appears in the function.
+pub const DEFAULT_PLUGIN_DIR: &str = "/opt/switchyard/plugins";
+
+/// Loads the installation's policy plugins once, at cold start. A missing directory means no
+/// plugins: a namespace the catalog binds a policy to then fails closed, naming the plugin.
+fn load_policies() -> Result<PluginSet, Error> {
+    let host = PluginHost::new(Limits::default())?;
+    let dir = std::env::var(PLUGIN_DIR_VAR).unwrap_or_else(|_| DEFAULT_PLUGIN_DIR.to_owned());
+    let dir = std::path::Path::new(&dir);
+    if !dir.is_dir() {
+        tracing::info!(target: "switchyard::policy", dir = %dir.display(), "no policy plugins installed");
+        return Ok(PluginSet::empty(host));
+    }
+    let set = PluginSet::load_dir(host, dir)?;
+    for descriptor in set.descriptors() {
+        tracing::info!(target: "switchyard::policy", plugin = %descriptor.name, version = %descriptor.version, "policy plugin loaded");
+    }
+    for (plugin, why) in set.broken() {
+        tracing::error!(target: "switchyard::policy", %plugin, "policy plugin not loaded: {why}");
+    }
+    Ok(set)
+}
 
 /// Serves the step named `function_name` (the binary's name) until the runtime stops.
 pub async fn serve(function_name: &str) -> Result<(), Error> {
@@ -27,8 +52,9 @@ pub async fn serve(function_name: &str) -> Result<(), Error> {
     let root = std::env::var(PARAMETER_ROOT_VAR).unwrap_or_else(|_| DEFAULT_ROOT.to_owned());
     let layout = ParameterLayout::new(&root)?;
     let aws = SdkAws::from_env(None, None).await;
+    let policies = load_policies()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handle(step, &aws, &layout, event.payload)
+        handle(step, &aws, &layout, &policies, event.payload)
     }))
     .await
 }
@@ -37,9 +63,10 @@ async fn handle(
     step: Step,
     aws: &SdkAws,
     layout: &ParameterLayout,
+    policies: &PluginSet,
     event: Value,
 ) -> Result<Value, StepError> {
-    run_step(step, aws, layout, event).await
+    run_step(step, aws, layout, policies, event).await
 }
 
 #[cfg(test)]

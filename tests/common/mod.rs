@@ -9,7 +9,12 @@ use switchyard::backend::Backend;
 use switchyard::deploy::{self, DeployRequest, Source};
 use switchyard_asl::{Execution, ExecutionStatus, HistoryEventKind};
 use switchyard_core::Namespace;
+use switchyard_core::policy::{
+    Decision, Evaluation, NoPlugins, PluginFailure, PolicyContext, PolicyEngine, PolicyStep,
+    Verdict,
+};
 use switchyard_core::records::{ParameterLayout, Records, TrackedRole};
+use switchyard_core::records::{PolicyBinding, PolicyCatalog};
 use switchyard_core::status::{NamespaceStatus, namespace_status};
 use switchyard_sim::{Fault, World};
 
@@ -47,6 +52,18 @@ pub async fn run(
     input: Value,
     faults: &[&str],
 ) -> Execution {
+    run_with_policies(world, machine, name, input, faults, Arc::new(NoPlugins)).await
+}
+
+/// As [`run`], with `policies` judging every mutating step.
+pub async fn run_with_policies(
+    world: &World,
+    machine: &Path,
+    name: &str,
+    input: Value,
+    faults: &[&str],
+    policies: Arc<dyn PolicyEngine>,
+) -> Execution {
     for fault in faults {
         world.inject(fault.parse::<Fault>().unwrap());
     }
@@ -55,6 +72,7 @@ pub async fn run(
     let execution = deploy::run_machine(
         backend,
         &ParameterLayout::default(),
+        policies,
         machine,
         name,
         input,
@@ -156,6 +174,83 @@ pub fn retries(execution: &Execution) -> usize {
         .iter()
         .filter(|e| matches!(e.kind, HistoryEventKind::RetryScheduled { .. }))
         .count()
+}
+
+/// A test double of the policy port: one plugin that says no to one step (or fails on it) and
+/// yes to the others, and remembers every step it was asked about.
+pub struct OneNo {
+    pub step: Option<PolicyStep>,
+    pub fail: bool,
+    pub asked: std::sync::Mutex<Vec<PolicyStep>>,
+}
+
+impl OneNo {
+    pub fn deny(step: PolicyStep) -> Arc<OneNo> {
+        Arc::new(OneNo {
+            step: Some(step),
+            fail: false,
+            asked: Default::default(),
+        })
+    }
+
+    /// Says yes to everything.
+    pub fn allow_all() -> Arc<OneNo> {
+        Arc::new(OneNo {
+            step: None,
+            fail: false,
+            asked: Default::default(),
+        })
+    }
+
+    pub fn asked(&self) -> Vec<PolicyStep> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl PolicyEngine for OneNo {
+    fn evaluate(
+        &self,
+        plugin: &str,
+        context: &PolicyContext,
+    ) -> Result<Option<Evaluation>, PluginFailure> {
+        self.asked.lock().unwrap().push(context.step);
+        let refused = self.step == Some(context.step);
+        if refused && self.fail {
+            return Err(PluginFailure::Trapped {
+                plugin: plugin.to_owned(),
+                detail: "unreachable executed".into(),
+            });
+        }
+        let verdict = if refused {
+            Verdict::Deny(vec![format!(
+                "{} may not {}",
+                context.namespace, context.step
+            )])
+        } else {
+            Verdict::Allow
+        };
+        Ok(Some(Evaluation {
+            plugin: plugin.to_owned(),
+            version: "0.1.0".into(),
+            decision: Decision {
+                verdict,
+                warnings: vec![],
+            },
+            elapsed: std::time::Duration::from_micros(5),
+        }))
+    }
+}
+
+/// Binds `plugin` to every namespace of the world.
+pub fn bind_everywhere(world: &World, plugin: &str) {
+    world
+        .seed_policy_catalog(
+            &ParameterLayout::default(),
+            &PolicyCatalog {
+                bindings: vec![PolicyBinding::new(plugin)],
+            },
+        )
+        .unwrap();
 }
 
 /// The moto server `tests/run` starts (`SWITCHYARD_TEST_MOTO_URL`). Without it the tests against

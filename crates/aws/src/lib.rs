@@ -20,6 +20,8 @@ pub struct SdkAws {
     rds: aws_sdk_rds::Client,
     ssm: aws_sdk_ssm::Client,
     ecs: aws_sdk_ecs::Client,
+    /// The configuration's region, for [`Clock::region`]; empty without one.
+    region: String,
 }
 
 impl SdkAws {
@@ -28,6 +30,7 @@ impl SdkAws {
             rds: aws_sdk_rds::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
+            region: config.region().map(ToString::to_string).unwrap_or_default(),
         }
     }
 
@@ -48,5 +51,27 @@ impl SdkAws {
 impl Clock for SdkAws {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    fn region(&self) -> String {
+        self.region.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_region_is_the_configurations() {
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .build();
+        assert_eq!(SdkAws::new(&config).region(), "eu-west-1");
+        let without = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        assert_eq!(SdkAws::new(&without).region(), "");
     }
 }

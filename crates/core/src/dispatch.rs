@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::StepError;
+use crate::policy::PolicyEngine;
 use crate::ports::Aws;
 use crate::records::ParameterLayout;
 use crate::state::DeployState;
@@ -175,16 +176,18 @@ fn to_value<T: Serialize>(value: T) -> Result<Value, StepError> {
     serde_json::to_value(value).map_err(|err| StepError::Internal(format!("serialize: {err}")))
 }
 
-/// Parses the event, runs the step, and returns its result as the Task's output.
+/// Parses the event, runs the step, and returns its result as the Task's output. `policies` runs
+/// the policy plugins the catalog binds to the namespace before each mutating step.
 pub async fn run_step(
     step: Step,
     aws: &dyn Aws,
     layout: &ParameterLayout,
+    policies: &dyn PolicyEngine,
     event: Value,
 ) -> Result<Value, StepError> {
     let state: DeployState = serde_json::from_value(event)
         .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
-    let env = Env::new(aws, layout);
+    let env = Env::new(aws, layout).with_policies(policies);
     let result = async {
         match step {
             Step::AcquireLock => to_value(steps::acquire_lock(env, &state).await?),

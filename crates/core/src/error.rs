@@ -6,6 +6,8 @@ use std::fmt;
 
 use lambda_runtime::Diagnostic;
 
+use crate::policy::{PluginFailure, PolicyStep};
+
 /// The error names the state machines match. Keep in step with `statemachines/*.asl.json`
 /// (a test reads both).
 pub mod names {
@@ -17,8 +19,11 @@ pub mod names {
     pub const NAMESPACE_LOCKED: &str = "NamespaceLocked";
     /// The active pointer moved under us.
     pub const POINTER_CONFLICT: &str = "PointerConflict";
-    /// A policy plugin said no.
+    /// A policy plugin said no: a normal answer, the step changed nothing.
     pub const POLICY_DENIED: &str = "PolicyDenied";
+    /// A policy plugin could not decide (missing, unloadable, trapped, out of fuel, over a
+    /// limit, invalid output): the step fails closed, having changed nothing.
+    pub const POLICY_FAILED: &str = "PolicyFailed";
     /// A snapshot or database ended in a failed state.
     pub const RESOURCE_FAILED: &str = "ResourceFailed";
     /// The ECS rollout failed or was rolled back by its circuit breaker.
@@ -37,6 +42,7 @@ pub mod names {
         NAMESPACE_LOCKED,
         POINTER_CONFLICT,
         POLICY_DENIED,
+        POLICY_FAILED,
         RESOURCE_FAILED,
         ROLLOUT_FAILED,
         POLL_TIMEOUT,
@@ -115,8 +121,22 @@ pub enum StepError {
     },
     #[error("active pointer of {namespace} changed under this execution: {detail}")]
     PointerConflict { namespace: String, detail: String },
-    #[error("denied by policy {policy}: {reasons}")]
-    PolicyDenied { policy: String, reasons: String },
+    /// Every plugin that said no, with its reasons; the step did not run.
+    #[error("policy denied {step} for {namespace}: {}", show_denials(.denials))]
+    PolicyDenied {
+        step: PolicyStep,
+        namespace: String,
+        denials: Vec<Denial>,
+    },
+    /// A plugin gave no decision, so the step did not run (fails closed). `reason` is the
+    /// [`PluginFailure`]'s message, which names the plugin too.
+    #[error("policy check of {step} for {namespace} failed closed: {reason}")]
+    PolicyFailed {
+        step: PolicyStep,
+        namespace: String,
+        plugin: String,
+        reason: String,
+    },
     #[error("{kind} {id} is {status}")]
     ResourceFailed {
         kind: ResourceKind,
@@ -142,6 +162,7 @@ impl StepError {
             StepError::NamespaceLocked { .. } => names::NAMESPACE_LOCKED,
             StepError::PointerConflict { .. } => names::POINTER_CONFLICT,
             StepError::PolicyDenied { .. } => names::POLICY_DENIED,
+            StepError::PolicyFailed { .. } => names::POLICY_FAILED,
             StepError::ResourceFailed { .. } => names::RESOURCE_FAILED,
             StepError::RolloutFailed { .. } => names::ROLLOUT_FAILED,
             StepError::PollTimeout { .. } => names::POLL_TIMEOUT,
@@ -153,6 +174,39 @@ impl StepError {
     pub fn invalid(message: impl Into<String>) -> Self {
         StepError::InvalidInput(message.into())
     }
+
+    /// The plugin `failure` stopped `step` in `namespace`.
+    pub fn policy_failed(step: PolicyStep, namespace: &str, failure: &PluginFailure) -> Self {
+        StepError::PolicyFailed {
+            step,
+            namespace: namespace.to_owned(),
+            plugin: failure.plugin().to_owned(),
+            reason: failure.to_string(),
+        }
+    }
+}
+
+/// One plugin's "no" and its reasons (each a sentence naming the offending value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub plugin: String,
+    pub reasons: Vec<String>,
+}
+
+/// `snapshot-freshness: snapshot x is 80h old, over the 24h limit; capacity: ...`.
+fn show_denials(denials: &[Denial]) -> String {
+    denials
+        .iter()
+        .map(|denial| {
+            if denial.reasons.is_empty() {
+                // A plugin may deny without saying why; the message still names it.
+                format!("{}: no reason given", denial.plugin)
+            } else {
+                format!("{}: {}", denial.plugin, denial.reasons.join("; "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Without a more specific reading by the step, an AWS failure is transient or a rejection.
@@ -206,6 +260,51 @@ mod tests {
             message: "no".into(),
         };
         assert_eq!(StepError::from(denied).name(), names::AWS_REJECTED);
+    }
+
+    #[test]
+    fn policy_errors_name_every_plugin_and_reason() {
+        let denied = StepError::PolicyDenied {
+            step: PolicyStep::CreateDatabase,
+            namespace: "xy-0146-prod".into(),
+            denials: vec![
+                Denial {
+                    plugin: "snapshot-freshness".into(),
+                    reasons: vec!["snapshot xy-0146-dev-20261101-000000 is 80h old".into()],
+                },
+                Denial {
+                    plugin: "capacity".into(),
+                    reasons: vec![
+                        "db.r6g.4xlarge is over the plan".into(),
+                        "500 gib too".into(),
+                    ],
+                },
+                Denial {
+                    plugin: "mute".into(),
+                    reasons: vec![],
+                },
+            ],
+        };
+        assert_eq!(denied.name(), "PolicyDenied");
+        assert_eq!(
+            denied.to_string(),
+            "policy denied create-database for xy-0146-prod: snapshot-freshness: snapshot \
+             xy-0146-dev-20261101-000000 is 80h old; capacity: db.r6g.4xlarge is over the plan; \
+             500 gib too; mute: no reason given"
+        );
+        let failure = PluginFailure::OutOfFuel {
+            plugin: "capacity".into(),
+            fuel: 1000,
+        };
+        let failed = StepError::policy_failed(PolicyStep::Cleanup, "xy-0146-qa", &failure);
+        assert_eq!(failed.name(), "PolicyFailed");
+        assert_eq!(
+            failed.to_string(),
+            "policy check of cleanup for xy-0146-qa failed closed: plugin capacity ran out of fuel after 1000 units"
+        );
+        assert!(
+            matches!(failed, StepError::PolicyFailed { ref plugin, .. } if plugin == "capacity")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod dispatch;
 pub mod error;
 pub mod names;
+pub mod policy;
 pub mod ports;
 pub mod records;
 pub mod state;

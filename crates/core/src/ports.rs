@@ -215,9 +215,13 @@ pub trait Services: Send + Sync {
     ) -> Result<Service, AwsError>;
 }
 
-/// The time as AWS sees it: the wall clock on AWS, the virtual clock in the simulated world.
+/// The time as AWS sees it: the wall clock on AWS, the virtual clock in the simulated world;
+/// and where the calls go.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+    /// The AWS region the calls go to (`eu-west-1`), where every database Switchyard creates
+    /// lives; empty when the adapter was configured without one.
+    fn region(&self) -> String;
 }
 
 /// All the capabilities a deploy step may use.

@@ -5,13 +5,17 @@
 //! {root}/namespaces/{namespace}/active-db         ActivePointer (JSON); its versions are the history
 //! {root}/namespaces/{namespace}/lock              LockRecord (JSON), present while an execution runs
 //! {root}/namespaces/{namespace}/tracked/{db-id}   TrackedDb (JSON): a database to delete unless active
+//! {root}/policies                                 PolicyCatalog (JSON): which policy plugins apply where
 //! ```
 //!
 //! A database is tracked *before* it is created and untracked only when it becomes active or is
 //! gone, so no database Switchyard makes can be forgotten, whatever fails and wherever.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{AwsError, StepError};
 use crate::names::{Namespace, Timestamp};
@@ -87,6 +91,11 @@ impl ParameterLayout {
         format!("{}/{db_instance_id}", self.tracked_dir(ns))
     }
 
+    /// The policy catalog: one parameter for the installation, outside every namespace.
+    pub fn policies(&self) -> String {
+        format!("{}/policies", self.root)
+    }
+
     /// The namespace a parameter name belongs to, when it is a settings parameter.
     pub fn namespace_of_settings(&self, parameter_name: &str) -> Option<Namespace> {
         parameter_name
@@ -115,6 +124,23 @@ pub struct NamespaceSettings {
     /// Keep a final snapshot when deleting a replaced database. Defaults to on for production tiers.
     #[serde(default)]
     pub final_snapshot: Option<bool>,
+    /// The AWS region the namespace's stack lives in, as policies see it (`data-residency`);
+    /// unset: the region the installation's calls go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The tenant's plan (e.g. `standard`), for policies that size things by it (`capacity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// The application version the tenant runs now (`upgrade-path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Per-plugin settings for this namespace, by plugin name: each a JSON object whose keys
+    /// replace the same keys of the catalog binding's settings (a shallow merge: a key given
+    /// here replaces the binding's value whole, nested objects included; keys not given keep
+    /// the binding's value). It changes how a bound plugin judges this namespace; it does not
+    /// bind a plugin (only the catalog does).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, Value>,
 }
 
 impl NamespaceSettings {
@@ -141,6 +167,164 @@ pub struct ActivePointer {
 pub struct LockRecord {
     pub execution_id: String,
     pub acquired_at: DateTime<Utc>,
+}
+
+/// Which policy plugins apply to which namespaces, with what settings: the parameter
+/// `{root}/policies`, written by the platform team. A missing parameter binds nothing.
+///
+/// ```json
+/// {"bindings": [
+///   {"plugin": "snapshot-freshness", "namespaces": ["*-prod"], "settings": {"max_age_hours": 24}},
+///   {"plugin": "naming"}
+/// ]}
+/// ```
+///
+/// Every binding whose patterns match a namespace applies to it, each with its own settings: a
+/// plugin bound twice (say once for `xy-*`, once for `*-prod`) is evaluated once per binding,
+/// and the step runs only if every evaluation allows it.
+///
+/// One parameter holds it all, so it must fit one value: 4 KB as a standard parameter, 8 KB as
+/// an advanced one. Per-namespace settings belong in the namespace's own `policies`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyCatalog {
+    #[serde(default)]
+    pub bindings: Vec<PolicyBinding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBinding {
+    /// The plugin's name, as its descriptor gives it (`snapshot-freshness`).
+    pub plugin: String,
+    /// Glob patterns over namespace names: `*` stands for any run of characters (`xy-*`,
+    /// `*-prod`, `xy-0146-qa`). Empty: every namespace.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// The plugin's settings for every namespace this binding applies to: a JSON object, which
+    /// a namespace's own `policies[plugin]` overlays key by key.
+    #[serde(default = "empty_object")]
+    pub settings: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+impl PolicyBinding {
+    /// A binding of `plugin` to every namespace, without settings.
+    pub fn new(plugin: &str) -> Self {
+        PolicyBinding {
+            plugin: plugin.to_owned(),
+            namespaces: Vec::new(),
+            settings: empty_object(),
+        }
+    }
+
+    pub fn applies_to(&self, ns: &Namespace) -> bool {
+        self.namespaces.is_empty()
+            || self
+                .namespaces
+                .iter()
+                .any(|pattern| glob_matches(pattern, ns.as_str()))
+    }
+
+    /// The settings the plugin gets for `ns`: this binding's settings with the namespace's
+    /// `policies[plugin]` laid over them, key by key.
+    pub fn settings_for(
+        &self,
+        ns: &Namespace,
+        settings: &NamespaceSettings,
+    ) -> Result<Value, StepError> {
+        let Value::Object(mut merged) = self.settings.clone() else {
+            // `PolicyCatalog::validate` refuses this; kept as an error rather than a guess.
+            return Err(StepError::invalid(format!(
+                "the settings of the policy binding for {} are not a json object",
+                self.plugin
+            )));
+        };
+        match settings.policies.get(&self.plugin) {
+            None => {}
+            Some(Value::Object(overlay)) => {
+                for (key, value) in overlay {
+                    merged.insert(key.clone(), value.clone());
+                }
+            }
+            Some(other) => {
+                return Err(StepError::invalid(format!(
+                    "policies.{} in the settings of {ns} must be a json object, not {other}",
+                    self.plugin
+                )));
+            }
+        }
+        Ok(Value::Object(merged))
+    }
+}
+
+impl PolicyCatalog {
+    /// The bindings that apply to `ns`, in catalog order.
+    pub fn bindings_for(&self, ns: &Namespace) -> Vec<&PolicyBinding> {
+        self.bindings.iter().filter(|b| b.applies_to(ns)).collect()
+    }
+
+    /// Refuses what would make a binding mean something other than what its author meant: an
+    /// unnamed plugin, settings that are not an object, a pattern that can match no namespace.
+    pub fn validate(&self) -> Result<(), String> {
+        for (index, binding) in self.bindings.iter().enumerate() {
+            let plugin = &binding.plugin;
+            let name_ok = !plugin.is_empty()
+                && plugin
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !name_ok {
+                return Err(format!(
+                    "binding {index}: plugin name {plugin:?} is not a kebab-case name"
+                ));
+            }
+            if !binding.settings.is_object() {
+                return Err(format!(
+                    "binding {index} ({plugin}): settings must be a json object, not {}",
+                    binding.settings
+                ));
+            }
+            for pattern in &binding.namespaces {
+                let pattern_ok = !pattern.is_empty()
+                    && pattern.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*'
+                    });
+                if !pattern_ok {
+                    return Err(format!(
+                        "binding {index} ({plugin}): namespace pattern {pattern:?} may hold only \
+                         lowercase letters, digits, '-' and '*'"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters (none included)
+/// and every other character itself.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    // `split` always yields a first part: the literal prefix before any `*`.
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        // No `*` at all: the whole text must be the prefix.
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
 }
 
 /// Why a database is tracked for deletion.
@@ -321,6 +505,32 @@ impl Records<'_> {
         parameters.iter().map(parse_record).collect()
     }
 
+    /// The policy catalog; a missing parameter binds no policy anywhere.
+    pub async fn policy_catalog(&self) -> Result<PolicyCatalog, StepError> {
+        let Some(parameter) = self.params.get_parameter(&self.layout.policies()).await? else {
+            return Ok(PolicyCatalog::default());
+        };
+        let catalog: PolicyCatalog = parse_record(&parameter)?;
+        catalog.validate().map_err(|why| {
+            StepError::invalid(format!(
+                "parameter {} (version {}) is not a valid policy catalog: {why}",
+                parameter.name, parameter.version
+            ))
+        })?;
+        Ok(catalog)
+    }
+
+    /// Writes the catalog (after validating it) and returns the parameter's new version.
+    pub async fn put_policy_catalog(&self, catalog: &PolicyCatalog) -> Result<i64, StepError> {
+        catalog
+            .validate()
+            .map_err(|why| StepError::invalid(format!("invalid policy catalog: {why}")))?;
+        Ok(self
+            .params
+            .put_parameter(&self.layout.policies(), &to_json(catalog)?, true)
+            .await?)
+    }
+
     /// Every namespace with settings, sorted.
     pub async fn namespaces(&self) -> Result<Vec<Namespace>, StepError> {
         let parameters = self
@@ -374,6 +584,109 @@ mod tests {
         for bad in ["", "/", "switchyard", "/switchyard/", "/a b"] {
             assert!(ParameterLayout::new(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn globs_match_namespaces() {
+        for (pattern, text, expected) in [
+            ("xy-*", "xy-0146-prod", true),
+            ("xy-*", "ab-0146-prod", false),
+            ("*-prod", "xy-0146-prod", true),
+            ("*-prod", "xy-0146-production", false),
+            ("*", "xy-0146-qa", true),
+            ("xy-0146-qa", "xy-0146-qa", true),
+            ("xy-0146-qa", "xy-0146-qa2", false),
+            ("xy-*-qa", "xy-0146-qa", true),
+            ("xy-*-qa", "xy-0146-prod", false),
+            ("*0146*", "xy-0146-qa", true),
+            ("x*y*z", "xyz", true),
+            ("x*y*z", "xzy", false),
+            ("a*a", "a", false),
+            ("**", "", true),
+        ] {
+            assert_eq!(glob_matches(pattern, text), expected, "{pattern} ~ {text}");
+        }
+    }
+
+    #[test]
+    fn bindings_select_namespaces_and_overlay_settings() {
+        let catalog: PolicyCatalog = serde_json::from_str(
+            r#"{"bindings": [
+                {"plugin": "freshness", "namespaces": ["*-prod"], "settings": {"max_age_hours": 24, "warn": {"a": 1}}},
+                {"plugin": "naming"}
+            ]}"#,
+        )
+        .unwrap();
+        catalog.validate().unwrap();
+        let prod: Namespace = "xy-0146-prod".parse().unwrap();
+        let qa: Namespace = "xy-0146-qa".parse().unwrap();
+        let names = |ns| -> Vec<String> {
+            catalog
+                .bindings_for(ns)
+                .iter()
+                .map(|b| b.plugin.clone())
+                .collect()
+        };
+        assert_eq!(names(&prod), ["freshness", "naming"]);
+        assert_eq!(names(&qa), ["naming"]);
+        assert_eq!(catalog.bindings[1].settings, serde_json::json!({}));
+
+        let mut settings: NamespaceSettings = serde_json::from_str(
+            r#"{"db_instance_class":"x","cluster":"c","service":"s","container":"app",
+                "plan":"gold","policies":{"freshness":{"max_age_hours":72,"warn":{"b":2}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.plan.as_deref(), Some("gold"));
+        assert_eq!(
+            catalog.bindings[0].settings_for(&prod, &settings).unwrap(),
+            serde_json::json!({"max_age_hours": 72, "warn": {"b": 2}}),
+            "shallow: a nested object is replaced whole"
+        );
+        assert_eq!(
+            catalog.bindings[1].settings_for(&prod, &settings).unwrap(),
+            serde_json::json!({})
+        );
+        settings
+            .policies
+            .insert("naming".into(), serde_json::json!([1]));
+        let err = catalog.bindings[1]
+            .settings_for(&prod, &settings)
+            .unwrap_err();
+        assert!(err.to_string().contains("policies.naming"), "{err}");
+    }
+
+    #[test]
+    fn bad_catalogs_are_refused() {
+        for (text, fragment) in [
+            (r#"{"bindings": [{"plugin": "Bad Name"}]}"#, "\"Bad Name\""),
+            (r#"{"bindings": [{"plugin": "a", "settings": 3}]}"#, "not 3"),
+            (
+                r#"{"bindings": [{"plugin": "a", "namespaces": ["xy/*"]}]}"#,
+                "\"xy/*\"",
+            ),
+            (
+                r#"{"bindings": [{"plugin": "a", "namespaces": [""]}]}"#,
+                "\"\"",
+            ),
+        ] {
+            let catalog: PolicyCatalog = serde_json::from_str(text).unwrap();
+            let err = catalog.validate().unwrap_err();
+            assert!(err.contains(fragment), "{text}: {err}");
+        }
+        assert!(
+            serde_json::from_str::<PolicyCatalog>(
+                r#"{"bindings": [{"plugin": "a", "namespace": ["x"]}]}"#
+            )
+            .is_err(),
+            "a misspelt key is refused, not ignored"
+        );
+    }
+
+    #[test]
+    fn settings_without_the_new_fields_serialize_as_before() {
+        let text = r#"{"db_instance_class":"x","db_subnet_group":null,"vpc_security_group_ids":[],"cluster":"c","service":"s","container":"app","final_snapshot":null}"#;
+        let settings: NamespaceSettings = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&settings).unwrap(), text);
     }
 
     #[test]

@@ -786,9 +786,15 @@ async fn malformed_events_get_named_errors() {
             serde_json::json!({"namespace": []}),
             serde_json::json!([1]),
         ] {
-            let err = switchyard_core::run_step(step, &f.aws, &f.layout, event)
-                .await
-                .unwrap_err();
+            let err = switchyard_core::run_step(
+                step,
+                &f.aws,
+                &f.layout,
+                &switchyard_core::policy::NoPlugins,
+                event,
+            )
+            .await
+            .unwrap_err();
             assert_eq!(err.name(), "InvalidInput", "{step}");
             assert!(
                 err.to_string()

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
+use switchyard_core::error::AwsError;
 use switchyard_core::names::{self, Namespace, Timestamp};
 use switchyard_core::ports::{ContainerDefinition, Tags, TaskDefinition, tag};
-use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout};
+use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout, PolicyCatalog};
 use switchyard_core::steps::service::env_var;
 
 use crate::rds::SimInstance;
@@ -137,6 +138,10 @@ impl World {
             service: tenant.service(),
             container: "app".into(),
             final_snapshot: None,
+            region: None,
+            plan: Some("standard".into()),
+            version: Some(tenant.app_version.into()),
+            policies: BTreeMap::new(),
         };
         let pointer = ActivePointer {
             db_instance_id: db_id.clone(),
@@ -192,6 +197,37 @@ impl World {
         }
     }
 
+    /// Writes the policy catalog (`{root}/policies`), as the platform team would. The demo world
+    /// has none: with no policy engine every bound plugin is missing, and the step fails closed.
+    pub fn seed_policy_catalog(
+        &self,
+        layout: &ParameterLayout,
+        catalog: &PolicyCatalog,
+    ) -> Result<i64, AwsError> {
+        catalog.validate().map_err(|why| AwsError::Rejected {
+            code: "ValidationException".into(),
+            message: format!("invalid policy catalog: {why}"),
+        })?;
+        let value = serde_json::to_string(catalog).map_err(|err| AwsError::Rejected {
+            code: "ValidationException".into(),
+            message: format!("policy catalog: {err}"),
+        })?;
+        self.lock()
+            .put_parameter_now(&layout.policies(), &value, true)
+    }
+
+    /// Binds the bundled policies (`plugins/policies`) to every demo namespace, with settings
+    /// the demo tenants meet: the deploy from the README passes all seven, an upgrade that
+    /// skips a release or a production change outside its window is denied.
+    pub fn seed_demo_policies(&self, layout: &ParameterLayout) -> Result<i64, AwsError> {
+        let catalog: PolicyCatalog =
+            serde_json::from_value(demo_policy_catalog()).map_err(|err| AwsError::Rejected {
+                code: "ValidationException".into(),
+                message: format!("demo policy catalog: {err}"),
+            })?;
+        self.seed_policy_catalog(layout, &catalog)
+    }
+
     /// The database a namespace's pointer names, read straight from the world.
     pub fn active_db(&self, ns: &Namespace) -> Option<String> {
         let layout = ParameterLayout::default();
@@ -215,6 +251,31 @@ impl World {
     }
 }
 
+/// The platform team's rules for the demo customers, as they would write `{root}/policies`.
+pub fn demo_policy_catalog() -> serde_json::Value {
+    serde_json::json!({"bindings": [
+        {"plugin": "naming"},
+        {"plugin": "snapshot-freshness"},
+        {"plugin": "data-residency", "settings": {"allowed_regions": ["eu-west-1", "eu-central-1"]}},
+        {"plugin": "change-window", "settings": {
+            "environments": ["prod"],
+            "windows": [{"days": ["sat", "sun"], "start": "02:00", "end": "06:00", "utc_offset_minutes": 0}],
+            "freezes": [{"from": "2026-12-21T00:00:00Z", "to": "2027-01-04T00:00:00Z", "reason": "year-end freeze"}]
+        }},
+        {"plugin": "capacity", "settings": {
+            "plans": {
+                "standard": {"instance_classes": ["db.t4g.small", "db.t4g.medium"], "max_storage_gib": 200},
+                "enterprise": {"instance_classes": ["db.r6g.large", "db.r6g.xlarge"], "max_storage_gib": 2000}
+            },
+            "default_plan": "standard"
+        }},
+        {"plugin": "protect-active"},
+        {"plugin": "upgrade-path", "settings": {
+            "releases": ["1.3.0", "1.3.1", "1.3.2", "1.3.3", "1.4.0", "1.4.1", "2.0.0", "2.0.1"]
+        }}
+    ]})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +291,26 @@ mod tests {
             assert!(db.starts_with(tenant.namespace), "{db}");
             assert!(instances.contains(&(db, "available".to_owned())));
         }
+    }
+
+    #[test]
+    fn a_seeded_catalog_reads_back_and_the_demo_has_none() {
+        let world = World::demo(Utc::now());
+        let layout = ParameterLayout::default();
+        assert!(!world.lock().parameters.contains_key(&layout.policies()));
+        let catalog: PolicyCatalog = serde_json::from_value(serde_json::json!({
+            "bindings": [{"plugin": "naming", "namespaces": ["xy-*"]}]
+        }))
+        .unwrap();
+        assert_eq!(world.seed_policy_catalog(&layout, &catalog).unwrap(), 1);
+        let value = world.lock().parameters[&layout.policies()][0].value.clone();
+        assert_eq!(
+            serde_json::from_str::<PolicyCatalog>(&value).unwrap(),
+            catalog
+        );
+        let bad: PolicyCatalog =
+            serde_json::from_value(serde_json::json!({"bindings": [{"plugin": ""}]})).unwrap();
+        assert!(world.seed_policy_catalog(&layout, &bad).is_err());
     }
 
     #[test]

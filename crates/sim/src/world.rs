@@ -222,4 +222,8 @@ impl Clock for SimAws {
     fn now(&self) -> DateTime<Utc> {
         self.world.now()
     }
+
+    fn region(&self) -> String {
+        self.world.lock().region.clone()
+    }
 }

@@ -1,6 +1,8 @@
+use super::gate::{self, Gate};
 use super::{Env, execution_tags, made_by};
 use crate::error::{AwsError, ResourceKind, StepError};
 use crate::names;
+use crate::policy::{DatabaseFacts, PolicyStep};
 use crate::ports::{DbInstance, RestoreDbRequest, tag};
 use crate::records::{TrackedDb, TrackedRole};
 use crate::state::{DbRef, DeployState, Poll};
@@ -27,15 +29,16 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
 
     // Someone else's database under this name is never adopted, and neither is its tracking
     // record overwritten (it may be a retired database awaiting its final snapshot).
-    match env.aws.describe_db(&db_instance_id).await {
+    let restored_already = match env.aws.describe_db(&db_instance_id).await {
         Ok(existing) if !made_by(&existing.tags, execution_id) => {
             return Err(StepError::invalid(format!(
                 "db instance {db_instance_id} already exists and was not created by this execution"
             )));
         }
-        Ok(_) | Err(AwsError::NotFound { .. }) => {}
+        Ok(_) => true,
+        Err(AwsError::NotFound { .. }) => false,
         Err(err) => return Err(err.into()),
-    }
+    };
     if let Some(other) = env
         .records()
         .tracked(&ns)
@@ -47,6 +50,28 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
             "db instance {db_instance_id} is still tracked by execution {}: let its clean-up finish first",
             other.execution_id
         )));
+    }
+
+    let settings = &previous.settings;
+    // Asked before the first write (the tracking record), and only while the restore is still
+    // to be asked for: a re-invocation that finds our instance was already allowed.
+    if !restored_already {
+        let gate = Gate::load(env, &ns).await?;
+        if !gate.is_empty() {
+            let mut facts = gate::deploy_facts(PolicyStep::CreateDatabase, state)?;
+            let snapshot_facts = gate::snapshot_facts(snapshot);
+            facts.target_db = Some(DatabaseFacts {
+                id: db_instance_id.clone(),
+                instance_class: settings.db_instance_class.clone(),
+                // RDS restores with the snapshot's storage and engine.
+                allocated_storage_gib: snapshot_facts.allocated_storage_gib,
+                engine: snapshot_facts.engine.clone(),
+                engine_version: snapshot_facts.engine_version.clone(),
+                ..DatabaseFacts::default()
+            });
+            facts.snapshot = Some(snapshot_facts);
+            gate.check(settings, facts)?;
+        }
     }
 
     // Tracked before it exists: if anything fails from here on, rollback or a later clean-up
@@ -63,7 +88,6 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         )
         .await?;
 
-    let settings = &previous.settings;
     let mut tags = execution_tags(ns.as_str(), execution_id);
     tags.insert(tag::SNAPSHOT.to_owned(), snapshot.snapshot_id.clone());
     tags.insert(tag::TIMESTAMP.to_owned(), snapshot.timestamp.to_string());

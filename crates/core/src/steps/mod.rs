@@ -3,6 +3,7 @@
 //! execution id it tags everything with) and does not repeat it.
 
 mod database;
+pub mod gate;
 mod lock;
 mod pointer;
 pub mod service;
@@ -14,10 +15,11 @@ pub use lock::{ReleaseReport, acquire_lock, release_lock};
 pub use pointer::{read_pointer, swap_pointer};
 pub use service::{check_service, deploy_service};
 pub use snapshot::{check_snapshot, snapshot};
-pub use sweep::{cleanup, rollback, sweep};
+pub use sweep::{SweepPolicy, cleanup, rollback, sweep};
 
 use chrono::{DateTime, Utc};
 
+use crate::policy::{NoPlugins, PolicyEngine};
 use crate::ports::{Aws, Tags, tag};
 use crate::records::{ParameterLayout, Records};
 
@@ -26,11 +28,24 @@ use crate::records::{ParameterLayout, Records};
 pub struct Env<'a> {
     pub aws: &'a dyn Aws,
     pub layout: &'a ParameterLayout,
+    /// Runs the policy plugins the catalog binds to a namespace, before each mutating step.
+    pub policies: &'a dyn PolicyEngine,
 }
 
 impl<'a> Env<'a> {
+    /// With no policy engine: a namespace the catalog binds no plugin to runs unchecked, and one
+    /// with bound plugins fails closed (every plugin is missing). [`Env::with_policies`] gives
+    /// it the real one.
     pub fn new(aws: &'a dyn Aws, layout: &'a ParameterLayout) -> Self {
-        Env { aws, layout }
+        Env {
+            aws,
+            layout,
+            policies: &NoPlugins,
+        }
+    }
+
+    pub fn with_policies(self, policies: &'a dyn PolicyEngine) -> Self {
+        Env { policies, ..self }
     }
 
     pub fn records(&self) -> Records<'a> {

@@ -1,5 +1,7 @@
 use super::Env;
+use super::gate::{self, Gate};
 use crate::error::StepError;
+use crate::policy::PolicyStep;
 use crate::records::{ActivePointer, TrackedDb, TrackedRole};
 use crate::state::{DeployState, PointerRead, SwapReport};
 
@@ -81,6 +83,17 @@ pub async fn swap_pointer(env: Env<'_>, state: &DeployState) -> Result<SwapRepor
                 show_version(current_version)
             ),
         });
+    }
+
+    // Asked before the first write, and only when the pointer is still to be moved (the retry
+    // that finds our own write returned above).
+    let gate = Gate::load(env, &ns).await?;
+    if !gate.is_empty() {
+        let mut facts = gate::deploy_facts(PolicyStep::SwapPointer, state)?;
+        facts.current_pointer = current.as_ref().map(|(p, _)| p.db_instance_id.clone());
+        facts.new_pointer = Some(db.db_instance_id.clone());
+        facts.target_db = Some(gate::database_facts(env, &db.db_instance_id).await?);
+        gate.check(&previous.settings, facts)?;
     }
 
     // Track the old database before the pointer leaves it, so it can never be forgotten.

@@ -1,6 +1,9 @@
+use std::collections::BTreeMap;
+
+use super::gate::{self, Gate};
 use super::{Env, made_by};
 use crate::error::{AwsError, ResourceKind, StepError};
-use std::collections::BTreeMap;
+use crate::policy::{PolicyStep, ServiceFacts};
 
 use crate::ports::{RevisionChange, Service, Tags, TaskDefinition, tag};
 use crate::records::ActivePointer;
@@ -45,10 +48,35 @@ pub async fn deploy_service(
         ns.as_str(),
         execution_id,
     )?;
-    // A register whose answer was lost left our revision behind: use it, don't make another.
+    // A register whose answer was lost left our revision behind: use it, don't make another
+    // (and don't ask the policies again: they allowed it).
     let registered = match env.aws.latest_task_definition(&current.family).await? {
         Some(latest) if made_by(&latest.tags, execution_id) => latest,
-        _ => env.aws.register_revision(&current_arn, &change).await?,
+        _ => {
+            let gate = Gate::load(env, &ns).await?;
+            if !gate.is_empty() {
+                let current_image = current
+                    .containers
+                    .iter()
+                    .find(|c| c.name == settings.container)
+                    .map(|c| c.image.clone())
+                    .unwrap_or_default();
+                let mut facts = gate::deploy_facts(PolicyStep::DeployService, state)?;
+                facts.service = Some(ServiceFacts {
+                    cluster: settings.cluster.clone(),
+                    service: settings.service.clone(),
+                    container: settings.container.clone(),
+                    new_image: change
+                        .image
+                        .clone()
+                        .unwrap_or_else(|| current_image.clone()),
+                    current_image,
+                });
+                facts.target_db = Some(gate::database_facts(env, &pointer.db_instance_id).await?);
+                gate.check(settings, facts)?;
+            }
+            env.aws.register_revision(&current_arn, &change).await?
+        }
     };
     let registered_arn = registered.arn.clone().ok_or_else(|| {
         StepError::Internal(format!(

@@ -1,7 +1,10 @@
+use super::gate::{self, Gate};
 use super::{Env, execution_tags, made_by};
 use crate::error::{AwsError, ResourceKind, StepError};
 use crate::names::{self, Namespace, Timestamp};
+use crate::policy::{DatabaseFacts, PolicyStep, SnapshotFacts};
 use crate::ports::{Snapshot, tag};
+use crate::records::ActivePointer;
 use crate::state::{DeployState, Poll, SnapshotRef};
 
 /// Step 1: take a snapshot of the source namespace's active database, named with the
@@ -40,6 +43,44 @@ async fn take_snapshot(
     };
     let timestamp = Timestamp::from_datetime(execution.started_at);
     let snapshot_id = names::snapshot_id(&source, timestamp)?;
+
+    let gate = Gate::load(env, target).await?;
+    if !gate.is_empty() {
+        // Asked only while the snapshot is still to be taken: a re-invocation after our create
+        // went through (its answer lost) finds it and does not ask again.
+        match env.aws.describe_snapshot(&snapshot_id).await {
+            Ok(existing) => {
+                let existing = ours(existing, &execution.id)?;
+                return Ok(snapshot_ref(&existing, timestamp, true, Poll::default()));
+            }
+            Err(AwsError::NotFound { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+        let settings = env.records().settings(target).await?;
+        let source_db = match env.aws.describe_db(&pointer.db_instance_id).await {
+            Ok(instance) => DatabaseFacts {
+                // The source namespace's pointer names it: that is what `snapshot` copies.
+                active: true,
+                ..gate::instance_facts(&instance)
+            },
+            Err(AwsError::NotFound { .. }) => return Err(source_gone(&pointer, &source)),
+            Err(err) => return Err(err.into()),
+        };
+        let mut facts = gate::deploy_facts(PolicyStep::Snapshot, state)?;
+        facts.snapshot = Some(SnapshotFacts {
+            id: snapshot_id.clone(),
+            source_db: source_db.id.clone(),
+            created_at: timestamp.datetime().timestamp(),
+            age_seconds: 0,
+            allocated_storage_gib: source_db.allocated_storage_gib,
+            engine: source_db.engine.clone(),
+            engine_version: source_db.engine_version.clone(),
+            taken_by_this_execution: true,
+        });
+        facts.source_db = Some(source_db);
+        gate.check(&settings, facts)?;
+    }
+
     let mut tags = execution_tags(source.as_str(), &execution.id);
     tags.insert(tag::TIMESTAMP.to_owned(), timestamp.to_string());
     let snapshot = match env
@@ -48,25 +89,34 @@ async fn take_snapshot(
         .await
     {
         Ok(snapshot) => snapshot,
-        Err(AwsError::AlreadyExists { .. }) => {
-            let existing = env.aws.describe_snapshot(&snapshot_id).await?;
-            if !made_by(&existing.tags, &execution.id) {
-                return Err(StepError::invalid(format!(
-                    "snapshot {snapshot_id} already exists and was not taken by this execution"
-                )));
-            }
-            existing
-        }
-        Err(AwsError::NotFound { .. }) => {
-            return Err(StepError::invalid(format!(
-                "active database {} of {source} does not exist",
-                pointer.db_instance_id
-            )));
-        }
+        Err(AwsError::AlreadyExists { .. }) => ours(
+            env.aws.describe_snapshot(&snapshot_id).await?,
+            &execution.id,
+        )?,
+        Err(AwsError::NotFound { .. }) => return Err(source_gone(&pointer, &source)),
         Err(err) => return Err(err.into()),
     };
     tracing::info!(snapshot_id, source = %source, status = %snapshot.status, "snapshot requested");
     Ok(snapshot_ref(&snapshot, timestamp, true, Poll::default()))
+}
+
+/// A snapshot under our name is adopted only if this execution took it.
+fn ours(existing: Snapshot, execution_id: &str) -> Result<Snapshot, StepError> {
+    if made_by(&existing.tags, execution_id) {
+        Ok(existing)
+    } else {
+        Err(StepError::invalid(format!(
+            "snapshot {} already exists and was not taken by this execution",
+            existing.id
+        )))
+    }
+}
+
+fn source_gone(pointer: &ActivePointer, source: &Namespace) -> StepError {
+    StepError::invalid(format!(
+        "active database {} of {source} does not exist",
+        pointer.db_instance_id
+    ))
 }
 
 async fn given_snapshot(env: Env<'_>, snapshot_id: &str) -> Result<SnapshotRef, StepError> {

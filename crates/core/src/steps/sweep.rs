@@ -1,9 +1,11 @@
 use std::collections::BTreeSet;
 
+use super::gate::{self, Gate};
 use super::service::{env_var, is_stable, previous_of};
 use super::{Env, made_by};
 use crate::error::{AwsError, StepError};
 use crate::names::{self, Namespace, Timestamp};
+use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep};
 use crate::ports::{DeleteDbRequest, tag};
 use crate::records::{NamespaceSettings, TrackedDb, TrackedRole};
 use crate::state::{DeployState, Poll, RollbackReport, SweepReport};
@@ -54,19 +56,56 @@ async fn in_use(env: Env<'_>, settings: &NamespaceSettings) -> Result<BTreeSet<S
     Ok(used)
 }
 
+/// Which deletes of a sweep the policies (the `cleanup` step) are asked about, and what a
+/// refusal does. Either way a refused database is not deleted, stays tracked (so it is never
+/// orphaned: the next clean-up asks again), and is reported in `kept` with the reason.
+#[derive(Debug, Clone)]
+pub enum SweepPolicy {
+    /// Clean-up: every delete is asked about. A deny keeps the database and the sweep goes on
+    /// (a policy that protects a database is a normal answer, not a failed deploy); a plugin
+    /// that cannot decide keeps it too, and fails the step once the sweep has been through
+    /// the others, so the clean-up is reported deferred with the plugin's failure.
+    Cleanup(PolicyContext),
+    /// Rollback: deleting what this execution created is undoing, which must never be blocked,
+    /// so it is not asked about. A database an earlier run left tracked is another matter (a
+    /// clean-up's policy may have kept it on purpose): it is asked about as in clean-up, and
+    /// any refusal only keeps it, since the rollback itself must finish.
+    Rollback(PolicyContext),
+}
+
+impl SweepPolicy {
+    fn facts(&self) -> &PolicyContext {
+        match self {
+            SweepPolicy::Cleanup(facts) | SweepPolicy::Rollback(facts) => facts,
+        }
+    }
+
+    fn asks_about(&self, tracked: &TrackedDb) -> bool {
+        match self {
+            SweepPolicy::Cleanup(_) => true,
+            SweepPolicy::Rollback(facts) => tracked.execution_id != facts.execution_id,
+        }
+    }
+}
+
 /// Deletes every database tracked in the namespace that is neither active nor in use by the
 /// service, and untracks each once RDS says it is gone. Safe to run any number of times; re-run
 /// by the machine until `done`. A database whose tags say it belongs to another namespace is
 /// never deleted. One database's permanent error is reported and does not stop the others.
+/// Before each delete, the policies are asked as `policy` says.
 pub async fn sweep(
     env: Env<'_>,
     ns: &Namespace,
     settings: &NamespaceSettings,
     poll: &Poll,
+    policy: &SweepPolicy,
 ) -> Result<SweepReport, StepError> {
     let records = env.records();
     let used = in_use(env, settings).await?;
     let mut report = SweepReport::default();
+    // Read once, and only if some delete is about to be asked about.
+    let mut gate: Option<Gate<'_>> = None;
+    let mut failed: Option<StepError> = None;
     for tracked in records.tracked(ns).await? {
         let id = tracked.db_instance_id.clone();
         // Read just before acting: the pointer is the one thing that must never be swept.
@@ -108,6 +147,46 @@ pub async fn sweep(
             ),
             _ => None,
         };
+        if policy.asks_about(&tracked) {
+            let facts = || {
+                let mut facts = policy.facts().clone();
+                facts.step = PolicyStep::Cleanup;
+                facts.current_pointer = active.clone();
+                facts.target_db = Some(DatabaseFacts {
+                    // Neither can be true here: the active and the in-use databases were
+                    // skipped above, busy ones wait, and the namespace lock keeps every other
+                    // execution out.
+                    active: false,
+                    in_flight: false,
+                    final_snapshot: final_snapshot_id.is_some(),
+                    ..gate::instance_facts(&instance)
+                });
+                facts
+            };
+            match ask(env, ns, settings, &mut gate, facts).await {
+                Ok(()) => {}
+                Err(err @ StepError::PolicyDenied { .. }) => {
+                    report.kept.push(format!("{id}: {err}"));
+                    continue;
+                }
+                // The rollback must finish: whatever keeps the policies from answering (a
+                // broken catalog, a plugin) only keeps the leftover. A transient error is
+                // still retried.
+                Err(err)
+                    if matches!(policy, SweepPolicy::Rollback(_))
+                        && !matches!(err, StepError::Transient(_)) =>
+                {
+                    report.kept.push(format!("{id}: {err}"));
+                    continue;
+                }
+                Err(err @ StepError::PolicyFailed { .. }) => {
+                    report.kept.push(format!("{id}: {err}"));
+                    failed.get_or_insert(err);
+                    continue;
+                }
+                Err(err) => return Err(err),
+            }
+        }
         let request = DeleteDbRequest {
             db_instance_id: id.clone(),
             final_snapshot_id: final_snapshot_id.clone(),
@@ -131,6 +210,11 @@ pub async fn sweep(
         report.final_snapshots.extend(final_snapshot_id);
         report.deleting.push(id);
     }
+    if let Some(err) = failed {
+        // The deletes asked for above stay tracked until RDS says they are gone: a later run
+        // untracks them.
+        return Err(err);
+    }
     report.done = report.deleting.is_empty();
     report.poll = if report.done {
         poll.ready()
@@ -138,6 +222,25 @@ pub async fn sweep(
         poll.next(&format!("deletion of {}", report.deleting.join(", ")))?
     };
     Ok(report)
+}
+
+/// Asks the policies bound to `ns` about one delete; the catalog is read at the first question
+/// of a sweep and kept for the others.
+async fn ask<'a>(
+    env: Env<'a>,
+    ns: &Namespace,
+    settings: &NamespaceSettings,
+    gate: &mut Option<Gate<'a>>,
+    facts: impl FnOnce() -> PolicyContext,
+) -> Result<(), StepError> {
+    let gate = match gate {
+        Some(gate) => gate,
+        None => gate.insert(Gate::load(env, ns).await?),
+    };
+    if gate.is_empty() {
+        return Ok(());
+    }
+    gate.check(settings, facts()).map(|_| ())
 }
 
 fn merged(earlier: &[String], now: Vec<String>) -> Vec<String> {
@@ -160,7 +263,8 @@ pub async fn cleanup(env: Env<'_>, state: &DeployState) -> Result<SweepReport, S
         .as_ref()
         .map(|c| c.poll.clone())
         .unwrap_or_default();
-    let mut report = sweep(env, &ns, settings, &poll).await?;
+    let policy = SweepPolicy::Cleanup(gate::deploy_facts(PolicyStep::Cleanup, state)?);
+    let mut report = sweep(env, &ns, settings, &poll, &policy).await?;
     if let Some(earlier) = &state.cleanup {
         // Keep what earlier rounds achieved in the report.
         report.deleted = merged(&earlier.deleted, report.deleted);
@@ -174,6 +278,10 @@ pub async fn cleanup(env: Env<'_>, state: &DeployState) -> Result<SweepReport, S
 /// nothing that follows can orphan it), the pointer goes back to what step 2 read, the service
 /// back to its previous revision, and the new database is deleted once no task uses it. The old
 /// database is never touched. Re-run by the machine until `done`.
+///
+/// No policy is asked before any of it: undoing a failed deploy must never be blocked (a policy
+/// that could stop a rollback would leave a namespace half-deployed). Only a database an
+/// earlier run left tracked is asked about before it is deleted, see [`SweepPolicy::Rollback`].
 pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackReport, StepError> {
     let ns = state.namespace()?;
     let execution_id = state.execution_id()?;
@@ -266,8 +374,10 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
         }
     };
 
-    // 3. The new database, and anything else tracked that is neither active nor in use.
-    let mut sweep_report = sweep(env, &ns, &settings, &earlier.sweep.poll).await?;
+    // 3. The new database, and anything else tracked that is neither active nor in use. Not
+    // gated for what this execution made: undoing must never be blocked (see SweepPolicy).
+    let policy = SweepPolicy::Rollback(gate::deploy_facts(PolicyStep::Cleanup, state)?);
+    let mut sweep_report = sweep(env, &ns, &settings, &earlier.sweep.poll, &policy).await?;
     sweep_report.deleted = merged(&earlier.sweep.deleted, sweep_report.deleted);
     sweep_report.done = sweep_report.done && report.service_stable;
     if !sweep_report.done && sweep_report.poll.ready {

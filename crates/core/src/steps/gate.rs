@@ -1,0 +1,305 @@
+//! The policy gate: before a mutating step changes anything, every plugin the catalog
+//! (`{root}/policies`) binds to the namespace judges what the step is about to do. Any plugin
+//! that cannot decide fails the step closed ([`StepError::PolicyFailed`]); otherwise any "no"
+//! stops it ([`StepError::PolicyDenied`], with every plugin's reasons). Either way the step has
+//! changed nothing: each step calls the gate after its reads and before its first write, and
+//! only when it is about to make its change (a re-invocation that finds its own earlier work
+//! done does not ask again; the gate already said yes to that work).
+//!
+//! Rollback is never gated: undoing a failed deploy must never be blocked.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::Env;
+use crate::error::{AwsError, Denial, StepError};
+use crate::names::Namespace;
+use crate::policy::{
+    DatabaseFacts, Evaluation, PluginFailure, PolicyContext, PolicyStep, SnapshotFacts, Verdict,
+};
+use crate::ports::DbInstance;
+use crate::records::{NamespaceSettings, PolicyBinding};
+use crate::state::{DeployState, SnapshotRef};
+
+/// The `tracing` target of every policy decision: one line per plugin and step.
+pub const LOG_TARGET: &str = "switchyard::policy";
+
+/// The policies bound to one namespace, read from the catalog once per step invocation.
+pub struct Gate<'a> {
+    env: Env<'a>,
+    namespace: Namespace,
+    bindings: Vec<PolicyBinding>,
+}
+
+impl<'a> Gate<'a> {
+    /// Reads the catalog and keeps the bindings whose patterns match `namespace`.
+    pub async fn load(env: Env<'a>, namespace: &Namespace) -> Result<Gate<'a>, StepError> {
+        let catalog = env.records().policy_catalog().await?;
+        let bindings = catalog
+            .bindings_for(namespace)
+            .into_iter()
+            .cloned()
+            .collect();
+        Ok(Gate {
+            env,
+            namespace: namespace.clone(),
+            bindings,
+        })
+    }
+
+    /// No policy applies: a step may skip gathering facts (and their AWS reads) altogether.
+    pub fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
+    }
+
+    pub fn bindings(&self) -> &[PolicyBinding] {
+        &self.bindings
+    }
+
+    /// The region policies see: the namespace's own, else the one the calls go to.
+    pub fn region(&self, settings: &NamespaceSettings) -> String {
+        settings
+            .region
+            .clone()
+            .unwrap_or_else(|| self.env.aws.region())
+    }
+
+    /// Asks every bound plugin about `facts` (the step and its facts, filled by the step; see
+    /// [`deploy_facts`]). Fills in the fields common to every step: the namespace and its parts,
+    /// region, now, plan, current version, the snapshot's age, the databases' region, and each
+    /// plugin's settings (the binding's, overlaid by the namespace's `policies[plugin]`).
+    ///
+    /// Every plugin is asked, so the error names every "no" at once. A plugin that could not
+    /// decide wins over any deny: the first such is the error.
+    pub fn check(
+        &self,
+        settings: &NamespaceSettings,
+        mut facts: PolicyContext,
+    ) -> Result<Vec<Evaluation>, StepError> {
+        let ns = &self.namespace;
+        let step = facts.step;
+        let now = self.env.now();
+        let region = self.region(settings);
+        facts.namespace = ns.to_string();
+        facts.customer = ns.customer().to_owned();
+        facts.project = ns.project().to_owned();
+        facts.environment = ns.environment().to_owned();
+        facts.now = now.timestamp();
+        facts.plan = settings.plan.clone();
+        facts.current_version = settings.version.clone();
+        // A deploy that brings no new image keeps the tenant on its version (see deploy_facts).
+        if facts.target_version.as_deref() == Some(KEEPS_VERSION) {
+            facts.target_version = settings.version.clone();
+        }
+        if let Some(snapshot) = &mut facts.snapshot {
+            snapshot.age_seconds = age_seconds(now, snapshot.created_at);
+        }
+        for db in [&mut facts.source_db, &mut facts.target_db]
+            .into_iter()
+            .flatten()
+        {
+            if db.region.is_empty() {
+                db.region = region.clone();
+            }
+        }
+        facts.region = region;
+
+        let mut evaluations = Vec::new();
+        let mut denials = Vec::new();
+        let mut failed: Option<PluginFailure> = None;
+        for binding in &self.bindings {
+            let mut context = facts.clone();
+            context.settings = binding.settings_for(ns, settings)?;
+            let started = Instant::now();
+            match self.env.policies.evaluate(&binding.plugin, &context) {
+                Ok(Some(evaluation)) => {
+                    log_decision(step, ns, &binding.plugin, &evaluation);
+                    if let Verdict::Deny(reasons) = &evaluation.decision.verdict {
+                        denials.push(Denial {
+                            plugin: binding.plugin.clone(),
+                            reasons: reasons.clone(),
+                        });
+                    }
+                    evaluations.push(evaluation);
+                }
+                Ok(None) => {
+                    tracing::debug!(
+                        target: LOG_TARGET,
+                        plugin = %binding.plugin,
+                        step = %step,
+                        namespace = %ns,
+                        "plugin does not check this step"
+                    );
+                }
+                Err(failure) => {
+                    tracing::error!(
+                        target: LOG_TARGET,
+                        plugin = %binding.plugin,
+                        step = %step,
+                        namespace = %ns,
+                        verdict = "failed",
+                        failure = %failure,
+                        elapsed_us = micros(started.elapsed()),
+                        "policy plugin failed; the step fails closed"
+                    );
+                    failed.get_or_insert(failure);
+                }
+            }
+        }
+        if let Some(failure) = failed {
+            return Err(StepError::policy_failed(step, ns.as_str(), &failure));
+        }
+        if !denials.is_empty() {
+            return Err(StepError::PolicyDenied {
+                step,
+                namespace: ns.to_string(),
+                denials,
+            });
+        }
+        Ok(evaluations)
+    }
+}
+
+fn micros(elapsed: std::time::Duration) -> u64 {
+    u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn log_decision(step: PolicyStep, ns: &Namespace, plugin: &str, evaluation: &Evaluation) {
+    let decision = &evaluation.decision;
+    let elapsed_us = micros(evaluation.elapsed);
+    match &decision.verdict {
+        Verdict::Allow => tracing::info!(
+            target: LOG_TARGET,
+            plugin,
+            version = %evaluation.version,
+            step = %step,
+            namespace = %ns,
+            verdict = "allow",
+            reasons = ?Vec::<String>::new(),
+            warnings = ?decision.warnings,
+            elapsed_us,
+            "policy decision"
+        ),
+        Verdict::Deny(reasons) => tracing::warn!(
+            target: LOG_TARGET,
+            plugin,
+            version = %evaluation.version,
+            step = %step,
+            namespace = %ns,
+            verdict = "deny",
+            reasons = ?reasons,
+            warnings = ?decision.warnings,
+            elapsed_us,
+            "policy decision"
+        ),
+    }
+}
+
+fn age_seconds(now: DateTime<Utc>, created_at: i64) -> u64 {
+    // 0 when the clocks disagree (a snapshot "from the future"), as the contract says.
+    u64::try_from(now.timestamp().saturating_sub(created_at)).unwrap_or(0)
+}
+
+/// Marks, until the gate fills in the namespace's version, a deploy that changes no image. No
+/// version is empty, so the mark cannot be mistaken for one.
+const KEEPS_VERSION: &str = "";
+
+/// The facts every step of one deploy shares: the step, the execution, where the data comes
+/// from, and the version the new image brings.
+pub fn deploy_facts(step: PolicyStep, state: &DeployState) -> Result<PolicyContext, StepError> {
+    Ok(PolicyContext {
+        step,
+        execution_id: state.execution_id()?.to_owned(),
+        source_namespace: state.source_namespace.clone(),
+        target_version: match state.image.as_deref() {
+            Some(image) => image_tag(image),
+            None => Some(KEEPS_VERSION.to_owned()),
+        },
+        ..PolicyContext::default()
+    })
+}
+
+/// The tag of an image reference (`repo/app:2.0` -> `2.0`); a bare tag (`2.0`, as `--image`
+/// takes it) is itself. `None` for a digest or a reference without a tag.
+pub fn image_tag(image: &str) -> Option<String> {
+    if image.contains('@') {
+        return None;
+    }
+    if !image.contains('/') && !image.contains(':') {
+        return Some(image.to_owned()).filter(|tag| !tag.is_empty());
+    }
+    // A `:` before the last `/` is a registry port, not a tag.
+    let name = image.rsplit('/').next().unwrap_or(image);
+    name.split_once(':')
+        .map(|(_, tag)| tag.to_owned())
+        .filter(|tag| !tag.is_empty())
+}
+
+/// What the snapshot a deploy restores looks like to a policy; the gate sets its age.
+pub fn snapshot_facts(snapshot: &SnapshotRef) -> SnapshotFacts {
+    SnapshotFacts {
+        id: snapshot.snapshot_id.clone(),
+        source_db: snapshot.source_db_instance_id.clone(),
+        created_at: snapshot.timestamp.datetime().timestamp(),
+        age_seconds: 0,
+        allocated_storage_gib: gib(snapshot.allocated_storage_gib),
+        engine: snapshot.engine.clone(),
+        engine_version: snapshot.engine_version.clone(),
+        taken_by_this_execution: snapshot.taken,
+    }
+}
+
+/// An existing instance as a policy sees it; the gate sets its region.
+pub fn instance_facts(instance: &DbInstance) -> DatabaseFacts {
+    DatabaseFacts {
+        id: instance.id.clone(),
+        instance_class: instance.instance_class.clone(),
+        allocated_storage_gib: gib(instance.allocated_storage_gib),
+        engine: instance.engine.clone(),
+        engine_version: instance.engine_version.clone(),
+        ..DatabaseFacts::default()
+    }
+}
+
+/// The facts of the instance `id`, as RDS describes it now; only its id if it is gone.
+pub async fn database_facts(env: Env<'_>, id: &str) -> Result<DatabaseFacts, StepError> {
+    match env.aws.describe_db(id).await {
+        Ok(instance) => Ok(instance_facts(&instance)),
+        Err(AwsError::NotFound { .. }) => Ok(DatabaseFacts {
+            id: id.to_owned(),
+            ..DatabaseFacts::default()
+        }),
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn gib(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_tags() {
+        assert_eq!(image_tag("1.5.0").as_deref(), Some("1.5.0"));
+        assert_eq!(image_tag("repo/app:2.0").as_deref(), Some("2.0"));
+        assert_eq!(
+            image_tag("registry:5000/team/app:1.1.0").as_deref(),
+            Some("1.1.0")
+        );
+        assert_eq!(image_tag("registry:5000/team/app"), None);
+        assert_eq!(image_tag("app@sha256:abc"), None);
+        assert_eq!(image_tag("repo/app"), None);
+        assert_eq!(image_tag(""), None);
+    }
+
+    #[test]
+    fn ages_never_go_negative() {
+        let now = DateTime::from_timestamp(1_000, 0).unwrap_or_default();
+        assert_eq!(age_seconds(now, 400), 600);
+        assert_eq!(age_seconds(now, 2_000), 0);
+    }
+}
