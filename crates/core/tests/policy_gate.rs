@@ -1200,3 +1200,27 @@ async fn each_decision_is_one_structured_log_line() {
     );
     assert!(failure.contains_key("elapsed_us"));
 }
+
+#[tokio::test]
+async fn a_deploy_without_a_new_image_keeps_the_version_and_an_untagged_one_leaves_it_unknown() {
+    let f = Fixture::new(ScriptedEngine::new(|_, _| Answer::Allow));
+    f.bind(&["guard"]);
+    let mut state = f.state(QA, "exec-1");
+    state.image = None;
+    f.run_until(&mut state, "lock").await;
+    steps::snapshot(f.env(), &state).await.unwrap();
+    let ctx = f.engine.context_of(PolicyStep::Snapshot);
+    // The demo tenant runs 1.3.2; no new image means it stays there.
+    assert_eq!(ctx.current_version.as_deref(), Some("1.3.2"));
+    assert_eq!(ctx.target_version, ctx.current_version);
+
+    let g = Fixture::new(ScriptedEngine::new(|_, _| Answer::Allow));
+    g.bind(&["guard"]);
+    let mut state = g.state(QA, "exec-2");
+    state.image = Some("registry.example/xy-app@sha256:0123".into());
+    g.run_until(&mut state, "lock").await;
+    steps::snapshot(g.env(), &state).await.unwrap();
+    let ctx = g.engine.context_of(PolicyStep::Snapshot);
+    assert_eq!(ctx.current_version.as_deref(), Some("1.3.2"));
+    assert_eq!(ctx.target_version, None);
+}
