@@ -19,10 +19,21 @@
     binary there has exactly one function, and every function has the runtime, architecture,
     handler, tracing and environment Switchyard's functions need.
   * Every function and state machine has its own role (`Role: !GetAtt <Role>.Arn` of an
-    AWS::IAM::Role in the template) that nothing else uses, trusting only its own service.
+    AWS::IAM::Role in the template) that nothing else uses, trusting only its own service; so has
+    every schedule (Target.RoleArn, scheduler.amazonaws.com), pipeline (codepipeline.amazonaws.com)
+    and EventBridge rule target with a role (events.amazonaws.com). A role is created under the
+    same Condition as the resource that uses it.
+  * Every EventBridge Scheduler schedule starts a state machine of the template, with an Input
+    that is a JSON object; one that starts the deploy machine gives the request fields of
+    DeployState (crates/core/src/state.rs): `namespace`, and exactly one of `source_namespace`
+    and `snapshot_id`, and optionally `image`, and nothing else.
 
 Run with the project's venv, which has cfn-lint (its template decoder is used here) and botocore
 (which moto brings): `.venv/bin/python -B infra/check.py [template]`. Exits 1 listing every problem.
+
+`infra/check.py --iam-only TEMPLATE` checks another template (infra/examples/pipeline.yaml) for the
+IAM rules alone: no wildcard actions, every `Resource: "*"` explained, every action a real one
+(known_actions.txt is the SAM template's list and is not consulted), one role per user.
 """
 
 from __future__ import annotations
@@ -44,12 +55,15 @@ STATE_MACHINES = ROOT / "statemachines"
 
 # IAM service prefix -> botocore service model name.
 SERVICE_MODELS = {
+    "codepipeline": "codepipeline",
     "ecs": "ecs",
     "iam": "iam",
     "lambda": "lambda",
     "logs": "logs",
     "rds": "rds",
+    "s3": "s3",
     "ssm": "ssm",
+    "states": "stepfunctions",
     "sts": "sts",
     "xray": "xray",
 }
@@ -71,16 +85,27 @@ PERMISSION_ONLY = {
     "logs:UpdateLogDelivery",
     "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries",
+    # Reading a given version of an object (GetObject with versionId) is authorized as
+    # s3:GetObjectVersion; CodePipeline's S3 source reads the version that triggered it.
+    "s3:GetObjectVersion",
 }
 
 FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
 STATE_MACHINE_TYPES = {"AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"}
+SCHEDULE_TYPE = "AWS::Scheduler::Schedule"
 TRUSTED_SERVICE = {
     "AWS::Serverless::Function": "lambda.amazonaws.com",
     "AWS::Lambda::Function": "lambda.amazonaws.com",
     "AWS::Serverless::StateMachine": "states.amazonaws.com",
     "AWS::StepFunctions::StateMachine": "states.amazonaws.com",
+    SCHEDULE_TYPE: "scheduler.amazonaws.com",
+    "AWS::CodePipeline::Pipeline": "codepipeline.amazonaws.com",
+    "AWS::Events::Rule": "events.amazonaws.com",
 }
+# The deploy machine's file, and the request fields of its input (DeployState in
+# crates/core/src/state.rs; the rest of DeployState is filled in by the machine's own steps).
+DEPLOY_MACHINE_FILE = "deploy.asl.json"
+DEPLOY_REQUEST_FIELDS = {"namespace", "source_namespace", "snapshot_id", "image"}
 # What every Switchyard function needs (after SAM Globals are applied).
 FUNCTION_SHAPE = {
     "Runtime": "provided.al2023",
@@ -524,8 +549,31 @@ def check_functions(template: dict, bin_dir: Path) -> list[str]:
     return problems
 
 
+def role_references(resource_id: str, resource: dict) -> list[tuple[str, Any, bool]]:
+    """(where, value, required) of each role a resource runs as: a function's or state machine's
+    Role, a schedule's Target.RoleArn, a pipeline's RoleArn, each EventBridge rule target's RoleArn
+    (optional there: not every target needs one)."""
+    kind = resource.get("Type")
+    properties = resource.get("Properties") or {}
+    if kind in FUNCTION_TYPES | {"AWS::Serverless::StateMachine"}:
+        return [(f"{resource_id}: Role", properties.get("Role"), True)]
+    if kind in {"AWS::StepFunctions::StateMachine", "AWS::CodePipeline::Pipeline"}:
+        return [(f"{resource_id}: RoleArn", properties.get("RoleArn"), True)]
+    if kind == SCHEDULE_TYPE:
+        target = properties.get("Target") or {}
+        return [(f"{resource_id}: Target.RoleArn", target.get("RoleArn"), True)]
+    if kind == "AWS::Events::Rule":
+        return [
+            (f"{resource_id}: Targets[{index}].RoleArn", target["RoleArn"], True)
+            for index, target in enumerate(as_list(properties.get("Targets")))
+            if isinstance(target, dict) and "RoleArn" in target
+        ]
+    return []
+
+
 def check_roles(template: dict) -> list[str]:
-    """Each function and state machine has a role of its own, trusting only its service."""
+    """Each function, state machine, schedule, pipeline and rule target has a role of its own,
+    trusting only its service, created under the same Condition as its user."""
     problems = []
     all_resources = resources(template)
     users: dict[str, list[str]] = {}
@@ -533,34 +581,40 @@ def check_roles(template: dict) -> list[str]:
         if not isinstance(resource, dict):
             continue
         kind = resource.get("Type")
-        if kind not in FUNCTION_TYPES | STATE_MACHINE_TYPES:
-            continue
-        key = "RoleArn" if kind == "AWS::StepFunctions::StateMachine" else "Role"
-        properties = resource.get("Properties") or {}
-        role = getatt_target(properties.get(key))
-        if role is None:
-            problems.append(
-                f"{resource_id}: {key} is not `!GetAtt <Role>.Arn` of a role in this template "
-                "(each function and state machine needs its own least-privilege role)"
-            )
-            continue
-        if (all_resources.get(role) or {}).get("Type") != "AWS::IAM::Role":
-            problems.append(f"{resource_id}: {key} names {role}, which is no AWS::IAM::Role")
-            continue
-        users.setdefault(role, []).append(resource_id)
-        trust = (all_resources[role].get("Properties") or {}).get("AssumeRolePolicyDocument") or {}
-        services = set()
-        for statement in as_list(trust.get("Statement")):
-            principal = statement.get("Principal") if isinstance(statement, dict) else None
-            if not isinstance(principal, dict) or set(principal) != {"Service"}:
-                problems.append(f"{role}: trusts a principal other than a service: {principal!r}")
+        for where, value, _required in role_references(resource_id, resource):
+            role = getatt_target(value)
+            if role is None:
+                problems.append(
+                    f"{where} is not `!GetAtt <Role>.Arn` of a role in this template "
+                    "(each function, state machine and schedule needs its own least-privilege "
+                    "role)"
+                )
                 continue
-            services.update(as_list(principal["Service"]))
-        if services != {TRUSTED_SERVICE[kind]}:
-            problems.append(
-                f"{role}: trusts {sorted(services)}, but {resource_id} needs exactly "
-                f"{TRUSTED_SERVICE[kind]}"
-            )
+            if (all_resources.get(role) or {}).get("Type") != "AWS::IAM::Role":
+                problems.append(f"{where} names {role}, which is no AWS::IAM::Role")
+                continue
+            if resource_id not in users.setdefault(role, []):
+                users[role].append(resource_id)
+            role_resource = all_resources[role]
+            if role_resource.get("Condition") != resource.get("Condition"):
+                problems.append(
+                    f"{role}: created under Condition {role_resource.get('Condition')!r}, but its "
+                    f"user {resource_id} under {resource.get('Condition')!r}: a role goes with "
+                    "the resource that uses it"
+                )
+            trust = (role_resource.get("Properties") or {}).get("AssumeRolePolicyDocument") or {}
+            services = set()
+            for statement in as_list(trust.get("Statement")):
+                principal = statement.get("Principal") if isinstance(statement, dict) else None
+                if not isinstance(principal, dict) or set(principal) != {"Service"}:
+                    problems.append(f"{role}: trusts a principal other than a service: {principal!r}")
+                    continue
+                services.update(as_list(principal["Service"]))
+            if services != {TRUSTED_SERVICE[kind]}:
+                problems.append(
+                    f"{role}: trusts {sorted(services)}, but {resource_id} needs exactly "
+                    f"{TRUSTED_SERVICE[kind]}"
+                )
     for role, role_users in sorted(users.items()):
         if len(role_users) > 1:
             problems.append(
@@ -569,7 +623,105 @@ def check_roles(template: dict) -> list[str]:
     for resource_id, resource in all_resources.items():
         if isinstance(resource, dict) and resource.get("Type") == "AWS::IAM::Role":
             if resource_id not in users:
-                problems.append(f"{resource_id}: a role no function or state machine uses")
+                problems.append(
+                    f"{resource_id}: a role no function, state machine, schedule, pipeline or "
+                    "rule uses"
+                )
+    return problems
+
+
+def sub_text(value: Any) -> str | None:
+    """The text of a plain string or of `!Sub` (either form), with every ${...} replaced by a
+    placeholder word, so that what is left can be parsed; None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and list(value) == ["Fn::Sub"]:
+        body = value["Fn::Sub"]
+        if isinstance(body, list) and body:
+            body = body[0]
+        if isinstance(body, str):
+            return PLACEHOLDER.sub("placeholder", body.replace("${!", "${"))
+    return None
+
+
+def check_schedules(template: dict, template_dir: Path) -> list[str]:
+    """Each schedule starts a state machine of the template with a JSON object as its input; the
+    deploy machine's input holds DeployState's request fields and nothing else."""
+    problems = []
+    all_resources = resources(template)
+    for resource_id, resource in all_resources.items():
+        if not isinstance(resource, dict) or resource.get("Type") != SCHEDULE_TYPE:
+            continue
+        target = (resource.get("Properties") or {}).get("Target") or {}
+        arn = target.get("Arn")
+        machine_id = None
+        if isinstance(arn, dict) and list(arn) == ["Ref"]:
+            machine_id = arn["Ref"]
+        elif getatt_target(arn) is not None:
+            machine_id = getatt_target(arn)
+        machine = all_resources.get(machine_id) if isinstance(machine_id, str) else None
+        if not isinstance(machine, dict) or machine.get("Type") not in STATE_MACHINE_TYPES:
+            problems.append(
+                f"{resource_id}: Target.Arn is not `!Ref <StateMachine>` of a state machine of "
+                "this template"
+            )
+            continue
+        text = sub_text(target.get("Input"))
+        if text is None:
+            problems.append(f"{resource_id}: Target.Input is not a string or `!Sub` string")
+            continue
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as err:
+            problems.append(f"{resource_id}: Target.Input is not JSON ({err})")
+            continue
+        if not isinstance(document, dict):
+            problems.append(f"{resource_id}: Target.Input is not a JSON object")
+            continue
+        uri = effective_properties(template, machine).get("DefinitionUri")
+        if not (isinstance(uri, str) and Path(uri).name == DEPLOY_MACHINE_FILE):
+            continue
+        unknown = sorted(set(document) - DEPLOY_REQUEST_FIELDS)
+        if unknown:
+            close = {
+                key: difflib.get_close_matches(key, sorted(DEPLOY_REQUEST_FIELDS), n=1)
+                for key in unknown
+            }
+            hints = ", ".join(
+                f"{key!r}" + (f" (did you mean {close[key][0]!r}?)" if close[key] else "")
+                for key in unknown
+            )
+            problems.append(
+                f"{resource_id}: Target.Input for {machine_id} has {hints}, which the deploy "
+                f"machine's input does not have (it takes {', '.join(sorted(DEPLOY_REQUEST_FIELDS))})"
+            )
+        if "namespace" not in document:
+            problems.append(f"{resource_id}: Target.Input for {machine_id} has no 'namespace'")
+        sources = [key for key in ("source_namespace", "snapshot_id") if key in document]
+        if len(sources) != 1:
+            problems.append(
+                f"{resource_id}: Target.Input for {machine_id} must give exactly one of "
+                f"'source_namespace' and 'snapshot_id' (it gives {sources or 'neither'})"
+            )
+        for key, value in document.items():
+            if key in DEPLOY_REQUEST_FIELDS and not (isinstance(value, str) and value):
+                problems.append(
+                    f"{resource_id}: Target.Input for {machine_id} gives {key!r} as {value!r}, "
+                    "not a non-empty string"
+                )
+    return problems
+
+
+def check_real_actions(template: dict) -> list[str]:
+    """Every action a template uses is a real one (for templates without a known_actions list)."""
+    used = {a: s for a, s in template_actions(template).items() if "*" not in a and "?" not in a}
+    prefixes = {action.split(":", 1)[0] for action in used if ":" in action}
+    operations = load_operations(prefixes)
+    iam_actions = load_iam_actions() or {}
+    problems = []
+    for action, statements in sorted(used.items()):
+        for why in action_problems(action, operations, iam_actions):
+            problems.append(f"{statements[0].where()}: {why}")
     return problems
 
 
@@ -593,13 +745,33 @@ def run_all(
         *check_paths(template, template_dir),
         *check_functions(template, bin_dir),
         *check_roles(template),
+        *check_schedules(template, template_dir),
+    ]
+
+
+def run_iam(template_path: Path) -> list[str]:
+    """The IAM rules alone, for a template that is not Switchyard's SAM template."""
+    text = template_path.read_text()
+    template = load_template(text)
+    return [
+        *check_wildcard_actions(template),
+        *check_resource_star(template, text),
+        *check_real_actions(template),
+        *check_roles(template),
     ]
 
 
 def main(argv: list[str]) -> int:
-    template_path = Path(argv[1]) if len(argv) > 1 else TEMPLATE
+    args = argv[1:]
+    iam_only = bool(args) and args[0] == "--iam-only"
+    if iam_only:
+        args = args[1:]
+        if len(args) != 1:
+            print("usage: check.py [TEMPLATE] | check.py --iam-only TEMPLATE", file=sys.stderr)
+            return 2
+    template_path = Path(args[0]) if args else TEMPLATE
     try:
-        problems = run_all(template_path)
+        problems = run_iam(template_path) if iam_only else run_all(template_path)
     except (TemplateError, OSError) as err:
         print(f"check.py: {err}", file=sys.stderr)
         return 2
@@ -610,7 +782,8 @@ def main(argv: list[str]) -> int:
         print(f"check.py: {len(problems)} problem(s) in {template_path}", file=sys.stderr)
         return 1
     actions = len(template_actions(load_template(template_path.read_text())))
-    print(f"check.py: {template_path} ok ({actions} IAM actions, all known)")
+    what = "all real" if iam_only else "all known"
+    print(f"check.py: {template_path} ok ({actions} IAM actions, {what})")
     return 0
 
 

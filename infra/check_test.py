@@ -377,6 +377,182 @@ class StateMachinesAndFunctions(unittest.TestCase):
         self.assertTrue(any("CreateDbRole: a role no function" in p for p in problems), problems)
 
 
+SCHEDULE_TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Conditions:
+  HasRefresh: !Equals [a, a]
+Resources:
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: ../machines/deploy.asl.json
+      Role: !GetAtt MachineRole.Arn
+{machine_role}
+  RefreshRole:
+    Type: AWS::IAM::Role
+    Condition: {role_condition}
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal:
+              Service: {service}
+            Action: sts:AssumeRole
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: states:StartExecution
+                Resource: !Ref Machine
+  Refresh:
+    Type: AWS::Scheduler::Schedule
+    Condition: HasRefresh
+    Properties:
+      ScheduleExpression: cron(0 3 * * ? *)
+      FlexibleTimeWindow:
+        Mode: "OFF"
+      Target:
+        Arn: {target}
+        RoleArn: !GetAtt RefreshRole.Arn
+        Input: {input}
+"""
+
+
+def schedule_template(
+    input: str = """!Sub '{"namespace": "${Target}", "source_namespace": "${Source}"}'""",
+    target: str = "!Ref Machine",
+    service: str = "scheduler.amazonaws.com",
+    role_condition: str = "HasRefresh",
+) -> dict:
+    return check.load_template(
+        SCHEDULE_TEMPLATE.format(
+            machine_role=MACHINE_ROLE.rstrip("\n"),
+            input=input,
+            target=target,
+            service=service,
+            role_condition=role_condition,
+        )
+    )
+
+
+class Schedules(unittest.TestCase):
+    def test_a_refresh_schedule_passes(self) -> None:
+        template = schedule_template()
+        self.assertEqual(check.check_schedules(template, Path("/nonexistent/infra")), [])
+        self.assertEqual(check.check_roles(template), [])
+
+    def test_misspelled_input_field_is_caught(self) -> None:
+        template = schedule_template(
+            """!Sub '{"namespace": "${Target}", "source_namspace": "${Source}"}'"""
+        )
+        problems = check.check_schedules(template, Path("."))
+        self.assertTrue(
+            any("'source_namspace' (did you mean 'source_namespace'?)" in p for p in problems),
+            problems,
+        )
+        self.assertTrue(any("exactly one of" in p and "neither" in p for p in problems), problems)
+
+    def test_both_sources_and_no_namespace_are_caught(self) -> None:
+        template = schedule_template("""'{"source_namespace": "a", "snapshot_id": "b"}'""")
+        problems = check.check_schedules(template, Path("."))
+        self.assertTrue(any("has no 'namespace'" in p for p in problems), problems)
+        self.assertTrue(any("exactly one of" in p for p in problems), problems)
+
+    def test_input_that_is_not_json_is_caught(self) -> None:
+        template = schedule_template("""!Sub '{"namespace": "${Target}",}'""")
+        problems = check.check_schedules(template, Path("."))
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("is not JSON", problems[0])
+
+    def test_empty_field_is_caught(self) -> None:
+        template = schedule_template("""'{"namespace": "xy-0146-qa", "snapshot_id": ""}'""")
+        problems = check.check_schedules(template, Path("."))
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("'snapshot_id' as ''", problems[0])
+
+    def test_target_that_is_no_state_machine_is_caught(self) -> None:
+        template = schedule_template(target="arn:aws:states:eu-west-1:123456789012:stateMachine:x")
+        problems = check.check_schedules(template, Path("."))
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("Target.Arn is not `!Ref <StateMachine>`", problems[0])
+
+    def test_schedule_role_trusting_another_service_is_caught(self) -> None:
+        problems = check.check_roles(schedule_template(service="lambda.amazonaws.com"))
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("Refresh needs exactly scheduler.amazonaws.com", problems[0])
+
+    def test_role_without_its_users_condition_is_caught(self) -> None:
+        text = SCHEDULE_TEMPLATE.replace("    Condition: {role_condition}\n", "", 1)
+        template = check.load_template(
+            text.format(
+                machine_role=MACHINE_ROLE.rstrip("\n"),
+                input="""'{"namespace": "a", "snapshot_id": "b"}'""",
+                target="!Ref Machine",
+                service="scheduler.amazonaws.com",
+            )
+        )
+        problems = check.check_roles(template)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("RefreshRole: created under Condition None", problems[0])
+        self.assertIn("Refresh under 'HasRefresh'", problems[0])
+
+
+PIPELINE = """\
+Resources:
+  Pipeline:
+    Type: AWS::CodePipeline::Pipeline
+    Properties:
+      RoleArn: !GetAtt PipelineRole.Arn
+  PipelineRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal:
+              Service: codepipeline.amazonaws.com
+            Action: sts:AssumeRole
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: [{actions}]
+                Resource: arn:aws:states:eu-west-1:123456789012:stateMachine:deploy
+"""
+
+
+class IamOnly(unittest.TestCase):
+    def run_iam(self, text: str) -> list[str]:
+        path = Path(tempfile.mkdtemp()) / "pipeline.yaml"
+        path.write_text(text)
+        try:
+            return check.run_iam(path)
+        finally:
+            path.unlink()
+            path.parent.rmdir()
+
+    def test_real_actions_pass(self) -> None:
+        text = PIPELINE.format(actions="states:StartExecution, s3:GetObjectVersion")
+        self.assertEqual(self.run_iam(text), [])
+
+    def test_misspelled_action_is_caught_without_a_known_list(self) -> None:
+        problems = self.run_iam(PIPELINE.format(actions="states:StartExecutions"))
+        self.assertTrue(
+            any("no operation of states" in p and "states:StartExecution" in p for p in problems),
+            problems,
+        )
+
+    def test_pipeline_role_trusting_another_service_is_caught(self) -> None:
+        text = PIPELINE.format(actions="states:StartExecution").replace(
+            "codepipeline.amazonaws.com", "events.amazonaws.com"
+        )
+        problems = self.run_iam(text)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("Pipeline needs exactly codepipeline.amazonaws.com", problems[0])
+
+
 class RealTemplate(unittest.TestCase):
     def test_the_template_passes_every_check(self) -> None:
         self.assertEqual(check.run_all(), [])
