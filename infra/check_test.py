@@ -557,6 +557,9 @@ class RealTemplate(unittest.TestCase):
     def test_the_template_passes_every_check(self) -> None:
         self.assertEqual(check.run_all(), [])
 
+    def test_the_pipeline_example_passes_the_iam_checks(self) -> None:
+        self.assertEqual(check.run_iam(check.INFRA / "examples" / "pipeline.yaml"), [])
+
 
 if __name__ == "__main__":
     unittest.main()
