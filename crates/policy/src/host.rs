@@ -330,9 +330,8 @@ impl PluginHost {
         origin: &str,
         pre: &PolicyPre<Sandbox>,
     ) -> Result<PluginDescriptor, PolicyError> {
-        let mut store = self.store();
-        store
-            .set_fuel(self.limits.fuel)
+        let mut store = self
+            .store()
             .map_err(|err| PolicyError::Engine(err.to_string()))?;
         let described = pre
             .instantiate(&mut store)
@@ -367,10 +366,13 @@ impl PluginHost {
         Ok(descriptor)
     }
 
-    fn store(&self) -> Store<Sandbox> {
+    /// Every store a plugin runs in, for `describe` as for `evaluate`, is limited and metered:
+    /// with fuel consumption on, a store without fuel cannot run at all.
+    fn store(&self) -> wasmtime::Result<Store<Sandbox>> {
         let mut store = Store::new(&self.engine, sandbox(&self.limits));
         store.limiter(|sandbox| &mut sandbox.limiter);
-        store
+        store.set_fuel(self.limits.fuel)?;
+        Ok(store)
     }
 
     /// One evaluation in a fresh store: nothing a plugin did in an earlier call survives, and
@@ -382,13 +384,10 @@ impl PluginHost {
     ) -> Result<Evaluation, PluginFailure> {
         let name = &plugin.descriptor.name;
         let started = Instant::now();
-        let mut store = self.store();
-        store
-            .set_fuel(self.limits.fuel)
-            .map_err(|err| PluginFailure::Unloadable {
-                plugin: name.clone(),
-                detail: format!("{err:#}"),
-            })?;
+        let mut store = self.store().map_err(|err| PluginFailure::Unloadable {
+            plugin: name.clone(),
+            detail: format!("{err:#}"),
+        })?;
         let input = bindings::context(context);
         let result = plugin
             .pre
