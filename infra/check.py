@@ -106,6 +106,10 @@ TRUSTED_SERVICE = {
 # crates/core/src/state.rs; the rest of DeployState is filled in by the machine's own steps).
 DEPLOY_MACHINE_FILE = "deploy.asl.json"
 DEPLOY_REQUEST_FIELDS = {"namespace", "source_namespace", "snapshot_id", "image"}
+# The orphan sweep's file, and the fields of its input (OrphanSweep in
+# crates/core/src/steps/orphans.rs), each with the JSON type it takes.
+SWEEP_MACHINE_FILE = "sweep-orphans.asl.json"
+SWEEP_REQUEST_FIELDS = {"apply": bool, "min_age_hours": int, "snapshot_retention_days": int}
 # What every Switchyard function needs (after SAM Globals are applied).
 FUNCTION_SHAPE = {
     "Runtime": "provided.al2023",
@@ -630,9 +634,11 @@ def check_roles(template: dict) -> list[str]:
     return problems
 
 
-def sub_text(value: Any) -> str | None:
+def sub_text(value: Any, parameters: dict | None = None) -> str | None:
     """The text of a plain string or of `!Sub` (either form), with every ${...} replaced by a
-    placeholder word, so that what is left can be parsed; None for anything else."""
+    placeholder word, so that what is left can be parsed; None for anything else. A JSON
+    literal's parameter (a Number, or a "true"/"false" choice) is replaced by its Default, which
+    stands unquoted in the JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and list(value) == ["Fn::Sub"]:
@@ -640,7 +646,18 @@ def sub_text(value: Any) -> str | None:
         if isinstance(body, list) and body:
             body = body[0]
         if isinstance(body, str):
-            return PLACEHOLDER.sub("placeholder", body.replace("${!", "${"))
+
+            def literal(match: re.Match) -> str:
+                parameter = (parameters or {}).get(match.group(1))
+                if isinstance(parameter, dict) and "Default" in parameter:
+                    choices = parameter.get("AllowedValues")
+                    if parameter.get("Type") == "Number" or (
+                        isinstance(choices, list) and set(map(str, choices)) <= {"true", "false"}
+                    ):
+                        return str(parameter["Default"])
+                return "placeholder"
+
+            return PLACEHOLDER.sub(literal, body.replace("${!", "${"))
     return None
 
 
@@ -666,7 +683,7 @@ def check_schedules(template: dict, template_dir: Path) -> list[str]:
                 "this template"
             )
             continue
-        text = sub_text(target.get("Input"))
+        text = sub_text(target.get("Input"), template.get("Parameters") or {})
         if text is None:
             problems.append(f"{resource_id}: Target.Input is not a string or `!Sub` string")
             continue
@@ -679,6 +696,9 @@ def check_schedules(template: dict, template_dir: Path) -> list[str]:
             problems.append(f"{resource_id}: Target.Input is not a JSON object")
             continue
         uri = effective_properties(template, machine).get("DefinitionUri")
+        if isinstance(uri, str) and Path(uri).name == SWEEP_MACHINE_FILE:
+            problems.extend(check_sweep_input(resource_id, machine_id, document))
+            continue
         if not (isinstance(uri, str) and Path(uri).name == DEPLOY_MACHINE_FILE):
             continue
         unknown = sorted(set(document) - DEPLOY_REQUEST_FIELDS)
@@ -709,6 +729,26 @@ def check_schedules(template: dict, template_dir: Path) -> list[str]:
                     f"{resource_id}: Target.Input for {machine_id} gives {key!r} as {value!r}, "
                     "not a non-empty string"
                 )
+    return problems
+
+
+def check_sweep_input(resource_id: str, machine_id: str, document: dict) -> list[str]:
+    """The sweep machine's input: only OrphanSweep's request fields, each of its type. A `!Sub`
+    of a Number parameter reads as `${Param}` here, which json.loads cannot parse, so the
+    template's parameters are substituted by sub_text's caller only as far as JSON needs."""
+    problems = []
+    for key, value in document.items():
+        expected = SWEEP_REQUEST_FIELDS.get(key)
+        if expected is None:
+            problems.append(
+                f"{resource_id}: Target.Input for {machine_id} has {key!r}, which the sweep "
+                f"machine's input does not have (it takes {', '.join(sorted(SWEEP_REQUEST_FIELDS))})"
+            )
+        elif not (isinstance(value, expected) and not (expected is int and isinstance(value, bool))):
+            problems.append(
+                f"{resource_id}: Target.Input for {machine_id} gives {key!r} as {value!r}, "
+                f"not a JSON {'boolean' if expected is bool else 'integer'}"
+            )
     return problems
 
 

@@ -477,6 +477,38 @@ class Schedules(unittest.TestCase):
         self.assertEqual(len(problems), 1, problems)
         self.assertIn("Target.Arn is not `!Ref <StateMachine>`", problems[0])
 
+    def sweep_template(self, input: str) -> dict:
+        text = SCHEDULE_TEMPLATE.replace("deploy.asl.json", "sweep-orphans.asl.json").format(
+            machine_role=MACHINE_ROLE.rstrip("\n"),
+            input=input,
+            target="!Ref Machine",
+            service="scheduler.amazonaws.com",
+            role_condition="HasRefresh",
+        )
+        parameters = (
+            "Parameters:\n"
+            "  Apply:\n    Type: String\n    Default: \"false\"\n"
+            "    AllowedValues: [\"false\", \"true\"]\n"
+            "  Days:\n    Type: Number\n    Default: 14\n"
+        )
+        return check.load_template(parameters + text)
+
+    def test_a_sweep_schedule_with_parameters_passes(self) -> None:
+        template = self.sweep_template(
+            """!Sub '{"apply": ${Apply}, "snapshot_retention_days": ${Days}}'"""
+        )
+        self.assertEqual(check.check_schedules(template, Path(".")), [])
+
+    def test_sweep_input_of_the_wrong_shape_is_caught(self) -> None:
+        template = self.sweep_template(
+            """'{"apply": "true", "min_age_hours": true, "dry_run": false}'"""
+        )
+        problems = check.check_schedules(template, Path("."))
+        self.assertEqual(len(problems), 3, problems)
+        self.assertTrue(any("'apply' as 'true', not a JSON boolean" in p for p in problems))
+        self.assertTrue(any("'min_age_hours' as True, not a JSON integer" in p for p in problems))
+        self.assertTrue(any("'dry_run', which the sweep" in p for p in problems))
+
     def test_schedule_role_trusting_another_service_is_caught(self) -> None:
         problems = check.check_roles(schedule_template(service="lambda.amazonaws.com"))
         self.assertEqual(len(problems), 1, problems)

@@ -15,6 +15,8 @@ use crate::backend::{Backend, StepInvoker};
 
 /// The deploy machine, relative to the repository root.
 pub const DEPLOY_MACHINE: &str = "statemachines/deploy.asl.json";
+/// The orphan sweep, relative to the repository root.
+pub const SWEEP_MACHINE: &str = "statemachines/sweep-orphans.asl.json";
 
 /// Where a deploy's data comes from.
 #[derive(Debug, Clone)]

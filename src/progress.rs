@@ -239,7 +239,99 @@ pub fn detail(state: &str, output: &Value) -> (&'static str, String) {
                 ("ok", "lock not held".to_owned())
             }
         }
+        "FindOrphans" => {
+            let found = &output["found"];
+            let count = |key: &str| found[key].as_array().map_or(0, Vec::len);
+            (
+                "ok",
+                format!(
+                    "{} orphans among {} databases and {} snapshots; {} kept",
+                    count("orphans"),
+                    text(found, &["databases_seen"]),
+                    text(found, &["snapshots_seen"]),
+                    count("kept")
+                ),
+            )
+        }
+        "DeleteOrphans" => {
+            let deleted = &output["deleted"];
+            let count = |key: &str| deleted[key].as_array().map_or(0, Vec::len);
+            (
+                "ok",
+                format!("deleted {}, kept {}", count("deleted"), count("kept")),
+            )
+        }
         _ => ("ok", String::new()),
+    }
+}
+
+/// The orphan sweep's summary: each orphan, what became of it, and what was kept and why.
+pub fn render_sweep(execution: &Execution) -> String {
+    use switchyard_core::steps::orphans::OrphanSweep;
+    let document = crate::deploy::final_document(execution);
+    let sweep: OrphanSweep = serde_json::from_value(document).unwrap_or_default();
+    let found = sweep.found.unwrap_or_default();
+    let deleted = sweep.deleted.unwrap_or_default();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{} {} in {}",
+        execution.status.as_str(),
+        execution.name,
+        human_duration((execution.stop_date - execution.start_date).num_seconds())
+    );
+    if let Some(error) = &execution.error {
+        let _ = writeln!(
+            out,
+            "  error  {error}: {}",
+            execution.cause.as_deref().unwrap_or("")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  seen   {} databases, {} snapshots",
+        found.databases_seen, found.snapshots_seen
+    );
+    if found.orphans.is_empty() {
+        let _ = writeln!(out, "  no orphans");
+    }
+    for orphan in &found.orphans {
+        let fate = if deleted.deleted.contains(&orphan.id) {
+            "deleted"
+        } else if let Some(kept) = deleted.kept.iter().find(|k| k.id == orphan.id) {
+            kept.reason.as_str()
+        } else if sweep.apply {
+            "not deleted"
+        } else {
+            "reported (run with --apply to delete)"
+        };
+        let _ = writeln!(
+            out,
+            "  orphan {:<8} {:<34} {:<14} {fate}",
+            resource_name(orphan.resource),
+            orphan.id,
+            orphan.namespace
+        );
+    }
+    for kept in &found.kept {
+        let _ = writeln!(
+            out,
+            "  kept   {:<8} {:<34} {}",
+            resource_name(kept.resource),
+            kept.id,
+            kept.reason
+        );
+    }
+    for snapshot in &deleted.final_snapshots {
+        let _ = writeln!(out, "  final snapshot {snapshot}");
+    }
+    out
+}
+
+fn resource_name(resource: switchyard_core::steps::orphans::ResourceType) -> &'static str {
+    match resource {
+        switchyard_core::steps::orphans::ResourceType::Database => "db",
+        switchyard_core::steps::orphans::ResourceType::Snapshot => "snapshot",
     }
 }
 

@@ -713,6 +713,14 @@ impl Snapshots for CompletedRollouts {
     async fn describe_snapshot(&self, snapshot_id: &str) -> Result<Snapshot, AwsError> {
         self.0.describe_snapshot(snapshot_id).await
     }
+
+    async fn list_snapshots(&self) -> Result<Vec<Snapshot>, AwsError> {
+        self.0.list_snapshots().await
+    }
+
+    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {
+        self.0.delete_snapshot(snapshot_id).await
+    }
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_rds::operation::create_db_snapshot::CreateDBSnapshotError;
 use aws_sdk_rds::operation::delete_db_instance::DeleteDBInstanceError;
+use aws_sdk_rds::operation::delete_db_snapshot::DeleteDBSnapshotError;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDBInstanceFromDBSnapshotError;
@@ -78,6 +79,46 @@ impl Snapshots for SdkAws {
                 kind: ResourceKind::DbSnapshot,
                 id: snapshot_id.to_owned(),
             })
+    }
+
+    async fn list_snapshots(&self) -> Result<Vec<Snapshot>, AwsError> {
+        // Manual only: automated snapshots belong to RDS's retention, not to Switchyard.
+        let mut items = self
+            .rds
+            .describe_db_snapshots()
+            .snapshot_type("manual")
+            .into_paginator()
+            .items()
+            .send();
+        let mut snapshots = Vec::new();
+        while let Some(snapshot) = items
+            .try_next()
+            .await
+            .map_err(|err| map_sdk_error(err, |_| None))?
+        {
+            snapshots.push(to_snapshot(snapshot));
+        }
+        Ok(snapshots)
+    }
+
+    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {
+        self.rds
+            .delete_db_snapshot()
+            .db_snapshot_identifier(snapshot_id)
+            .send()
+            .await
+            .map_err(|err| {
+                map_sdk_error(err, |err| match err {
+                    DeleteDBSnapshotError::DbSnapshotNotFoundFault(_) => {
+                        not_found(ResourceKind::DbSnapshot, snapshot_id)
+                    }
+                    DeleteDBSnapshotError::InvalidDbSnapshotStateFault(fault) => {
+                        invalid_state(ResourceKind::DbSnapshot, snapshot_id, fault)
+                    }
+                    _ => None,
+                })
+            })?;
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@ use crate::policy::PolicyEngine;
 use crate::ports::Aws;
 use crate::records::ParameterLayout;
 use crate::state::DeployState;
+use crate::steps::orphans::OrphanSweep;
 use crate::steps::{self, Env};
 
 /// A Lambda function of the deploy machine. Its name (`acquire-lock`, ...) is the function's
@@ -30,6 +31,8 @@ pub enum Step {
     Cleanup,
     Rollback,
     ReleaseLock,
+    FindOrphans,
+    DeleteOrphans,
 }
 
 /// The pipeline stages a user names (`--inject-fault create-db:error`); several functions may
@@ -97,7 +100,7 @@ impl FromStr for Stage {
 }
 
 impl Step {
-    pub const ALL: [Step; 12] = [
+    pub const ALL: [Step; 14] = [
         Step::AcquireLock,
         Step::Snapshot,
         Step::CheckSnapshot,
@@ -110,6 +113,8 @@ impl Step {
         Step::Cleanup,
         Step::Rollback,
         Step::ReleaseLock,
+        Step::FindOrphans,
+        Step::DeleteOrphans,
     ];
 
     pub fn function_name(&self) -> &'static str {
@@ -126,6 +131,8 @@ impl Step {
             Step::Cleanup => "cleanup",
             Step::Rollback => "rollback",
             Step::ReleaseLock => "release-lock",
+            Step::FindOrphans => "find-orphans",
+            Step::DeleteOrphans => "delete-orphans",
         }
     }
 
@@ -150,7 +157,8 @@ impl Step {
         name
     }
 
-    /// The pipeline stage this function serves; lock handling belongs to none.
+    /// The pipeline stage this function serves; lock handling and the orphan sweep belong to
+    /// none.
     pub fn stage(&self) -> Option<Stage> {
         match self {
             Step::Snapshot | Step::CheckSnapshot => Some(Stage::Snapshot),
@@ -161,7 +169,7 @@ impl Step {
             Step::CheckService => Some(Stage::WaitStable),
             Step::Cleanup => Some(Stage::Cleanup),
             Step::Rollback => Some(Stage::Rollback),
-            Step::AcquireLock | Step::ReleaseLock => None,
+            Step::AcquireLock | Step::ReleaseLock | Step::FindOrphans | Step::DeleteOrphans => None,
         }
     }
 }
@@ -185,30 +193,47 @@ pub async fn run_step(
     policies: &dyn PolicyEngine,
     event: Value,
 ) -> Result<Value, StepError> {
-    let state: DeployState = serde_json::from_value(event)
-        .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
     let env = Env::new(aws, layout).with_policies(policies);
-    let result = async {
-        match step {
-            Step::AcquireLock => to_value(steps::acquire_lock(env, &state).await?),
-            Step::Snapshot => to_value(steps::snapshot(env, &state).await?),
-            Step::CheckSnapshot => to_value(steps::check_snapshot(env, &state).await?),
-            Step::ReadPointer => to_value(steps::read_pointer(env, &state).await?),
-            Step::CreateDb => to_value(steps::create_db(env, &state).await?),
-            Step::CheckDb => to_value(steps::check_db(env, &state).await?),
-            Step::SwapPointer => to_value(steps::swap_pointer(env, &state).await?),
-            Step::DeployService => to_value(steps::deploy_service(env, &state).await?),
-            Step::CheckService => to_value(steps::check_service(env, &state).await?),
-            Step::Cleanup => to_value(steps::cleanup(env, &state).await?),
-            Step::Rollback => to_value(steps::rollback(env, &state).await?),
-            Step::ReleaseLock => to_value(steps::release_lock(env, &state).await?),
-        }
-    }
-    .await;
+    let result = match step {
+        Step::FindOrphans | Step::DeleteOrphans => run_sweep_step(step, env, event).await,
+        _ => run_deploy_step(step, env, event).await,
+    };
     if let Err(err) = &result {
         tracing::warn!(%step, error = err.name(), "{err}");
     }
     result
+}
+
+async fn run_deploy_step(step: Step, env: Env<'_>, event: Value) -> Result<Value, StepError> {
+    let state: DeployState = serde_json::from_value(event)
+        .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
+    match step {
+        Step::AcquireLock => to_value(steps::acquire_lock(env, &state).await?),
+        Step::Snapshot => to_value(steps::snapshot(env, &state).await?),
+        Step::CheckSnapshot => to_value(steps::check_snapshot(env, &state).await?),
+        Step::ReadPointer => to_value(steps::read_pointer(env, &state).await?),
+        Step::CreateDb => to_value(steps::create_db(env, &state).await?),
+        Step::CheckDb => to_value(steps::check_db(env, &state).await?),
+        Step::SwapPointer => to_value(steps::swap_pointer(env, &state).await?),
+        Step::DeployService => to_value(steps::deploy_service(env, &state).await?),
+        Step::CheckService => to_value(steps::check_service(env, &state).await?),
+        Step::Cleanup => to_value(steps::cleanup(env, &state).await?),
+        Step::Rollback => to_value(steps::rollback(env, &state).await?),
+        Step::ReleaseLock => to_value(steps::release_lock(env, &state).await?),
+        Step::FindOrphans | Step::DeleteOrphans => {
+            Err(StepError::Internal(format!("{step} is not a deploy step")))
+        }
+    }
+}
+
+async fn run_sweep_step(step: Step, env: Env<'_>, event: Value) -> Result<Value, StepError> {
+    let request: OrphanSweep = serde_json::from_value(event)
+        .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
+    match step {
+        Step::FindOrphans => to_value(steps::find_orphans(env, &request).await?),
+        Step::DeleteOrphans => to_value(steps::delete_orphans(env, &request).await?),
+        _ => Err(StepError::Internal(format!("{step} is not a sweep step"))),
+    }
 }
 
 #[cfg(test)]

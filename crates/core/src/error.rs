@@ -60,6 +60,8 @@ pub enum ResourceKind {
     Cluster,
     Service,
     TaskDefinition,
+    StateMachine,
+    Execution,
 }
 
 impl fmt::Display for ResourceKind {
@@ -71,6 +73,8 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Cluster => "cluster",
             ResourceKind::Service => "service",
             ResourceKind::TaskDefinition => "task definition",
+            ResourceKind::StateMachine => "state machine",
+            ResourceKind::Execution => "execution",
         })
     }
 }

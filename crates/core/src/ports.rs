@@ -78,6 +78,11 @@ pub trait Snapshots: Send + Sync {
         tags: &Tags,
     ) -> Result<Snapshot, AwsError>;
     async fn describe_snapshot(&self, snapshot_id: &str) -> Result<Snapshot, AwsError>;
+    /// Every manual snapshot in the account and region, with tags.
+    async fn list_snapshots(&self) -> Result<Vec<Snapshot>, AwsError>;
+    /// Asks RDS to delete a manual snapshot; a snapshot still `creating` is
+    /// [`AwsError::InvalidState`].
+    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError>;
 }
 
 #[async_trait]
@@ -213,6 +218,49 @@ pub trait Services: Send + Sync {
         service: &str,
         task_definition_arn: &str,
     ) -> Result<Service, AwsError>;
+}
+
+/// One event of a Step Functions execution's history, as much of it as progress needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionEvent {
+    /// 1-based, in order.
+    pub id: i64,
+    pub timestamp: DateTime<Utc>,
+    /// Step Functions' own type name: `TaskStateEntered`, `ExecutionSucceeded`, ...
+    pub event_type: String,
+    /// The state's name, for state events.
+    pub state_name: Option<String>,
+    /// The state's input (`*StateEntered`) or the execution's (`ExecutionStarted`), as JSON text.
+    pub input: Option<String>,
+    /// The state's output (`*StateExited`) or the execution's (`ExecutionSucceeded`).
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// A state machine of the account and region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateMachineRef {
+    pub name: String,
+    pub arn: String,
+}
+
+/// Starting and watching Step Functions executions: what `switchyard ... --remote` uses. Only
+/// the AWS SDK adapter has it; a local run is its own execution.
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// Every state machine, all pages.
+    async fn list_state_machines(&self) -> Result<Vec<StateMachineRef>, AwsError>;
+    /// Starts an execution; returns its ARN.
+    async fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<String, AwsError>;
+    /// The whole history so far, oldest first, all pages.
+    async fn execution_history(&self, execution_arn: &str)
+    -> Result<Vec<ExecutionEvent>, AwsError>;
 }
 
 /// The time as AWS sees it: the wall clock on AWS, the virtual clock in the simulated world;

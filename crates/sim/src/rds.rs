@@ -203,6 +203,34 @@ impl Snapshots for SimAws {
                 .ok_or_else(|| not_found(ResourceKind::DbSnapshot, snapshot_id))
         })
     }
+
+    async fn list_snapshots(&self) -> Result<Vec<Snapshot>, AwsError> {
+        self.call("DescribeDBSnapshots", |s| {
+            Ok(s.snapshots.values().map(|snap| snap.view(s.now)).collect())
+        })
+    }
+
+    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {
+        self.call("DeleteDBSnapshot", |s| {
+            let snapshot = s
+                .snapshots
+                .get(snapshot_id)
+                .ok_or_else(|| not_found(ResourceKind::DbSnapshot, snapshot_id))?;
+            let status = snapshot.status(s.now);
+            if status != "available" {
+                // RDS: InvalidDBSnapshotState.
+                return Err(AwsError::InvalidState {
+                    kind: ResourceKind::DbSnapshot,
+                    id: snapshot_id.to_owned(),
+                    message: format!("snapshot is {status}"),
+                });
+            }
+            // A restore reads the snapshot only while it is being created: deleting it now
+            // leaves every instance restored from it intact, as in RDS.
+            s.snapshots.remove(snapshot_id);
+            Ok(())
+        })
+    }
 }
 
 #[async_trait]

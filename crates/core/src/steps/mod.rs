@@ -5,6 +5,7 @@
 mod database;
 pub mod gate;
 mod lock;
+pub mod orphans;
 mod pointer;
 pub mod service;
 mod snapshot;
@@ -12,6 +13,7 @@ mod sweep;
 
 pub use database::{check_db, create_db};
 pub use lock::{ReleaseReport, acquire_lock, release_lock};
+pub use orphans::{delete_orphans, find_orphans};
 pub use pointer::{read_pointer, swap_pointer};
 pub use service::{check_service, deploy_service};
 pub use snapshot::{check_snapshot, snapshot};

@@ -25,7 +25,10 @@ const BUSY: &[&str] = &[
 
 /// The databases the namespace's service runs on, in any of its deployments: a database a task
 /// may still be connected to is never deleted, whatever the records say.
-async fn in_use(env: Env<'_>, settings: &NamespaceSettings) -> Result<BTreeSet<String>, StepError> {
+pub(super) async fn in_use(
+    env: Env<'_>,
+    settings: &NamespaceSettings,
+) -> Result<BTreeSet<String>, StepError> {
     let service = match env
         .aws
         .describe_service(&settings.cluster, &settings.service)
