@@ -6,4 +6,5 @@ pub mod decisions;
 pub mod deploy;
 pub mod policy;
 pub mod progress;
+pub mod remote;
 pub mod status;

@@ -97,6 +97,21 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Find the databases and snapshots Switchyard made that nothing accounts for, by running
+    /// statemachines/sweep-orphans.asl.json; delete them only with --apply.
+    SweepOrphans {
+        /// Delete the orphans found (each under its namespace's lock, after the policies allow).
+        #[arg(long)]
+        apply: bool,
+        /// A database younger than this is never an orphan.
+        #[arg(long, value_name = "HOURS")]
+        min_age_hours: Option<u32>,
+        /// An unreferenced snapshot younger than this is kept.
+        #[arg(long, value_name = "DAYS")]
+        snapshot_retention_days: Option<u32>,
+        #[command(flatten)]
+        run: RunOptions,
+    },
     /// Release a namespace's deploy lock left by an execution that died.
     Unlock {
         namespace: String,
@@ -156,8 +171,27 @@ struct RunOptions {
     /// The execution's name (default: derived from the namespace and time).
     #[arg(long)]
     name: Option<String>,
+    /// Start the execution on the state machine deployed in AWS (with --aws, or --endpoint-url)
+    /// and follow it from its execution history, instead of running it here.
+    #[arg(long)]
+    remote: bool,
+    /// The deployed state machine for --remote: an ARN or a name [default: the stack's machine,
+    /// found by its logical id, e.g. DeployStateMachine-*].
+    #[arg(long, value_name = "ARN_OR_NAME", requires = "remote")]
+    state_machine: Option<String>,
+    /// Seconds between two reads of the execution history with --remote.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, requires = "remote")]
+    poll_seconds: u64,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+}
+
+/// How an execution's outcome is summed up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Report {
+    Deploy,
+    Sweep,
+    Execution,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -263,7 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 request.input(),
                 &run,
                 &heading,
-                true,
+                Report::Deploy,
             )
             .await
         }
@@ -282,8 +316,44 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => serde_json::json!({}),
             };
             let heading = format!("run {}", machine.display());
-            let is_deploy = machine.ends_with("deploy.asl.json");
-            execute(global, &layout, &machine, input, &run, &heading, is_deploy).await
+            let report = if machine.ends_with("deploy.asl.json") {
+                Report::Deploy
+            } else if machine.ends_with("sweep-orphans.asl.json") {
+                Report::Sweep
+            } else {
+                Report::Execution
+            };
+            execute(global, &layout, &machine, input, &run, &heading, report).await
+        }
+        Command::SweepOrphans {
+            apply,
+            min_age_hours,
+            snapshot_retention_days,
+            run,
+        } => {
+            let mut input = serde_json::json!({ "apply": apply });
+            if let Some(hours) = min_age_hours {
+                input["min_age_hours"] = hours.into();
+            }
+            if let Some(days) = snapshot_retention_days {
+                input["snapshot_retention_days"] = days.into();
+            }
+            let heading = if apply {
+                "sweep orphans, deleting what is found"
+            } else {
+                "sweep orphans, report only"
+            };
+            let machine = PathBuf::from(deploy::SWEEP_MACHINE);
+            execute(
+                global,
+                &layout,
+                &machine,
+                input,
+                &run,
+                heading,
+                Report::Sweep,
+            )
+            .await
         }
         Command::Status { output } => {
             let backend = backend(global, output == Output::Json).await?;
@@ -332,9 +402,12 @@ async fn execute(
     input: serde_json::Value,
     options: &RunOptions,
     heading: &str,
-    is_deploy: bool,
+    report: Report,
 ) -> anyhow::Result<ExitCode> {
     let json = options.output == Output::Json;
+    if options.remote {
+        return execute_remote(global, machine_path, input, options, heading, report).await;
+    }
     let backend = backend(global, json).await?;
     if !options.faults.is_empty() {
         let Some(world) = backend.world() else {
@@ -345,18 +418,10 @@ async fn execute(
         }
     }
     let machine = deploy::load_machine(machine_path, &backend)?;
-    let name = options.name.clone().unwrap_or_else(|| {
-        let stem = input
-            .get("namespace")
-            .and_then(|v| v.as_str())
-            .unwrap_or("execution")
-            .to_owned();
-        // Unique, as Step Functions requires of names: the execution id tags and locks
-        // everything, so two runs must never share one.
-        let now = backend.clock().now();
-        let suffix = uuid::Uuid::new_v4().simple().to_string();
-        format!("{stem}-{}-{}", now.format("%Y%m%d-%H%M%S"), &suffix[..8])
-    });
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| execution_name(&input, machine_path, backend.clock().now()));
     let backend = Arc::new(backend);
     let plugin_dir = global
         .plugins
@@ -401,14 +466,33 @@ async fn execute(
         progress.flush_notes();
     }
     backend.persist()?;
-    let succeeded = matches!(execution.status, switchyard_asl::ExecutionStatus::Succeeded);
-    if is_deploy {
-        let report = DeployReport::from_execution(&execution);
+    print_outcome(&execution, report, json)?;
+    Ok(exit_code(&execution))
+}
+
+fn exit_code(execution: &switchyard_asl::Execution) -> ExitCode {
+    if matches!(execution.status, switchyard_asl::ExecutionStatus::Succeeded) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The execution's summary: a deploy's report, a sweep's findings, or any machine's outcome.
+fn print_outcome(
+    execution: &switchyard_asl::Execution,
+    report: Report,
+    json: bool,
+) -> anyhow::Result<()> {
+    if report == Report::Deploy {
+        let report = DeployReport::from_execution(execution);
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             print!("{}", progress::render_report(&report));
         }
+    } else if report == Report::Sweep && !json {
+        print!("{}", progress::render_sweep(execution));
     } else if json {
         println!(
             "{}",
@@ -422,13 +506,99 @@ async fn execute(
             }))?
         );
     } else {
-        print!("{}", progress::render_execution(&execution));
+        print!("{}", progress::render_execution(execution));
     }
-    Ok(if succeeded {
-        ExitCode::SUCCESS
+    Ok(())
+}
+
+/// Starts `input` on the deployed machine and follows it: the same lines and summary as a local
+/// run, read from Step Functions' execution history. What the policies said is in the
+/// functions' logs (one line per decision), not here.
+async fn execute_remote(
+    global: &Global,
+    machine_path: &std::path::Path,
+    input: serde_json::Value,
+    options: &RunOptions,
+    heading: &str,
+    report: Report,
+) -> anyhow::Result<ExitCode> {
+    use switchyard::remote;
+    use switchyard_core::ports::Executions as _;
+    if global.endpoint_url.is_none() && !global.aws {
+        bail!("--remote starts the state machine deployed in AWS: add --aws (or --endpoint-url)");
+    }
+    if !options.faults.is_empty() {
+        bail!("--inject-fault works on the embedded world only, not with --remote");
+    }
+    let json = options.output == Output::Json;
+    let aws =
+        switchyard_aws::SdkAws::from_env(global.endpoint_url.as_deref(), global.region.as_deref())
+            .await;
+    let logical_id = match report {
+        Report::Deploy => "DeployStateMachine",
+        Report::Sweep => "SweepStateMachine",
+        Report::Execution if options.state_machine.is_none() => {
+            bail!("--remote with `run` needs --state-machine ARN_OR_NAME")
+        }
+        Report::Execution => "",
+    };
+    let machine_arn =
+        remote::resolve_state_machine(&aws, options.state_machine.as_deref(), logical_id).await?;
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| execution_name(&input, machine_path, chrono::Utc::now()));
+    let execution_arn = aws
+        .start_execution(&machine_arn, &name, &input.to_string())
+        .await
+        .with_context(|| format!("starting {name} on {machine_arn}"))?;
+    let progress = (!json).then(Progress::stdout);
+    if !json {
+        println!("{heading}  (execution {name}, remote {machine_arn})");
+    }
+    let execution = remote::watch(
+        &aws,
+        &execution_arn,
+        &name,
+        input,
+        progress
+            .as_ref()
+            .map(|p| p as &dyn switchyard_asl::Observer),
+        std::time::Duration::from_secs(options.poll_seconds),
+    )
+    .await?;
+    print_outcome(&execution, report, json)?;
+    Ok(exit_code(&execution))
+}
+
+/// Unique, as Step Functions requires of names: the execution id tags and locks everything, so
+/// two runs must never share one.
+fn execution_name(
+    input: &serde_json::Value,
+    machine_path: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let stem = input
+        .get("namespace")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| machine_stem(machine_path));
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{stem}-{}-{}", now.format("%Y%m%d-%H%M%S"), &suffix[..8])
+}
+
+/// `statemachines/sweep-orphans.asl.json` -> `sweep-orphans`.
+fn machine_stem(path: &std::path::Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.split('.').next().unwrap_or_default();
+    if stem.is_empty() {
+        "execution".to_owned()
     } else {
-        ExitCode::from(1)
-    })
+        stem.to_owned()
+    }
 }
 
 fn policy_command(command: PolicyCommand) -> anyhow::Result<ExitCode> {

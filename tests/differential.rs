@@ -17,10 +17,11 @@
 //! result must be `Function.ResponseSizeTooLarge` with moto's cause ([`MOTO_LAMBDA_ERROR`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code)]
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 use aws_config::BehaviorVersion;
 use aws_sdk_sfn::Client;
 use chrono::{DateTime, Utc};
+use common::moto_post;
 use serde_json::{Value, json};
 use switchyard_asl::{
     LOCAL_ROLE_ARN, ManualClock, Runner, StateMachine, TaskContext, TaskFailure, TaskInvoker,
@@ -404,33 +406,6 @@ async fn run_ours(
 // ------------------------------------------------------------------------------------------
 
 /// A plain HTTP/1.1 POST to moto's own API (no signing needed there).
-fn http_post(base: &str, path: &str, body: &str) {
-    let hostport = base
-        .strip_prefix("http://")
-        .unwrap_or_else(|| panic!("SWITCHYARD_TEST_MOTO_URL must be http://host:port, got {base}"))
-        .trim_end_matches('/');
-    let mut stream = TcpStream::connect(hostport)
-        .unwrap_or_else(|e| panic!("cannot connect to moto at {base}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap_or_default();
-    assert!(
-        status.starts_with('2'),
-        "POST {base}{path} answered: {}",
-        response.lines().next().unwrap_or_default()
-    );
-}
-
 struct Moto {
     url: String,
     client: Client,
@@ -450,7 +425,7 @@ struct MotoRun {
 impl Moto {
     async fn connect(url: &str) -> Moto {
         // Global and idempotent: moto runs executions only with this set.
-        http_post(
+        moto_post(
             url,
             "/moto-api/config",
             r#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#,
@@ -487,7 +462,7 @@ impl Moto {
                 TaskResult::Err { .. } => oversized.clone(),
             })
             .collect();
-        http_post(
+        moto_post(
             &self.url,
             "/moto-api/static/lambda-simple/response",
             &json!({ "results": results }).to_string(),

@@ -1,8 +1,11 @@
 //! Shared helpers of the end-to-end tests: run the real `statemachines/deploy.asl.json` through
 //! the local runner, with the real step handlers, on an embedded world.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use switchyard::backend::Backend;
@@ -373,4 +376,33 @@ pub async fn create_service_running(
         .await
         .unwrap();
     task_definition
+}
+
+/// POSTs `body` to moto's own API (`/moto-api/...`), e.g. its configuration; panics unless moto
+/// answers 2xx.
+pub fn moto_post(base: &str, path: &str, body: &str) {
+    let hostport = base
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("SWITCHYARD_TEST_MOTO_URL must be http://host:port, got {base}"))
+        .trim_end_matches('/');
+    let mut stream = TcpStream::connect(hostport)
+        .unwrap_or_else(|e| panic!("cannot connect to moto at {base}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap_or_default();
+    assert!(
+        status.starts_with('2'),
+        "POST {base}{path} answered: {}",
+        response.lines().next().unwrap_or_default()
+    );
 }

@@ -6,6 +6,7 @@ mod convert;
 mod ecs;
 mod error;
 mod rds;
+mod sfn;
 mod ssm;
 #[cfg(test)]
 mod testing;
@@ -20,6 +21,7 @@ pub struct SdkAws {
     rds: aws_sdk_rds::Client,
     ssm: aws_sdk_ssm::Client,
     ecs: aws_sdk_ecs::Client,
+    sfn: aws_sdk_sfn::Client,
     /// The configuration's region, for [`Clock::region`]; empty without one.
     region: String,
 }
@@ -30,6 +32,7 @@ impl SdkAws {
             rds: aws_sdk_rds::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
         }
     }

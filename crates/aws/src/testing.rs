@@ -34,6 +34,7 @@ pub(crate) fn rds(rules: &[&Rule]) -> SdkAws {
         rds: mock_service!(aws_sdk_rds, rules.iter().copied()),
         ssm: mock_service!(aws_sdk_ssm, std::iter::empty::<&Rule>()),
         ecs: mock_service!(aws_sdk_ecs, std::iter::empty::<&Rule>()),
+        sfn: mock_service!(aws_sdk_sfn, std::iter::empty::<&Rule>()),
         region: "us-east-1".into(),
     }
 }
@@ -43,6 +44,7 @@ pub(crate) fn ssm(rules: &[&Rule]) -> SdkAws {
         rds: mock_service!(aws_sdk_rds, std::iter::empty::<&Rule>()),
         ssm: mock_service!(aws_sdk_ssm, rules.iter().copied()),
         ecs: mock_service!(aws_sdk_ecs, std::iter::empty::<&Rule>()),
+        sfn: mock_service!(aws_sdk_sfn, std::iter::empty::<&Rule>()),
         region: "us-east-1".into(),
     }
 }
@@ -52,6 +54,7 @@ pub(crate) fn ecs(rules: &[&Rule]) -> SdkAws {
         rds: mock_service!(aws_sdk_rds, std::iter::empty::<&Rule>()),
         ssm: mock_service!(aws_sdk_ssm, std::iter::empty::<&Rule>()),
         ecs: mock_service!(aws_sdk_ecs, rules.iter().copied()),
+        sfn: mock_service!(aws_sdk_sfn, std::iter::empty::<&Rule>()),
         region: "us-east-1".into(),
     }
 }
