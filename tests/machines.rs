@@ -71,7 +71,7 @@ fn every_step_serves_a_machine() {
     for step in Step::ALL {
         assert!(used.contains(&step.arn_placeholder()), "{step} is not used");
     }
-    // The sweep's steps run only in the sweep; the deploy's only in the deploy.
+    // The sweep runs its own steps, and release-lock for a lock a sweep that died left.
     let sweep = placeholders(
         &std::fs::read_to_string(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("statemachines/sweep-orphans.asl.json"),
@@ -82,7 +82,8 @@ fn every_step_serves_a_machine() {
         sweep.into_iter().collect::<BTreeSet<_>>(),
         BTreeSet::from([
             Step::FindOrphans.arn_placeholder(),
-            Step::DeleteOrphans.arn_placeholder()
+            Step::DeleteOrphans.arn_placeholder(),
+            Step::ReleaseLock.arn_placeholder()
         ])
     );
 }

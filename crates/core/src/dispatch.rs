@@ -48,10 +48,12 @@ pub enum Stage {
     WaitStable,
     Cleanup,
     Rollback,
+    /// The orphan sweep's deletes (`delete-orphans`).
+    Sweep,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 9] = [
         Stage::Snapshot,
         Stage::ReadPointer,
         Stage::CreateDb,
@@ -60,6 +62,7 @@ impl Stage {
         Stage::WaitStable,
         Stage::Cleanup,
         Stage::Rollback,
+        Stage::Sweep,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -72,6 +75,7 @@ impl Stage {
             Stage::WaitStable => "wait-stable",
             Stage::Cleanup => "cleanup",
             Stage::Rollback => "rollback",
+            Stage::Sweep => "sweep",
         }
     }
 }
@@ -157,8 +161,8 @@ impl Step {
         name
     }
 
-    /// The pipeline stage this function serves; lock handling and the orphan sweep belong to
-    /// none.
+    /// The stage this function serves; lock handling and finding orphans (which changes
+    /// nothing) belong to none.
     pub fn stage(&self) -> Option<Stage> {
         match self {
             Step::Snapshot | Step::CheckSnapshot => Some(Stage::Snapshot),
@@ -169,7 +173,8 @@ impl Step {
             Step::CheckService => Some(Stage::WaitStable),
             Step::Cleanup => Some(Stage::Cleanup),
             Step::Rollback => Some(Stage::Rollback),
-            Step::AcquireLock | Step::ReleaseLock | Step::FindOrphans | Step::DeleteOrphans => None,
+            Step::DeleteOrphans => Some(Stage::Sweep),
+            Step::AcquireLock | Step::ReleaseLock | Step::FindOrphans => None,
         }
     }
 }

@@ -405,6 +405,11 @@ async fn delete_in(
         };
         let (judgement, mut facts) = match orphan.resource {
             ResourceType::Database => match env.aws.describe_db(&orphan.id).await {
+                // A retry finding its own delete under way (the reply to it was lost): done.
+                Ok(db) if db.status == "deleting" => {
+                    report.deleted.push(orphan.id.clone());
+                    continue;
+                }
                 Ok(db) => (rules.database(&db, &accounts), database_facts(&db)),
                 Err(AwsError::NotFound { .. }) => {
                     report.kept.push(kept("already gone".to_owned()));
