@@ -119,6 +119,10 @@ enum Command {
         /// the wrong one).
         #[arg(long)]
         execution: String,
+        /// Release it even though Step Functions says the execution still runs (with --aws or
+        /// --endpoint-url, the execution's status is asked first).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -371,6 +375,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unlock {
             namespace,
             execution,
+            force,
         } => {
             let ns: Namespace = namespace.parse()?;
             let backend = backend(global, false).await?;
@@ -381,6 +386,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             match records.lock(&ns).await? {
                 Some(lock) if lock.execution_id == execution => {
+                    if (global.endpoint_url.is_some() || global.aws) && !force {
+                        refuse_a_running_execution(global, &execution).await?;
+                    }
                     records.unlock(&ns).await?;
                     println!("released the lock of {ns} held by {execution}");
                 }
@@ -510,6 +518,27 @@ fn print_outcome(
         print!("{}", progress::render_execution(execution));
     }
     Ok(())
+}
+
+/// Releasing the lock of a deploy that still runs would let a second deploy in beside it: when
+/// the holder is a Step Functions execution, ask whether it still runs.
+async fn refuse_a_running_execution(global: &Global, execution: &str) -> anyhow::Result<()> {
+    use switchyard_core::ports::Executions as _;
+    if !execution.starts_with("arn:") || !execution.contains(":execution:") {
+        return Ok(());
+    }
+    let aws =
+        switchyard_aws::SdkAws::from_env(global.endpoint_url.as_deref(), global.region.as_deref())
+            .await;
+    match aws.execution_status(execution).await {
+        Ok(status) if status == "RUNNING" => bail!(
+            "{execution} is still RUNNING: releasing its lock would let another deploy in beside it; stop it first, or give --force"
+        ),
+        Ok(_) => Ok(()),
+        // A local run's execution is unknown to Step Functions: nothing says it runs.
+        Err(switchyard_core::AwsError::NotFound { .. }) => Ok(()),
+        Err(err) => Err(err).context(format!("asking Step Functions about {execution}")),
+    }
 }
 
 /// Starts `input` on the deployed machine and follows it: the same lines and summary as a local

@@ -230,6 +230,9 @@ mod tests {
         async fn start_execution(&self, _: &str, _: &str, _: &str) -> Result<String, AwsError> {
             Ok("arn:aws:states:eu-west-1:1:execution:m:e".into())
         }
+        async fn execution_status(&self, _: &str) -> Result<String, AwsError> {
+            Ok("RUNNING".into())
+        }
         async fn execution_history(&self, _: &str) -> Result<Vec<ExecutionEvent>, AwsError> {
             let mut reads = self.reads.lock().unwrap();
             *reads += 1;

@@ -293,3 +293,33 @@ fn a_policy_the_catalog_names_but_nobody_installed_fails_closed() {
     );
     assert!(text.contains("error          PolicyFailed"), "{text}");
 }
+
+#[test]
+fn the_orphan_sweep_reports_and_needs_aws_to_run_remotely() {
+    let dir = tempfile::tempdir().unwrap();
+    // A deploy leaves nothing behind that the sweep could take for an orphan.
+    let deploy = switchyard(
+        dir.path(),
+        &["deploy", "xy-0146-qa", "--from", "xy-0146-dev"],
+    );
+    assert!(deploy.status.success(), "{}", stdout(&deploy));
+    let out = switchyard(dir.path(), &["sweep-orphans", "--min-age-hours", "0"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("sweep orphans, report only"), "{text}");
+    assert!(text.contains("FindOrphans"), "{text}");
+    assert!(
+        text.contains("0 orphans among 5 databases and 1 snapshots"),
+        "{text}"
+    );
+    assert!(text.contains("no orphans"), "{text}");
+    assert!(!text.contains("DeleteOrphans"), "{text}");
+
+    let remote = switchyard(dir.path(), &["sweep-orphans", "--remote"]);
+    assert_eq!(remote.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&remote.stderr).contains("add --aws"),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+}

@@ -172,3 +172,87 @@ async fn a_missing_machine_is_named() {
         "{stderr}"
     );
 }
+
+/// Puts a namespace's lock in moto's Parameter Store as the holder `execution_arn` would.
+async fn lock(namespace: &str, execution_arn: &str) {
+    let ssm = aws_sdk_ssm::Client::new(&moto_config().await);
+    ssm.put_parameter()
+        .name(format!("/switchyard/namespaces/{namespace}/lock"))
+        .value(
+            json!({"execution_id": execution_arn, "acquired_at": "2026-11-26T00:00:00Z"})
+                .to_string(),
+        )
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn start(machine_arn: &str) -> String {
+    let client = aws_sdk_sfn::Client::new(&moto_config().await);
+    client
+        .start_execution()
+        .state_machine_arn(machine_arn)
+        .input("{}")
+        .send()
+        .await
+        .unwrap()
+        .execution_arn
+}
+
+#[tokio::test]
+async fn unlock_refuses_while_the_holder_still_runs() {
+    executions_enabled();
+    let namespace = format!("mt{}-0001-qa", random_letters(4));
+    let machine = create_machine(
+        &format!("Slow-{}", random_letters(8)),
+        json!({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": true}}}),
+    )
+    .await;
+    let running = start(&machine).await;
+    lock(&namespace, &running).await;
+    let (code, _, stderr) = switchyard(&["unlock", &namespace, "--execution", &running]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("still RUNNING"), "{stderr}");
+    let (code, _, stderr) = switchyard(&["unlock", &namespace, "--execution", &running, "--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    // Released: nothing is held, so there is nothing to refuse.
+    let (code, _, stderr) = switchyard(&["unlock", &namespace, "--execution", &running]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[tokio::test]
+async fn unlock_releases_the_lock_of_an_execution_that_ended() {
+    executions_enabled();
+    let namespace = format!("mt{}-0001-qa", random_letters(4));
+    let machine = create_machine(
+        &format!("Quick-{}", random_letters(8)),
+        json!({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}}),
+    )
+    .await;
+    let ended = start(&machine).await;
+    let client = aws_sdk_sfn::Client::new(&moto_config().await);
+    for _ in 0..50 {
+        let status = client
+            .describe_execution()
+            .execution_arn(&ended)
+            .send()
+            .await
+            .unwrap()
+            .status;
+        if status.as_str() != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    lock(&namespace, &ended).await;
+    let (code, _, stderr) = switchyard(&["unlock", &namespace, "--execution", &ended]);
+    assert_eq!(code, 0, "{stderr}");
+    let ssm = aws_sdk_ssm::Client::new(&moto_config().await);
+    let gone = ssm
+        .get_parameter()
+        .name(format!("/switchyard/namespaces/{namespace}/lock"))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the lock is still there");
+}

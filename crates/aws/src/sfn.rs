@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::types::HistoryEvent;
@@ -58,6 +59,24 @@ impl Executions for SdkAws {
                 })
             })?;
         Ok(output.execution_arn)
+    }
+
+    async fn execution_status(&self, execution_arn: &str) -> Result<String, AwsError> {
+        let output = self
+            .sfn
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(|err| {
+                map_sdk_error(err, |err| match err {
+                    DescribeExecutionError::ExecutionDoesNotExist(_) => {
+                        not_found(ResourceKind::Execution, execution_arn)
+                    }
+                    _ => None,
+                })
+            })?;
+        Ok(output.status.as_str().to_owned())
     }
 
     async fn execution_history(

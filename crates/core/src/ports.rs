@@ -258,6 +258,8 @@ pub trait Executions: Send + Sync {
         name: &str,
         input: &str,
     ) -> Result<String, AwsError>;
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED` (or `PENDING_REDRIVE`).
+    async fn execution_status(&self, execution_arn: &str) -> Result<String, AwsError>;
     /// The whole history so far, oldest first, all pages.
     async fn execution_history(&self, execution_arn: &str)
     -> Result<Vec<ExecutionEvent>, AwsError>;

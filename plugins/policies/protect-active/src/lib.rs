@@ -89,6 +89,17 @@ fn belongs(id: &str, namespace: &str) -> bool {
 fn cleanup(ctx: &Context, settings: &Settings) -> Decision {
     let ns = &ctx.namespace;
     let Some(db) = &ctx.target_db else {
+        // The orphan sweep deleting a snapshot: no database is at stake, only whose it is.
+        if let Some(snapshot) = &ctx.snapshot {
+            let id = &snapshot.id;
+            return if belongs(id, ns) {
+                Decision::allow()
+            } else {
+                Decision::deny(format!(
+                    "snapshot {id} does not belong to namespace {ns} (its name does not start with {ns}-)"
+                ))
+            };
+        }
         return Decision::deny(format!(
             "cleanup in {ns} has no target database facts; nothing is deleted unchecked"
         ));
