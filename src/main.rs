@@ -531,8 +531,9 @@ async fn refuse_a_running_execution(global: &Global, execution: &str) -> anyhow:
         switchyard_aws::SdkAws::from_env(global.endpoint_url.as_deref(), global.region.as_deref())
             .await;
     match aws.execution_status(execution).await {
-        Ok(status) if status == "RUNNING" => bail!(
-            "{execution} is still RUNNING: releasing its lock would let another deploy in beside it; stop it first, or give --force"
+        // PENDING_REDRIVE: a redrive would run on from where it failed, without its lock.
+        Ok(status) if status == "RUNNING" || status == "PENDING_REDRIVE" => bail!(
+            "{execution} is {status}: releasing its lock would let another deploy in beside it; stop it first, or give --force"
         ),
         Ok(_) => Ok(()),
         // A local run's execution is unknown to Step Functions: nothing says it runs.

@@ -121,6 +121,9 @@ fn status_of(kind: &HistoryEventKind, event_type: &str) -> Option<ExecutionStatu
     }
 }
 
+/// Transient failures in a row after which watching gives up (the execution goes on).
+const MAX_FAILED_READS: u32 = 8;
+
 /// Follows the execution's history until it ends, handing each new event to `observer`, and
 /// returns it as the local runner would have: status, output or error, every event.
 pub async fn watch(
@@ -134,11 +137,31 @@ pub async fn watch(
     let mut seen: i64 = 0;
     let mut history: Vec<HistoryEvent> = Vec::new();
     let mut start_date: Option<DateTime<Utc>> = None;
+    let mut failed_reads = 0;
     loop {
-        let events = executions
-            .execution_history(execution_arn)
-            .await
-            .with_context(|| format!("reading the history of {execution_arn}"))?;
+        let events = match executions.execution_history(execution_arn).await {
+            Ok(events) => {
+                failed_reads = 0;
+                events
+            }
+            // A throttled or dropped read says nothing about the execution: read again, later.
+            Err(err) if err.is_transient() && failed_reads < MAX_FAILED_READS => {
+                failed_reads += 1;
+                tracing::warn!(
+                    execution_arn,
+                    "reading the history failed, reading again: {err}"
+                );
+                tokio::time::sleep(poll * failed_reads).await;
+                continue;
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "reading the history of {execution_arn}; the execution goes on without this command (aws stepfunctions describe-execution --execution-arn {execution_arn})"
+                    )
+                });
+            }
+        };
         let already = seen;
         for event in events.iter().filter(|e| e.id > already) {
             seen = event.id;
@@ -220,6 +243,8 @@ mod tests {
         machines: Vec<StateMachineRef>,
         events: Vec<ExecutionEvent>,
         reads: Mutex<usize>,
+        /// The first this many reads are throttled.
+        throttled: usize,
     }
 
     #[async_trait]
@@ -236,7 +261,14 @@ mod tests {
         async fn execution_history(&self, _: &str) -> Result<Vec<ExecutionEvent>, AwsError> {
             let mut reads = self.reads.lock().unwrap();
             *reads += 1;
-            Ok(self.events.iter().take(*reads * 2).cloned().collect())
+            if *reads <= self.throttled {
+                return Err(AwsError::Throttled {
+                    code: "ThrottlingException".into(),
+                    message: "rate exceeded".into(),
+                });
+            }
+            let revealed = (*reads - self.throttled) * 2;
+            Ok(self.events.iter().take(revealed).cloned().collect())
         }
     }
 
@@ -309,6 +341,7 @@ mod tests {
                 ),
             ],
             reads: Mutex::new(0),
+            throttled: 0,
         };
         let seen = Seen::default();
         let execution = watch(
@@ -340,6 +373,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn throttled_reads_are_read_again_and_a_lasting_failure_names_the_execution() {
+        let events = vec![
+            event(1, "ExecutionStarted", None, None),
+            event(2, "ExecutionSucceeded", None, Some("{}")),
+        ];
+        let script = Scripted {
+            machines: vec![],
+            events: events.clone(),
+            reads: Mutex::new(0),
+            throttled: 3,
+        };
+        let execution = watch(
+            &script,
+            "arn:e",
+            "e",
+            Value::Null,
+            None,
+            Duration::from_millis(1),
+        )
+        .await
+        .unwrap();
+        assert_eq!(execution.status, ExecutionStatus::Succeeded);
+        assert_eq!(*script.reads.lock().unwrap(), 4);
+
+        let down = Scripted {
+            machines: vec![],
+            events,
+            reads: Mutex::new(0),
+            throttled: 100,
+        };
+        let err = watch(
+            &down,
+            "arn:e",
+            "e",
+            Value::Null,
+            None,
+            Duration::from_millis(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("describe-execution --execution-arn arn:e"),
+            "{err:#}"
+        );
+        assert_eq!(*down.reads.lock().unwrap(), 9);
+    }
+
+    #[tokio::test]
     async fn a_failure_keeps_its_error_and_cause() {
         let mut failed = event(3, "ExecutionFailed", None, None);
         failed.error = Some("PolicyDenied".into());
@@ -348,6 +429,7 @@ mod tests {
             machines: vec![],
             events: vec![event(1, "ExecutionStarted", None, None), failed],
             reads: Mutex::new(0),
+            throttled: 0,
         };
         let execution = watch(
             &script,
@@ -374,6 +456,7 @@ mod tests {
             ],
             events: vec![],
             reads: Mutex::new(0),
+            throttled: 0,
         };
         let arn = resolve_state_machine(&script, None, "DeployStateMachine")
             .await

@@ -213,7 +213,7 @@ async fn unlock_refuses_while_the_holder_still_runs() {
     lock(&namespace, &running).await;
     let (code, _, stderr) = switchyard(&["unlock", &namespace, "--execution", &running]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("still RUNNING"), "{stderr}");
+    assert!(stderr.contains("is RUNNING"), "{stderr}");
     let (code, _, stderr) = switchyard(&["unlock", &namespace, "--execution", &running, "--force"]);
     assert_eq!(code, 0, "{stderr}");
     // Released: nothing is held, so there is nothing to refuse.

@@ -130,7 +130,11 @@ impl Fixture {
                 instance_class: "db.t4g.medium".into(),
                 subnet_group: None,
                 security_group_ids: vec![],
-                tags: tags(ns, execution),
+                // As create-db tags it: which snapshot it was restored from.
+                tags: tags(ns, execution)
+                    .into_iter()
+                    .chain([(tag::SNAPSHOT.to_owned(), from.to_owned())])
+                    .collect(),
             })
             .await
             .unwrap();
@@ -209,6 +213,7 @@ async fn finds_leftovers_and_changes_nothing() {
         ]
     );
     assert!(report.orphans.iter().all(|o| o.namespace == QA));
+    assert_eq!(report.namespaces, vec![QA.to_owned()]);
     assert_eq!(report.databases_seen, 6);
     assert_eq!(report.snapshots_seen, 1);
     // The active databases are not orphans, and not worth a line either.
@@ -476,11 +481,17 @@ async fn what_became_accounted_for_since_the_report_is_kept() {
     )
     .await
     .unwrap();
-    assert_eq!(report.deleted, vec!["xy-0146-qa-20260101-000000"]);
-    assert_eq!(report.kept.len(), 1);
-    assert_eq!(report.kept[0].resource, ResourceType::Database);
+    // The database, and with it the snapshot it was restored from, are accounted for again.
+    assert!(report.deleted.is_empty(), "{report:?}");
+    assert_eq!(report.kept.len(), 2);
     assert!(
-        report.kept[0].reason.contains("no longer an orphan"),
+        report.kept[0]
+            .reason
+            .contains("no longer an orphan: tracked"),
+        "{report:?}"
+    );
+    assert!(
+        report.kept[1].reason.contains("no longer an orphan"),
         "{report:?}"
     );
     let db = fx
@@ -549,4 +560,105 @@ async fn a_plugin_that_cannot_decide_keeps_it_and_fails_the_sweep() {
     assert_eq!(fx.aws.list_snapshots().await.unwrap().len(), 1);
     // The lock is released even so.
     assert_eq!(fx.records().lock(&QA.parse().unwrap()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_database_a_service_uses_is_no_orphan_whatever_its_tags_say() {
+    use switchyard_core::ports::{RevisionChange, Services};
+    let fx = Fixture::with_leftovers().await;
+    // Prod's service is pointed at QA's leftover by hand: it is in use, so it stays.
+    let settings = fx.records().settings(&PROD.parse().unwrap()).await.unwrap();
+    let service = fx
+        .aws
+        .describe_service(&settings.cluster, &settings.service)
+        .await
+        .unwrap();
+    let revision = fx
+        .aws
+        .register_revision(
+            &service.task_definition_arn,
+            &RevisionChange {
+                container: settings.container.clone(),
+                environment: [(
+                    "DB_INSTANCE_ID".to_owned(),
+                    "xy-0146-qa-20260101-000000".to_owned(),
+                )]
+                .into(),
+                image: None,
+                tags: Tags::new(),
+            },
+        )
+        .await
+        .unwrap();
+    fx.aws
+        .update_service(
+            &settings.cluster,
+            &settings.service,
+            revision.arn.as_deref().unwrap(),
+        )
+        .await
+        .unwrap();
+    let report = fx.find().await;
+    // Neither the database nor the snapshot it was restored from is an orphan now.
+    assert_eq!(ids(&report), vec![]);
+    assert!(report.namespaces.is_empty());
+    assert_eq!(report.kept.len(), 1, "{report:?}");
+    assert_eq!(report.kept[0].resource, ResourceType::Database);
+    assert!(report.kept[0].reason.contains("in use by a service"));
+}
+
+#[tokio::test]
+async fn a_snapshot_waits_while_a_deploy_of_its_project_runs() {
+    let fx = Fixture::with_leftovers().await;
+    // Prod is being deployed, perhaps from QA's old snapshot: the snapshot waits.
+    fx.records()
+        .try_lock(
+            &PROD.parse().unwrap(),
+            &LockRecord {
+                execution_id: "arn:promote-to-prod".into(),
+                acquired_at: fx.world.now(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let report = fx.find().await;
+    assert_eq!(
+        ids(&report),
+        vec![(ResourceType::Database, "xy-0146-qa-20260101-000000".into())]
+    );
+    assert!(
+        kept_reason(&report, "xy-0146-qa-20260101-000000").contains("a deploy of xy-0146-prod"),
+        "{report:?}"
+    );
+    // Another customer's deploy does not hold it up.
+    fx.records().unlock(&PROD.parse().unwrap()).await.unwrap();
+    fx.records()
+        .try_lock(
+            &"ab-0201-prod".parse().unwrap(),
+            &LockRecord {
+                execution_id: "arn:other-customer".into(),
+                acquired_at: fx.world.now(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fx.find().await.orphans.len(), 2);
+}
+
+#[tokio::test]
+async fn an_input_may_not_bring_its_own_report() {
+    let fx = Fixture::with_leftovers().await;
+    let err = find_orphans(
+        fx.env(),
+        &OrphanSweep {
+            found: Some(OrphanReport::default()),
+            ..fx.request(true)
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StepError::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("`found`"), "{err}");
 }

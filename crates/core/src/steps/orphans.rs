@@ -26,6 +26,10 @@ use crate::records::{LockRecord, NamespaceSettings};
 pub const DEFAULT_MIN_AGE_HOURS: u32 = 6;
 /// An unreferenced snapshot is kept this long: it may be waiting to be promoted to a higher tier.
 pub const DEFAULT_SNAPSHOT_RETENTION_DAYS: u32 = 14;
+/// At most this many kept resources are listed one by one (the rest are counted): the report
+/// travels in the execution's state, which Step Functions caps at 256 KiB, and final snapshots
+/// are kept for good.
+pub const MAX_KEPT_LISTED: usize = 200;
 
 /// The sweep machine's input, and the document its steps add to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -84,9 +88,15 @@ pub struct OrphanReport {
     /// Whether the sweep goes on to delete them (the request's `apply`): the machine's choice.
     pub apply: bool,
     pub orphans: Vec<Orphan>,
+    /// The namespaces of the orphans, each once: the locks a failed sweep releases.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
     /// Left alone for a reason worth reading (in flight, too young, tracked, ...); what a pointer
-    /// names is not listed.
+    /// names is not listed. At most [`MAX_KEPT_LISTED`].
     pub kept: Vec<Kept>,
+    /// Kept, and not listed above.
+    #[serde(default)]
+    pub kept_not_listed: usize,
     pub databases_seen: usize,
     pub snapshots_seen: usize,
 }
@@ -104,13 +114,16 @@ pub struct DeleteReport {
 /// What the sweep knows of every registered namespace, read once.
 struct Accounts {
     settings: BTreeMap<Namespace, NamespaceSettings>,
-    /// Databases that pointers name, deploys track, or services use, by namespace.
-    databases: BTreeMap<Namespace, BTreeMap<String, &'static str>>,
-    /// Every snapshot id a pointer names, in any namespace.
-    pointer_snapshots: BTreeSet<String>,
-    /// Every execution holding a namespace lock: what it made is in flight.
-    lock_holders: BTreeSet<String>,
+    /// Databases that a pointer names, a deploy tracks, or a service uses, in any namespace (a
+    /// database is accounted for wherever it is named, whatever its tags say).
+    databases: BTreeMap<String, &'static str>,
+    /// Every snapshot id a pointer names, or an existing database was restored from.
+    snapshots: BTreeSet<String>,
+    /// Who holds each locked namespace: what that execution made is in flight.
+    locks: BTreeMap<Namespace, String>,
 }
+
+const ACTIVE: &str = "active";
 
 impl Accounts {
     async fn read(env: Env<'_>) -> Result<Accounts, StepError> {
@@ -118,32 +131,45 @@ impl Accounts {
         let mut accounts = Accounts {
             settings: BTreeMap::new(),
             databases: BTreeMap::new(),
-            pointer_snapshots: BTreeSet::new(),
-            lock_holders: BTreeSet::new(),
+            snapshots: BTreeSet::new(),
+            locks: BTreeMap::new(),
         };
         for ns in records.namespaces().await? {
             let settings = records.settings(&ns).await?;
-            let mut databases = BTreeMap::new();
             for db in in_use(env, &settings).await? {
-                databases.insert(db, "in use by the service");
+                accounts.databases.insert(db, "in use by a service");
             }
             for tracked in records.tracked(&ns).await? {
-                databases.insert(
+                accounts.databases.insert(
                     tracked.db_instance_id,
-                    "tracked: the deploy's clean-up owns it",
+                    "tracked: a deploy's clean-up owns it",
                 );
             }
             if let Some((pointer, _)) = records.pointer(&ns).await? {
-                databases.insert(pointer.db_instance_id, "active");
-                accounts.pointer_snapshots.extend(pointer.snapshot_id);
+                accounts.databases.insert(pointer.db_instance_id, ACTIVE);
+                accounts.snapshots.extend(pointer.snapshot_id);
             }
             if let Some(lock) = records.lock(&ns).await? {
-                accounts.lock_holders.insert(lock.execution_id);
+                accounts.locks.insert(ns.clone(), lock.execution_id);
             }
-            accounts.databases.insert(ns.clone(), databases);
             accounts.settings.insert(ns, settings);
         }
         Ok(accounts)
+    }
+
+    /// What the accounted-for databases were restored from: a snapshot behind a database that
+    /// is active, tracked or in use is no leftover (an orphaned database's snapshot may be one).
+    fn note_sources(&mut self, databases: &[DbInstance]) {
+        let sources: Vec<String> = databases
+            .iter()
+            .filter(|db| self.databases.contains_key(&db.id))
+            .filter_map(|db| db.tags.get(tag::SNAPSHOT).cloned())
+            .collect();
+        self.snapshots.extend(sources);
+    }
+
+    fn in_flight(&self, execution: &str) -> bool {
+        self.locks.values().any(|holder| holder == execution)
     }
 }
 
@@ -162,6 +188,8 @@ struct Rules {
     now: DateTime<Utc>,
     min_age: Duration,
     snapshot_retention: Duration,
+    /// The sweep's own execution: the locks it holds are no deploy's.
+    sweep: Option<String>,
 }
 
 impl Rules {
@@ -174,6 +202,7 @@ impl Rules {
             now,
             min_age: Duration::hours(i64::from(hours)),
             snapshot_retention: Duration::days(i64::from(days)),
+            sweep: request.execution.as_ref().map(|e| e.id.clone()),
         }
     }
 
@@ -198,7 +227,7 @@ impl Rules {
 
     fn in_flight(&self, tags: &Tags, accounts: &Accounts) -> Option<String> {
         tags.get(tag::EXECUTION)
-            .filter(|execution| accounts.lock_holders.contains(*execution))
+            .filter(|execution| accounts.in_flight(execution))
             .map(|execution| format!("in flight: made by {execution}, which holds a lock"))
     }
 
@@ -212,9 +241,8 @@ impl Rules {
             Ok(ns) => ns,
             Err(judgement) => return judgement,
         };
-        let known = accounts.databases.get(&ns);
-        match known.and_then(|dbs| dbs.get(&db.id)) {
-            Some(&"active") => return Judgement::Referenced,
+        match accounts.databases.get(&db.id) {
+            Some(&ACTIVE) => return Judgement::Referenced,
             Some(reason) => return Judgement::Kept((*reason).to_owned()),
             None => {}
         }
@@ -235,11 +263,23 @@ impl Rules {
             Ok(ns) => ns,
             Err(judgement) => return judgement,
         };
-        if accounts.pointer_snapshots.contains(&snapshot.id) {
+        if accounts.snapshots.contains(&snapshot.id) {
             return Judgement::Referenced;
         }
         if let Some(reason) = self.in_flight(&snapshot.tags, accounts) {
             return Judgement::Kept(reason);
+        }
+        // A snapshot is promoted across the tiers of one customer's project: while a deploy of
+        // one of them runs, it may be restoring this one (it holds its own tier's lock, not the
+        // snapshot's).
+        if let Some((deploying, holder)) = accounts.locks.iter().find(|(locked, holder)| {
+            locked.customer() == ns.customer()
+                && locked.project() == ns.project()
+                && Some(holder.as_str()) != self.sweep.as_deref()
+        }) {
+            return Judgement::Kept(format!(
+                "a deploy of {deploying} is running ({holder}): it may be restoring this snapshot"
+            ));
         }
         if snapshot.id.contains("-final-") {
             // Kept on purpose when a production database was deleted: a backup, not a leftover.
@@ -260,10 +300,17 @@ impl Rules {
 
 /// Lists every Switchyard database and snapshot nothing accounts for. Changes nothing.
 pub async fn find_orphans(env: Env<'_>, request: &OrphanSweep) -> Result<OrphanReport, StepError> {
-    let accounts = Accounts::read(env).await?;
+    // What the steps write is theirs alone: an input that brought a report would steer them.
+    if request.found.is_some() || request.deleted.is_some() {
+        return Err(StepError::invalid(
+            "the sweep's input may not set `found` or `deleted`: the sweep's own steps write them",
+        ));
+    }
+    let mut accounts = Accounts::read(env).await?;
     let rules = Rules::of(request, env.now());
     let databases = env.aws.list_dbs().await?;
     let snapshots = env.aws.list_snapshots().await?;
+    accounts.note_sources(&databases);
     let mut report = OrphanReport {
         apply: request.apply,
         databases_seen: databases.len(),
@@ -299,6 +346,9 @@ pub async fn find_orphans(env: Env<'_>, request: &OrphanSweep) -> Result<OrphanR
                     created_at,
                 });
             }
+            Judgement::Kept(_) if report.kept.len() >= MAX_KEPT_LISTED => {
+                report.kept_not_listed += 1;
+            }
             Judgement::Kept(reason) => report.kept.push(Kept {
                 resource,
                 id: id.clone(),
@@ -307,6 +357,12 @@ pub async fn find_orphans(env: Env<'_>, request: &OrphanSweep) -> Result<OrphanR
             Judgement::Referenced | Judgement::Foreign => {}
         }
     }
+    let namespaces: BTreeSet<&str> = report
+        .orphans
+        .iter()
+        .map(|o| o.namespace.as_str())
+        .collect();
+    report.namespaces = namespaces.into_iter().map(str::to_owned).collect();
     Ok(report)
 }
 
@@ -342,7 +398,7 @@ pub async fn delete_orphans(
             .push(orphan);
     }
     let records = env.records();
-    let mut report = request.deleted.clone().unwrap_or_default();
+    let mut report = DeleteReport::default();
     let mut failed: Option<StepError> = None;
     for (name, orphans) in by_namespace {
         let ns: Namespace = name.parse()?;
@@ -390,7 +446,10 @@ async fn delete_in(
     report: &mut DeleteReport,
 ) -> Result<(), StepError> {
     // Read again under the lock: what is judged now cannot change until the lock is released.
-    let accounts = Accounts::read(env).await?;
+    // Every namespace is read again, not only this one: a database is accounted for wherever it
+    // is named. (A cost of one read per namespace with orphans.)
+    let mut accounts = Accounts::read(env).await?;
+    accounts.note_sources(&env.aws.list_dbs().await?);
     let rules = Rules::of(request, env.now());
     let Some(settings) = accounts.settings.get(ns) else {
         return Ok(());
