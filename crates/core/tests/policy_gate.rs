@@ -805,7 +805,6 @@ async fn the_cleanup_context_describes_the_database_to_delete() {
     assert_eq!(target.allocated_storage_gib, 100);
     assert_eq!(target.region, "eu-west-1");
     // The next round finds it deleting: no second question.
-    let mut state = state;
     state.cleanup = Some(report);
     steps::cleanup(f.env(), &state).await.unwrap();
     assert_eq!(f.engine.seen_steps(), [PolicyStep::Cleanup]);

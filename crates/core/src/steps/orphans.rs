@@ -121,6 +121,8 @@ struct Accounts {
     snapshots: BTreeSet<String>,
     /// Who holds each locked namespace: what that execution made is in flight.
     locks: BTreeMap<Namespace, String>,
+    /// The database each namespace's pointer names (what the policies see as current).
+    pointers: BTreeMap<Namespace, String>,
 }
 
 const ACTIVE: &str = "active";
@@ -133,6 +135,7 @@ impl Accounts {
             databases: BTreeMap::new(),
             snapshots: BTreeSet::new(),
             locks: BTreeMap::new(),
+            pointers: BTreeMap::new(),
         };
         for ns in records.namespaces().await? {
             let settings = records.settings(&ns).await?;
@@ -146,8 +149,11 @@ impl Accounts {
                 );
             }
             if let Some((pointer, _)) = records.pointer(&ns).await? {
-                accounts.databases.insert(pointer.db_instance_id, ACTIVE);
+                accounts
+                    .databases
+                    .insert(pointer.db_instance_id.clone(), ACTIVE);
                 accounts.snapshots.extend(pointer.snapshot_id);
+                accounts.pointers.insert(ns.clone(), pointer.db_instance_id);
             }
             if let Some(lock) = records.lock(&ns).await? {
                 accounts.locks.insert(ns.clone(), lock.execution_id);
@@ -420,7 +426,7 @@ pub async fn delete_orphans(
                 continue;
             }
         }
-        let result = delete_in(env, request, &ns, &orphans, &mut report).await;
+        let result = delete_in(env, request, execution_id, &ns, &orphans, &mut report).await;
         // Released whatever happened: a sweep must never keep a deploy out.
         let released = records.unlock(&ns).await;
         match result {
@@ -441,6 +447,7 @@ pub async fn delete_orphans(
 async fn delete_in(
     env: Env<'_>,
     request: &OrphanSweep,
+    execution_id: &str,
     ns: &Namespace,
     orphans: &[&Orphan],
     report: &mut DeleteReport,
@@ -501,16 +508,9 @@ async fn delete_in(
                 continue;
             }
         }
-        facts.execution_id = request
-            .execution
-            .as_ref()
-            .map(|execution| execution.id.clone())
-            .unwrap_or_default();
-        facts.current_pointer = env
-            .records()
-            .pointer(ns)
-            .await?
-            .map(|(pointer, _)| pointer.db_instance_id);
+        facts.execution_id = execution_id.to_owned();
+        // As read under the lock above: nothing can have moved it since.
+        facts.current_pointer = accounts.pointers.get(ns).cloned();
         let final_snapshot_id = match orphan.resource {
             ResourceType::Database if settings.keeps_final_snapshot(ns) => Some(
                 names::final_snapshot_id(&orphan.id, Timestamp::from_datetime(env.now()))?,
