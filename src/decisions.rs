@@ -70,13 +70,14 @@ impl ObservedEngine {
     }
 }
 
+#[async_trait::async_trait]
 impl PolicyEngine for ObservedEngine {
-    fn evaluate(
+    async fn evaluate(
         &self,
         plugin: &str,
         context: &PolicyContext,
     ) -> Result<Option<Evaluation>, PluginFailure> {
-        let result = self.inner.evaluate(plugin, context);
+        let result = self.inner.evaluate(plugin, context).await;
         self.notes.push(decision_lines(plugin, &result));
         result
     }
@@ -127,11 +128,11 @@ mod tests {
         assert!(decision_lines("x", &Ok(None)).is_empty());
     }
 
-    #[test]
-    fn the_observed_engine_answers_as_the_inner_one_and_keeps_lines() {
+    #[tokio::test]
+    async fn the_observed_engine_answers_as_the_inner_one_and_keeps_lines() {
         let notes = Arc::new(PolicyNotes::default());
         let engine = ObservedEngine::new(Arc::new(NoPlugins), notes.clone());
-        let result = engine.evaluate("naming", &PolicyContext::default());
+        let result = engine.evaluate("naming", &PolicyContext::default()).await;
         assert!(matches!(result, Err(PluginFailure::Missing { .. })));
         assert_eq!(
             notes.take(),

@@ -371,7 +371,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             backend.persist()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Policy { command } => policy_command(command),
+        Command::Policy { command } => policy_command(command).await,
         Command::Unlock {
             namespace,
             execution,
@@ -436,16 +436,16 @@ async fn execute(
         .plugins
         .clone()
         .unwrap_or_else(switchyard::policy::default_plugin_dir);
-    let engine: Arc<dyn PolicyEngine> = Arc::new(switchyard::policy::local_engine(
-        &plugin_dir,
-        &mut |notice| {
+    let engine: Arc<dyn PolicyEngine> = Arc::new(
+        switchyard::policy::local_engine(&plugin_dir, &mut |notice| {
             if json {
                 eprintln!("{notice}");
             } else {
                 println!("{notice}");
             }
-        },
-    )?);
+        })
+        .await?,
+    );
     let (policies, progress) = if json {
         (engine, None)
     } else {
@@ -632,7 +632,7 @@ fn machine_stem(path: &std::path::Path) -> String {
     }
 }
 
-fn policy_command(command: PolicyCommand) -> anyhow::Result<ExitCode> {
+async fn policy_command(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     use switchyard::policy;
     let projects_or_bundled = |projects: Vec<PathBuf>| -> anyhow::Result<Vec<PathBuf>> {
         if projects.is_empty() {
@@ -659,7 +659,7 @@ fn policy_command(command: PolicyCommand) -> anyhow::Result<ExitCode> {
         } => {
             policy::ensure_target(&mut |notice| println!("{notice}"))?;
             for project in projects_or_bundled(projects)? {
-                let built = policy::build(&project, &out, precompile_for.as_deref())?;
+                let built = policy::build(&project, &out, precompile_for.as_deref()).await?;
                 println!(
                     "built {} {} ({}): {} ({} bytes), {} ({} bytes)",
                     built.descriptor.name,
@@ -692,10 +692,10 @@ fn policy_command(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                         project.join("fixtures.json"),
                     )
                 };
-                let plugin = policy::load_file(&host, &component)?;
+                let plugin = policy::load_file(&host, &component).await?;
                 let fixtures = policy::read_fixtures(&table)?;
                 println!("{} {}", plugin.descriptor.name, plugin.descriptor.version);
-                for result in policy::run_fixtures(&host, &plugin, &fixtures)? {
+                for result in policy::run_fixtures(&host, &plugin, &fixtures).await? {
                     match result.failure {
                         None => {
                             passed += 1;
@@ -717,7 +717,7 @@ fn policy_command(command: PolicyCommand) -> anyhow::Result<ExitCode> {
         }
         PolicyCommand::Eval { plugin, context } => {
             let host = switchyard_policy::PluginHost::new(switchyard_policy::Limits::default())?;
-            let loaded = policy::load_file(&host, &plugin)?;
+            let loaded = policy::load_file(&host, &plugin).await?;
             let text = std::fs::read_to_string(&context)
                 .with_context(|| format!("reading {}", context.display()))?;
             let context: switchyard_core::policy::PolicyContext = serde_json::from_str(&text)
@@ -731,7 +731,7 @@ fn policy_command(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            let evaluation = host.evaluate(&loaded, &context)?;
+            let evaluation = host.evaluate(&loaded, &context).await?;
             println!("{}", serde_json::to_string_pretty(&evaluation)?);
             Ok(if evaluation.decision.is_allow() {
                 ExitCode::SUCCESS

@@ -120,7 +120,7 @@ pub struct Built {
 /// Builds a plugin project, checks the component against the contract (by loading it), and
 /// writes `<out>/<name>.wasm` and `<out>/<name>.cwasm` (precompiled for this machine, or for
 /// `target`, e.g. `aarch64-unknown-linux-gnu` for Lambda on Graviton).
-pub fn build(project: &Path, out: &Path, target: Option<&str>) -> anyhow::Result<Built> {
+pub async fn build(project: &Path, out: &Path, target: Option<&str>) -> anyhow::Result<Built> {
     let built = cargo_build(project)?;
     let bytes = std::fs::read(&built).with_context(|| format!("reading {}", built.display()))?;
     let host = PluginHost::new(Limits::default())?;
@@ -129,8 +129,8 @@ pub fn build(project: &Path, out: &Path, target: Option<&str>) -> anyhow::Result
     // plugin, unless it is for another machine, when the component is loaded instead.
     let precompiled = switchyard_policy::precompile(&bytes, host.limits(), target)?;
     let plugin = match target {
-        None => host.load(&origin, &precompiled)?,
-        Some(_) => host.load(&origin, &bytes)?,
+        None => host.load(&origin, &precompiled).await?,
+        Some(_) => host.load(&origin, &bytes).await?,
     };
     let name = plugin.descriptor.name.clone();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -168,7 +168,10 @@ pub fn default_plugin_dir() -> PathBuf {
 /// The engine of a local run: the plugins in `dir`. When `dir` is the checkout's own
 /// `plugins/dist` and a bundled policy is not built there yet, builds the bundled policies
 /// first (once), so that the demo runs its policies on a fresh machine.
-pub fn local_engine(dir: &Path, notice: &mut dyn FnMut(String)) -> anyhow::Result<PluginSet> {
+pub async fn local_engine(
+    dir: &Path,
+    notice: &mut (dyn FnMut(String) + Send),
+) -> anyhow::Result<PluginSet> {
     let sources = checkout().join(BUNDLED_POLICIES);
     if dir == default_plugin_dir() && sources.is_dir() {
         let projects = bundled_projects(checkout())?;
@@ -184,7 +187,7 @@ pub fn local_engine(dir: &Path, notice: &mut dyn FnMut(String)) -> anyhow::Resul
             ));
             ensure_target(notice)?;
             for project in &projects {
-                let built = build(project, dir, None)?;
+                let built = build(project, dir, None).await?;
                 notice(format!(
                     "  built {} {}",
                     built.descriptor.name, built.descriptor.version
@@ -196,7 +199,7 @@ pub fn local_engine(dir: &Path, notice: &mut dyn FnMut(String)) -> anyhow::Resul
     if !dir.is_dir() {
         return Ok(PluginSet::empty(host));
     }
-    let set = PluginSet::load_dir(host, dir)?;
+    let set = PluginSet::load_dir(host, dir).await?;
     for (name, why) in set.broken() {
         notice(format!("policy plugin {name} not loaded: {why}"));
     }
@@ -218,9 +221,9 @@ pub fn bundled_projects(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Loads a plugin from a `.wasm`/`.cwasm` file.
-pub fn load_file(host: &PluginHost, path: &Path) -> anyhow::Result<LoadedPlugin> {
+pub async fn load_file(host: &PluginHost, path: &Path) -> anyhow::Result<LoadedPlugin> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(host.load(&path.display().to_string(), &bytes)?)
+    Ok(host.load(&path.display().to_string(), &bytes).await?)
 }
 
 /// A table of cases: context in, expected verdict out (`fixtures.json` beside each policy).
@@ -261,7 +264,7 @@ pub struct CaseResult {
 }
 
 /// Runs a fixture table against a loaded plugin, as the host would run it in a deploy.
-pub fn run_fixtures(
+pub async fn run_fixtures(
     host: &PluginHost,
     plugin: &LoadedPlugin,
     fixtures: &Fixtures,
@@ -280,7 +283,7 @@ pub fn run_fixtures(
             (case.expect != Expect::NotChecked)
                 .then(|| format!("the plugin does not check step {}", case.context.step))
         } else {
-            match host.evaluate(plugin, &case.context) {
+            match host.evaluate(plugin, &case.context).await {
                 Err(err) => Some(format!("no decision: {err}")),
                 Ok(evaluation) => judge(case, &evaluation),
             }

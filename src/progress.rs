@@ -534,8 +534,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn policy_decisions_print_under_the_task_that_asked() {
+    #[tokio::test]
+    async fn policy_decisions_print_under_the_task_that_asked() {
         use switchyard_core::policy::{PolicyContext, PolicyEngine};
 
         let out = Shared::default();
@@ -555,7 +555,7 @@ mod tests {
                 input: serde_json::json!({}),
             },
         });
-        let _ = engine.evaluate("capacity", &PolicyContext::default());
+        let _ = engine.evaluate("capacity", &PolicyContext::default()).await;
         progress.on_event(&HistoryEvent {
             id: 2,
             timestamp: at,

@@ -18,7 +18,7 @@ pub const DEFAULT_PLUGIN_DIR: &str = "/opt/switchyard/plugins";
 
 /// Loads the installation's policy plugins once, at cold start. A missing directory means no
 /// plugins: a namespace the catalog binds a policy to then fails closed, naming the plugin.
-fn load_policies() -> Result<PluginSet, Error> {
+async fn load_policies() -> Result<PluginSet, Error> {
     let host = PluginHost::new(Limits::default())?;
     let dir = std::env::var(PLUGIN_DIR_VAR).unwrap_or_else(|_| DEFAULT_PLUGIN_DIR.to_owned());
     let dir = std::path::Path::new(&dir);
@@ -26,7 +26,7 @@ fn load_policies() -> Result<PluginSet, Error> {
         tracing::info!(target: "switchyard::policy", dir = %dir.display(), "no policy plugins installed");
         return Ok(PluginSet::empty(host));
     }
-    let set = PluginSet::load_dir(host, dir)?;
+    let set = PluginSet::load_dir(host, dir).await?;
     for descriptor in set.descriptors() {
         tracing::info!(target: "switchyard::policy", plugin = %descriptor.name, version = %descriptor.version, "policy plugin loaded");
     }
@@ -52,7 +52,7 @@ pub async fn serve(function_name: &str) -> Result<(), Error> {
     let root = std::env::var(PARAMETER_ROOT_VAR).unwrap_or_else(|_| DEFAULT_ROOT.to_owned());
     let layout = ParameterLayout::new(&root)?;
     let aws = SdkAws::from_env(None, None).await;
-    let policies = load_policies()?;
+    let policies = load_policies().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         handle(step, &aws, &layout, &policies, event.payload)
     }))

@@ -210,8 +210,9 @@ impl OneNo {
     }
 }
 
+#[async_trait::async_trait]
 impl PolicyEngine for OneNo {
-    fn evaluate(
+    async fn evaluate(
         &self,
         plugin: &str,
         context: &PolicyContext,

@@ -218,11 +218,32 @@ pub enum PluginFailure {
     OutOfFuel { plugin: String, fuel: u64 },
     #[error("plugin {plugin} exceeded a resource limit: {detail}")]
     ResourceLimit { plugin: String, detail: String },
+    #[error("plugin {plugin} ran past its deadline of {limit_ms} ms")]
+    TimedOut { plugin: String, limit_ms: u64 },
     #[error("plugin {plugin} returned an invalid decision: {detail}")]
     InvalidOutput { plugin: String, detail: String },
 }
 
 impl PluginFailure {
+    /// What happened, without the plugin's name.
+    pub fn detail(&self) -> String {
+        match self {
+            PluginFailure::Missing { detail, .. } => format!("not installed: {detail}"),
+            PluginFailure::Unloadable { detail, .. } => format!("cannot be loaded: {detail}"),
+            PluginFailure::Trapped { detail, .. } => format!("trapped: {detail}"),
+            PluginFailure::OutOfFuel { fuel, .. } => format!("ran out of fuel after {fuel} units"),
+            PluginFailure::ResourceLimit { detail, .. } => {
+                format!("exceeded a resource limit: {detail}")
+            }
+            PluginFailure::TimedOut { limit_ms, .. } => {
+                format!("ran past its deadline of {limit_ms} ms")
+            }
+            PluginFailure::InvalidOutput { detail, .. } => {
+                format!("returned an invalid decision: {detail}")
+            }
+        }
+    }
+
     pub fn plugin(&self) -> &str {
         match self {
             PluginFailure::Missing { plugin, .. }
@@ -230,16 +251,20 @@ impl PluginFailure {
             | PluginFailure::Trapped { plugin, .. }
             | PluginFailure::OutOfFuel { plugin, .. }
             | PluginFailure::ResourceLimit { plugin, .. }
+            | PluginFailure::TimedOut { plugin, .. }
             | PluginFailure::InvalidOutput { plugin, .. } => plugin,
         }
     }
 }
 
-/// Runs policy plugins. Evaluation is CPU-bound and short (microseconds), so it is synchronous.
+/// Runs policy plugins. An evaluation is short (microseconds) but runs guest code that may call
+/// into its sandbox's WASI, which is asynchronous: it is awaited on the caller's runtime, never
+/// blocked on, so a plugin cannot stall or crash the function that asks it.
+#[async_trait::async_trait]
 pub trait PolicyEngine: Send + Sync {
     /// What the named plugin says about `context`, or `Ok(None)` when the plugin does not check
     /// `context.step` (its descriptor does not list it).
-    fn evaluate(
+    async fn evaluate(
         &self,
         plugin: &str,
         context: &PolicyContext,
@@ -251,8 +276,9 @@ pub trait PolicyEngine: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoPlugins;
 
+#[async_trait::async_trait]
 impl PolicyEngine for NoPlugins {
-    fn evaluate(
+    async fn evaluate(
         &self,
         plugin: &str,
         _context: &PolicyContext,

@@ -31,8 +31,9 @@ struct Judge {
     seen: Mutex<Vec<PolicyContext>>,
 }
 
+#[async_trait::async_trait]
 impl PolicyEngine for Judge {
-    fn evaluate(
+    async fn evaluate(
         &self,
         plugin: &str,
         context: &PolicyContext,

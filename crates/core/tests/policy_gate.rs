@@ -98,8 +98,9 @@ impl ScriptedEngine {
     }
 }
 
+#[async_trait::async_trait]
 impl PolicyEngine for ScriptedEngine {
-    fn evaluate(
+    async fn evaluate(
         &self,
         plugin: &str,
         context: &PolicyContext,

@@ -1,6 +1,7 @@
 //! How fast policy checks are, against the targets of the policy-plugin issue:
 //! one evaluation under 50 µs (median), the whole bundled set per step under 1 ms, and a cold
 //! load of the set under 10 ms. Run with `cargo bench -p switchyard-policy`; prints a table.
+//! Everything is awaited on a tokio runtime, as the Lambda functions and the CLI run it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -107,6 +108,11 @@ fn row(what: &str, measured: Duration, target: Option<Duration>) {
 }
 
 fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = built();
     let limits = Limits::default();
     let precompiled: Vec<(String, Vec<u8>)> = BUNDLED
@@ -132,7 +138,7 @@ fn main() {
         let host = PluginHost::new(limits).unwrap();
         let mut set = PluginSet::empty(host);
         for (name, bytes) in &precompiled {
-            let plugin = set.host().load(name, bytes).unwrap();
+            let plugin = runtime.block_on(set.host().load(name, bytes)).unwrap();
             set.insert(plugin).unwrap();
         }
         set
@@ -146,7 +152,7 @@ fn main() {
     let host = PluginHost::new(limits).unwrap();
     let mut set = PluginSet::empty(host);
     for (name, bytes) in &precompiled {
-        let plugin = set.host().load(name, bytes).unwrap();
+        let plugin = runtime.block_on(set.host().load(name, bytes)).unwrap();
         set.insert(plugin).unwrap();
     }
 
@@ -157,13 +163,13 @@ fn main() {
             settings: settings(name),
             ..context(step)
         };
-        let evaluation = set.evaluate(name, &ctx).unwrap().unwrap();
+        let evaluation = runtime.block_on(set.evaluate(name, &ctx)).unwrap().unwrap();
         assert!(
             evaluation.decision.is_allow(),
             "{name} denied the bench context: {:?}",
             evaluation.decision
         );
-        let t = time(2000, || set.evaluate(name, &ctx).unwrap());
+        let t = time(2000, || runtime.block_on(set.evaluate(name, &ctx)).unwrap());
         row(
             &format!("instantiate + evaluate: {name} ({step})"),
             t,
@@ -185,9 +191,11 @@ fn main() {
             })
             .collect();
         let t = time(500, || {
-            for (name, ctx) in &contexts {
-                std::hint::black_box(set.evaluate(name, ctx).unwrap());
-            }
+            runtime.block_on(async {
+                for (name, ctx) in &contexts {
+                    std::hint::black_box(set.evaluate(name, ctx).await.unwrap());
+                }
+            })
         });
         row(
             &format!("whole bundled set at {step}"),

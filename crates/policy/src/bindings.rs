@@ -94,22 +94,3 @@ pub fn context(ctx: &core::PolicyContext) -> wit::Context {
         settings: ctx.settings.to_string(),
     }
 }
-
-pub fn decision(decision: wit::Decision) -> core::Decision {
-    core::Decision {
-        verdict: match decision.verdict {
-            wit::Verdict::Allow => core::Verdict::Allow,
-            wit::Verdict::Deny(reasons) => core::Verdict::Deny(reasons),
-        },
-        warnings: decision.warnings,
-    }
-}
-
-pub fn descriptor(descriptor: wit::Descriptor) -> core::PluginDescriptor {
-    core::PluginDescriptor {
-        name: descriptor.name,
-        version: descriptor.version,
-        steps: descriptor.steps.into_iter().map(Into::into).collect(),
-        settings_schema: descriptor.settings_schema,
-    }
-}

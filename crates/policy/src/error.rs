@@ -35,6 +35,14 @@ pub enum PolicyError {
     Describe { origin: String, detail: String },
     #[error("{origin} describes an invalid plugin: {detail}")]
     InvalidDescriptor { origin: String, detail: String },
+    #[error(
+        "{origin} describes itself as {described}, but its file names it {file_name}: a plugin is loaded only under its own name"
+    )]
+    Impostor {
+        origin: String,
+        file_name: String,
+        described: String,
+    },
     #[error("plugin name {name} is used by both {first} and {second}")]
     Duplicate {
         name: String,

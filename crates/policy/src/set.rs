@@ -60,35 +60,51 @@ impl PluginSet {
         }
     }
 
-    pub fn load(host: PluginHost, source: &PluginSource) -> Result<Self, PolicyError> {
+    pub async fn load(host: PluginHost, source: &PluginSource) -> Result<Self, PolicyError> {
         match source {
-            PluginSource::Directory(dir) => Self::load_dir(host, dir),
+            PluginSource::Directory(dir) => Self::load_dir(host, dir).await,
         }
     }
 
     /// Loads every `.cwasm` and `.wasm` in `dir`. For a name with both, the precompiled one
     /// is used, and the component is the fallback when the precompiled one does not fit this
     /// engine (and this build can compile).
-    pub fn load_dir(host: PluginHost, dir: &Path) -> Result<Self, PolicyError> {
-        let mut files: BTreeMap<String, (Option<PathBuf>, Option<PathBuf>)> = BTreeMap::new();
+    ///
+    /// Only a directory that cannot be listed is an error. Each file that cannot be read, is
+    /// not a plugin, describes itself under another name than its file's (an impostor), or
+    /// shares its name with another file is a broken entry with its reason; the rest load.
+    pub async fn load_dir(host: PluginHost, dir: &Path) -> Result<Self, PolicyError> {
+        let mut files: BTreeMap<String, Candidates> = BTreeMap::new();
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let path = entry.map_err(io(dir))?.path();
-            let slot = files.entry(plugin_name_of(&path)).or_default();
-            match path.extension().and_then(|e| e.to_str()) {
-                Some("cwasm") => slot.0 = Some(path),
-                Some("wasm") => slot.1 = Some(path),
-                _ => {}
-            }
+            let kind = match path.extension().and_then(|e| e.to_str()) {
+                Some("cwasm") => Kind::Precompiled,
+                Some("wasm") => Kind::Component,
+                _ => continue,
+            };
+            files
+                .entry(plugin_name_of(&path))
+                .or_default()
+                .add(kind, path);
         }
         let mut set = PluginSet {
             source: dir.display().to_string(),
             ..Self::empty(host)
         };
-        for (stem, (precompiled, component)) in files {
+        for (stem, candidates) in files {
+            if let Some((first, second)) = candidates.clash() {
+                let err = PolicyError::Duplicate {
+                    name: stem.clone(),
+                    first: first.display().to_string(),
+                    second: second.display().to_string(),
+                };
+                tracing::error!(target: "switchyard::policy", plugin = %stem, "plugin not loaded: {err}");
+                set.broken.insert(stem, format!("{err}: neither is loaded"));
+                continue;
+            }
             let mut outcome = None;
-            for path in [precompiled, component].into_iter().flatten() {
-                let bytes = std::fs::read(&path).map_err(io(&path))?;
-                let loaded = set.host.load(&path.display().to_string(), &bytes);
+            for path in candidates.in_order() {
+                let loaded = set.load_file(&stem, path).await;
                 if let Err(err) = &loaded {
                     tracing::warn!(target: "switchyard::policy", file = %path.display(), "plugin not loaded: {err}");
                 }
@@ -99,7 +115,9 @@ impl PluginSet {
                 }
             }
             match outcome {
-                Some(Ok(plugin)) => set.insert(plugin)?,
+                Some(Ok(plugin)) => {
+                    set.plugins.insert(stem, plugin);
+                }
                 Some(Err(err)) => {
                     set.broken.insert(stem, err.to_string());
                 }
@@ -107,6 +125,19 @@ impl PluginSet {
             }
         }
         Ok(set)
+    }
+
+    async fn load_file(&self, stem: &str, path: &Path) -> Result<LoadedPlugin, PolicyError> {
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        let plugin = self.host.load(&path.display().to_string(), &bytes).await?;
+        if plugin.descriptor.name != stem {
+            return Err(PolicyError::Impostor {
+                origin: path.display().to_string(),
+                file_name: stem.to_owned(),
+                described: plugin.descriptor.name,
+            });
+        }
+        Ok(plugin)
     }
 
     /// Adds a loaded plugin; two plugins may not share a name.
@@ -142,8 +173,47 @@ impl PluginSet {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Precompiled,
+    Component,
+}
+
+/// The files that claim one plugin name.
+#[derive(Default)]
+struct Candidates {
+    precompiled: Vec<PathBuf>,
+    components: Vec<PathBuf>,
+}
+
+impl Candidates {
+    fn add(&mut self, kind: Kind, path: PathBuf) {
+        match kind {
+            Kind::Precompiled => self.precompiled.push(path),
+            Kind::Component => self.components.push(path),
+        }
+    }
+
+    /// Two files of one kind for one name (`foo_bar.cwasm` and `foo-bar.cwasm`): which one is
+    /// meant cannot be known, so neither is used.
+    fn clash(&self) -> Option<(&Path, &Path)> {
+        [&self.precompiled, &self.components]
+            .into_iter()
+            .find(|paths| paths.len() > 1)
+            .map(|paths| (paths[0].as_path(), paths[1].as_path()))
+    }
+
+    fn in_order(&self) -> impl Iterator<Item = &Path> {
+        self.precompiled
+            .iter()
+            .chain(&self.components)
+            .map(PathBuf::as_path)
+    }
+}
+
+#[async_trait::async_trait]
 impl PolicyEngine for PluginSet {
-    fn evaluate(
+    async fn evaluate(
         &self,
         plugin: &str,
         context: &PolicyContext,
@@ -163,6 +233,6 @@ impl PolicyEngine for PluginSet {
         if !loaded.descriptor.steps.contains(&context.step) {
             return Ok(None);
         }
-        self.host.evaluate(loaded, context).map(Some)
+        self.host.evaluate(loaded, context).await.map(Some)
     }
 }

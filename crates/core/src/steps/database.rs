@@ -70,7 +70,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
                 ..DatabaseFacts::default()
             });
             facts.snapshot = Some(snapshot_facts);
-            gate.check(settings, facts)?;
+            gate.check(settings, facts).await?;
         }
     }
 

@@ -72,7 +72,7 @@ impl<'a> Gate<'a> {
     ///
     /// Every plugin is asked, so the error names every "no" at once. A plugin that could not
     /// decide wins over any deny: the first such is the error.
-    pub fn check(
+    pub async fn check(
         &self,
         settings: &NamespaceSettings,
         mut facts: PolicyContext,
@@ -112,7 +112,7 @@ impl<'a> Gate<'a> {
             let mut context = facts.clone();
             context.settings = binding.settings_for(ns, settings)?;
             let started = Instant::now();
-            match self.env.policies.evaluate(&binding.plugin, &context) {
+            match self.env.policies.evaluate(&binding.plugin, &context).await {
                 Ok(Some(evaluation)) => {
                     log_decision(step, ns, &binding.plugin, &evaluation);
                     if let Verdict::Deny(reasons) = &evaluation.decision.verdict {

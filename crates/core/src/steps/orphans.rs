@@ -521,7 +521,7 @@ async fn delete_in(
             db.final_snapshot = final_snapshot_id.is_some();
         }
         if !gate.is_empty() {
-            match gate.check(settings, facts) {
+            match gate.check(settings, facts).await {
                 Ok(_) => {}
                 Err(err @ StepError::PolicyDenied { .. }) => {
                     report.kept.push(kept(err.to_string()));

@@ -93,7 +93,7 @@ pub async fn swap_pointer(env: Env<'_>, state: &DeployState) -> Result<SwapRepor
         facts.current_pointer = current.as_ref().map(|(p, _)| p.db_instance_id.clone());
         facts.new_pointer = Some(db.db_instance_id.clone());
         facts.target_db = Some(gate::database_facts(env, &db.db_instance_id).await?);
-        gate.check(&previous.settings, facts)?;
+        gate.check(&previous.settings, facts).await?;
     }
 
     // Track the old database before the pointer leaves it, so it can never be forgotten.

@@ -73,7 +73,7 @@ pub async fn deploy_service(
                     current_image,
                 });
                 facts.target_db = Some(gate::database_facts(env, &pointer.db_instance_id).await?);
-                gate.check(settings, facts)?;
+                gate.check(settings, facts).await?;
             }
             env.aws.register_revision(&current_arn, &change).await?
         }

@@ -78,7 +78,7 @@ async fn take_snapshot(
             taken_by_this_execution: true,
         });
         facts.source_db = Some(source_db);
-        gate.check(&settings, facts)?;
+        gate.check(&settings, facts).await?;
     }
 
     let mut tags = execution_tags(source.as_str(), &execution.id);

@@ -243,7 +243,7 @@ async fn ask<'a>(
     if gate.is_empty() {
         return Ok(());
     }
-    gate.check(settings, facts()).map(|_| ())
+    gate.check(settings, facts()).await.map(|_| ())
 }
 
 fn merged(earlier: &[String], now: Vec<String>) -> Vec<String> {
