@@ -4,12 +4,13 @@
 //! Everything is awaited on a tokio runtime, as the Lambda functions and the CLI run it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use switchyard_core::policy::{PolicyContext, PolicyEngine, PolicyStep};
 use switchyard_policy::{Limits, PluginHost, PluginSet};
+
+#[path = "../tests/testplugins/mod.rs"]
+mod testplugins;
 
 const BUNDLED: [&str; 7] = [
     "naming",
@@ -20,24 +21,6 @@ const BUNDLED: [&str; 7] = [
     "protect-active",
     "upgrade-path",
 ];
-
-fn built() -> PathBuf {
-    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(plugins.join("Cargo.toml"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    plugins.join("target/wasm32-wasip2/release")
-}
 
 /// A context every bundled policy accepts for `step`, so that the timings are of full
 /// evaluations, not early denials.
@@ -113,12 +96,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = built();
     let limits = Limits::default();
     let precompiled: Vec<(String, Vec<u8>)> = BUNDLED
         .iter()
         .map(|name| {
-            let wasm = std::fs::read(dir.join(format!("{}.wasm", name.replace('-', "_")))).unwrap();
+            let wasm = testplugins::wasm(name);
             (
                 name.to_string(),
                 switchyard_policy::precompile(&wasm, &limits, None).unwrap(),

@@ -521,9 +521,8 @@ impl PluginHost {
 
 /// Whether wasmtime could not read a value the plugin returned.
 fn unreadable(err: &wasmtime::Error) -> bool {
-    err.chain().any(|cause| {
-        cause.is::<std::str::Utf8Error>() || cause.to_string().starts_with("invalid")
-    })
+    err.chain()
+        .any(|cause| cause.is::<std::str::Utf8Error>() || cause.to_string().starts_with("invalid"))
 }
 
 /// An error and its causes on one line, without wasmtime's backtrace header.

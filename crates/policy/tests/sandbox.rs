@@ -3,48 +3,13 @@
 //! Lambda functions and the CLI call the host.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod hostile;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod testplugins;
 
 use std::time::{Duration, Instant};
 
-use hostile::Hostile;
 use switchyard_core::policy::{PluginFailure, PolicyContext, PolicyEngine, PolicyStep, Verdict};
 use switchyard_policy::{Limits, PluginHost, PluginSet, PolicyError};
-
-/// The plugins workspace, built once per test binary (a no-op when `tests/run` built it).
-fn built() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(plugins.join("Cargo.toml"))
-            .output()
-            .expect("run cargo");
-        assert!(
-            output.status.success(),
-            "building the plugins failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        plugins.join("target/wasm32-wasip2/release")
-    })
-}
-
-fn wasm(crate_name: &str) -> Vec<u8> {
-    let path = built().join(format!("{}.wasm", crate_name.replace('-', "_")));
-    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
-}
+use testplugins::{Hostile, wasm};
 
 fn host() -> PluginHost {
     PluginHost::new(Limits::default()).unwrap()
@@ -585,7 +550,10 @@ async fn aliased_reasons_are_measured_before_they_are_copied() {
         .unwrap_err();
     match &err {
         PluginFailure::ResourceLimit { detail, .. } => {
-            assert!(detail.contains("more than 262144 bytes at once"), "{detail}")
+            assert!(
+                detail.contains("more than 262144 bytes at once"),
+                "{detail}"
+            )
         }
         other => panic!("expected the output limit, got {other}"),
     }

@@ -1,8 +1,50 @@
-//! Hostile plugins no compiler would emit, written in the component text format: they export
-//! the `switchyard:policy@0.1.0` world (its types declared structurally), but lie about sizes,
-//! alias strings, and spread memory over several core modules. The sandbox tests and the CLI
-//! tests include this file (`#[path]`) and turn each into a component with the `wat` crate.
+//! The plugins the sandbox is tested with, shared by the host's tests and the CLI's (which
+//! include this file with `#[path]`): the crates of `plugins/testdata/`, built once per test
+//! binary, and hostile components no compiler would emit, written in the component text
+//! format: they export the `switchyard:policy@0.1.0` world (its types declared structurally),
+//! but lie about sizes, alias strings, and spread memory over several core modules.
 #![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The plugins workspace's components, built once per test binary (a no-op when `tests/run`
+/// built them).
+pub fn built() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let plugins = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .find(|dir| dir.join("plugins/Cargo.toml").is_file())
+            .expect("the checkout holds plugins/")
+            .join("plugins");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(plugins.join("Cargo.toml"))
+            .output()
+            .expect("run cargo");
+        assert!(
+            output.status.success(),
+            "building the plugins failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        plugins.join("target/wasm32-wasip2/release")
+    })
+}
+
+/// The component of the plugins-workspace crate `crate_name`.
+pub fn wasm(crate_name: &str) -> Vec<u8> {
+    let path = built().join(format!("{}.wasm", crate_name.replace('-', "_")));
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
 
 /// One hostile plugin; its name is the kebab-case of the variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
