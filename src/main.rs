@@ -431,6 +431,7 @@ async fn execute(
         .name
         .clone()
         .unwrap_or_else(|| execution_name(&input, machine_path, backend.clock().now()));
+    refuse_a_used_name(&backend, layout, &input, &name).await?;
     let backend = Arc::new(backend);
     let plugin_dir = global
         .plugins
@@ -604,6 +605,34 @@ async fn execute_remote(
 
 /// Unique, as Step Functions requires of names: the execution id tags and locks everything, so
 /// two runs must never share one.
+/// A name Step Functions would refuse is refused here too, and so is one a run in the namespace
+/// already had: the steps tell their own work from another run's by the execution's id and
+/// start time, and a reused name must never make one run undo another's.
+async fn refuse_a_used_name(
+    backend: &Backend,
+    layout: &ParameterLayout,
+    input: &serde_json::Value,
+    name: &str,
+) -> anyhow::Result<()> {
+    switchyard_core::identity::check_execution_name(name)?;
+    let Some(namespace) = input.get("namespace").and_then(|v| v.as_str()) else {
+        return Ok(());
+    };
+    let Ok(ns) = namespace.parse::<Namespace>() else {
+        // The machine's first step names a bad namespace as the execution's error.
+        return Ok(());
+    };
+    let aws = backend.aws_for(None);
+    if let Some(place) =
+        switchyard_core::identity::name_used_in(aws.as_ref(), layout, &ns, name).await?
+    {
+        bail!(
+            "execution name {name:?} was already used in {ns} ({place}): give each run a name of its own"
+        );
+    }
+    Ok(())
+}
+
 fn execution_name(
     input: &serde_json::Value,
     machine_path: &std::path::Path,

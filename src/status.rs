@@ -37,6 +37,9 @@ pub fn render(statuses: &[NamespaceStatus]) -> String {
             s.rollout_state.as_deref().unwrap_or("-"),
         );
         let mut notes = Vec::new();
+        if let Some(error) = &s.error {
+            notes.push(format!("BROKEN: {error}"));
+        }
         if let Some(execution) = &s.last_execution {
             let name = execution.rsplit(':').next().unwrap_or(execution);
             notes.push(format!("last deploy {name}"));

@@ -4,6 +4,7 @@
 
 pub mod dispatch;
 pub mod error;
+pub mod identity;
 pub mod names;
 pub mod policy;
 pub mod ports;

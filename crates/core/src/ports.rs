@@ -19,6 +19,9 @@ pub mod tag {
     pub const SNAPSHOT: &str = "switchyard:snapshot";
     pub const TIMESTAMP: &str = "switchyard:timestamp";
     pub const EXECUTION: &str = "switchyard:execution";
+    /// When that execution started (RFC 3339): with the execution id, the proof that a
+    /// resource is this run's own work, since an id alone can be reused.
+    pub const EXECUTION_START: &str = "switchyard:execution-start";
     pub const DB_INSTANCE: &str = "switchyard:db-instance";
     pub const PREVIOUS_TASK_DEFINITION: &str = "switchyard:previous-task-definition";
     pub const MANAGED_BY_VALUE: &str = "switchyard";

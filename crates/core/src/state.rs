@@ -17,6 +17,25 @@ pub struct ExecutionInfo {
     pub started_at: DateTime<Utc>,
 }
 
+/// How far apart the clocks of Step Functions (the start time) and of a function (a record's
+/// time) may be: a record stamped earlier than this before the execution started cannot be
+/// its own work.
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+impl ExecutionInfo {
+    /// The value of the `switchyard:execution-start` tag on what this execution creates.
+    pub fn start_tag(&self) -> String {
+        self.started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+
+    /// Whether a record stamped `at` under this execution's id can be this run's own: an id
+    /// can be reused (a second run under the same name), a start time cannot.
+    pub fn could_have_written(&self, execution_id: &str, at: DateTime<Utc>) -> bool {
+        execution_id == self.id && at >= self.started_at - CLOCK_SKEW
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeployState {
     /// The namespace to deploy into.
@@ -202,6 +221,13 @@ impl DeployState {
 
     pub fn execution_id(&self) -> Result<&str, StepError> {
         Ok(&self.execution()?.id)
+    }
+
+    /// Whether `lock` is this run's: taken under its id, and not before it started.
+    pub fn holds(&self, lock: &LockRecord) -> Result<bool, StepError> {
+        Ok(self
+            .execution()?
+            .could_have_written(&lock.execution_id, lock.acquired_at))
     }
 
     pub fn snapshot(&self) -> Result<&SnapshotRef, StepError> {

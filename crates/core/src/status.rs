@@ -37,6 +37,35 @@ pub struct NamespaceStatus {
     pub orphans: Vec<String>,
     /// Where the running service and the pointer disagree.
     pub drift: Vec<String>,
+    /// Why this namespace could not be read (a record that does not parse, say); the others are
+    /// still shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl NamespaceStatus {
+    fn new(ns: &Namespace, service: String) -> Self {
+        NamespaceStatus {
+            namespace: ns.to_string(),
+            active_db: None,
+            active_db_status: None,
+            timestamp: None,
+            snapshot_id: None,
+            pointer_version: None,
+            activated_at: None,
+            last_execution: None,
+            service,
+            service_revision: None,
+            task_definition_arn: None,
+            rollout_state: None,
+            locked_by: None,
+            due_for_deletion: Vec::new(),
+            candidates: Vec::new(),
+            orphans: Vec::new(),
+            drift: Vec::new(),
+            error: None,
+        }
+    }
 }
 
 /// One entry per registered namespace, sorted by name.
@@ -51,7 +80,17 @@ pub async fn namespace_status(
     let instances = aws.list_dbs().await?;
     let mut out = Vec::new();
     for ns in records.namespaces().await? {
-        out.push(one(aws, &records, &ns, &instances).await?);
+        match one(aws, &records, &ns, &instances).await {
+            Ok(status) => out.push(status),
+            // AWS not answering now is not this namespace's fault: the whole view fails, and a
+            // retry may pass.
+            Err(err @ StepError::Transient(_)) => return Err(err),
+            Err(err) => {
+                let mut broken = NamespaceStatus::new(&ns, String::new());
+                broken.error = Some(err.to_string());
+                out.push(broken);
+            }
+        }
     }
     Ok(out)
 }
@@ -66,25 +105,8 @@ async fn one(
     let pointer = records.pointer(ns).await?;
     let tracked = records.tracked(ns).await?;
     let lock = records.lock(ns).await?;
-    let mut status = NamespaceStatus {
-        namespace: ns.to_string(),
-        active_db: None,
-        active_db_status: None,
-        timestamp: None,
-        snapshot_id: None,
-        pointer_version: None,
-        activated_at: None,
-        last_execution: None,
-        service: settings.service.clone(),
-        service_revision: None,
-        task_definition_arn: None,
-        rollout_state: None,
-        locked_by: lock.map(|l| l.execution_id),
-        due_for_deletion: Vec::new(),
-        candidates: Vec::new(),
-        orphans: Vec::new(),
-        drift: Vec::new(),
-    };
+    let mut status = NamespaceStatus::new(ns, settings.service.clone());
+    status.locked_by = lock.map(|l| l.execution_id);
     for t in &tracked {
         match t.role {
             TrackedRole::Retired => status.due_for_deletion.push(t.db_instance_id.clone()),
@@ -140,6 +162,16 @@ async fn one(
                 .iter()
                 .find(|c| c.name == settings.container)
                 .and_then(|c| c.environment.get(env_var::DB_INSTANCE_ID));
+            // A tracked database the service still runs on is not due for deletion: nothing
+            // will delete it while a task names it.
+            if let Some(used) = used
+                && let Some(at) = status.due_for_deletion.iter().position(|db| db == used)
+            {
+                status.due_for_deletion.remove(at);
+                status.drift.push(format!(
+                    "{used} is tracked for deletion, but the service still runs on it"
+                ));
+            }
             if let (Some(active), Some(used)) = (&status.active_db, used)
                 && active != used
             {

@@ -143,7 +143,10 @@ impl Fixture {
 
     fn request(&self, apply: bool) -> OrphanSweep {
         OrphanSweep {
-            execution: Some(SweepExecution { id: SWEEP.into() }),
+            execution: Some(SweepExecution {
+                id: SWEEP.into(),
+                started_at: None,
+            }),
             apply,
             ..OrphanSweep::default()
         }

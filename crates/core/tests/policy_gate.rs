@@ -687,7 +687,7 @@ async fn a_service_deploy_that_finds_its_registered_revision_does_not_ask_again(
         &state.swap.as_ref().unwrap().pointer,
         None,
         QA,
-        "exec-1",
+        state.execution.as_ref().unwrap(),
     )
     .unwrap();
     f.aws
@@ -835,8 +835,10 @@ async fn rollback_is_never_stopped_by_a_policy() {
     assert!(f.engine.seen().is_empty(), "{:?}", f.engine.seen_steps());
 }
 
+/// A rollback undoes its own run and nothing else: what an earlier run left tracked (here kept on
+/// purpose by a clean-up's policy) is neither deleted, nor asked about, nor waited on.
 #[tokio::test]
-async fn rollback_asks_before_deleting_what_an_earlier_run_left_and_keeps_it_if_refused() {
+async fn rollback_deletes_only_its_own_database_and_leaves_what_an_earlier_run_left() {
     let f = Fixture::new(ScriptedEngine::deny_at(PolicyStep::Cleanup));
     let first_old = f.world.active_db(&ns(QA)).unwrap();
     let mut first = f.state(QA, "exec-1");
@@ -858,21 +860,9 @@ async fn rollback_asks_before_deleting_what_an_earlier_run_left_and_keeps_it_if_
         "its own: not asked"
     );
     assert!(
-        report
-            .sweep
-            .kept
-            .iter()
-            .any(|k| k.starts_with(&format!("{first_old}: policy denied cleanup"))),
-        "{:?}",
-        report.sweep.kept
-    );
-    let asked: Vec<String> = f.engine.seen()[seen_before..]
-        .iter()
-        .map(|(_, c)| c.target_db.as_ref().unwrap().id.clone())
-        .collect();
-    assert!(
-        !asked.is_empty() && asked.iter().all(|id| id == &first_old),
-        "{asked:?}"
+        f.engine.seen().len() == seen_before,
+        "asked: {:?}",
+        &f.engine.seen()[seen_before..]
     );
     assert_eq!(
         f.aws.describe_db(&first_old).await.unwrap().status,
@@ -1081,15 +1071,6 @@ async fn a_broken_catalog_never_stops_a_rollback() {
     let report = second.rollback.clone().unwrap();
     assert!(report.pointer_restored && report.service_restored);
     assert_eq!(report.sweep.deleted, vec![new]);
-    assert!(
-        report
-            .sweep
-            .kept
-            .iter()
-            .any(|k| k.starts_with(&format!("{first_old}: parameter /switchyard/policies"))),
-        "{:?}",
-        report.sweep.kept
-    );
     assert_eq!(f.tracked(QA).await, vec![(first_old, TrackedRole::Retired)]);
 }
 

@@ -30,7 +30,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
     // Someone else's database under this name is never adopted, and neither is its tracking
     // record overwritten (it may be a retired database awaiting its final snapshot).
     let restored_already = match env.aws.describe_db(&db_instance_id).await {
-        Ok(existing) if !made_by(&existing.tags, execution_id) => {
+        Ok(existing) if !made_by(&existing.tags, state.execution()?) => {
             return Err(StepError::invalid(format!(
                 "db instance {db_instance_id} already exists and was not created by this execution"
             )));
@@ -88,7 +88,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         )
         .await?;
 
-    let mut tags = execution_tags(ns.as_str(), execution_id);
+    let mut tags = execution_tags(ns.as_str(), state.execution()?);
     tags.insert(tag::SNAPSHOT.to_owned(), snapshot.snapshot_id.clone());
     tags.insert(tag::TIMESTAMP.to_owned(), snapshot.timestamp.to_string());
     let request = RestoreDbRequest {
@@ -103,7 +103,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         Ok(instance) => instance,
         Err(AwsError::AlreadyExists { .. }) => {
             let existing = env.aws.describe_db(&db_instance_id).await?;
-            if !made_by(&existing.tags, execution_id) {
+            if !made_by(&existing.tags, state.execution()?) {
                 return Err(StepError::invalid(format!(
                     "db instance {db_instance_id} already exists and was not created by this execution"
                 )));

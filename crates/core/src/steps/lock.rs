@@ -28,8 +28,9 @@ pub async fn acquire_lock(env: Env<'_>, state: &DeployState) -> Result<LockRecor
             tracing::info!(namespace = %ns, execution_id, "lock acquired");
             Ok(record)
         }
-        // A retry of our own acquire: the lock is already ours.
-        Err(holder) if holder.execution_id == execution_id => Ok(holder),
+        // A retry of our own acquire: the lock is already ours. A lock taken under our name
+        // before we started is another run's (a reused name), perhaps kept for an operator.
+        Err(holder) if state.holds(&holder)? => Ok(holder),
         Err(holder) => Err(StepError::NamespaceLocked {
             namespace: ns.to_string(),
             holder: holder.execution_id,
@@ -51,7 +52,7 @@ pub async fn release_lock(env: Env<'_>, state: &DeployState) -> Result<ReleaseRe
     let execution_id = state.execution_id()?;
     let records = env.records();
     match records.lock(&ns).await? {
-        Some(holder) if holder.execution_id == execution_id => {
+        Some(holder) if state.holds(&holder)? => {
             records.unlock(&ns).await?;
             tracing::info!(namespace = %ns, execution_id, "lock released");
             Ok(ReleaseReport {

@@ -1,6 +1,6 @@
 //! The deploy pipeline's steps. Each takes the whole [`DeployState`] and returns its own piece;
 //! each is idempotent: run twice with the same input, it finds its own earlier work (by the
-//! execution id it tags everything with) and does not repeat it.
+//! execution id and start time it tags everything with) and does not repeat it.
 
 mod database;
 pub mod gate;
@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use crate::policy::{NoPlugins, PolicyEngine};
 use crate::ports::{Aws, Tags, tag};
 use crate::records::{ParameterLayout, Records};
+use crate::state::ExecutionInfo;
 
 /// What a step runs against.
 #[derive(Clone, Copy)]
@@ -63,14 +64,19 @@ impl<'a> Env<'a> {
 }
 
 /// The tags every resource an execution creates carries.
-fn execution_tags(namespace: &str, execution_id: &str) -> Tags {
+fn execution_tags(namespace: &str, execution: &ExecutionInfo) -> Tags {
     Tags::from([
         (tag::MANAGED_BY.to_owned(), tag::MANAGED_BY_VALUE.to_owned()),
         (tag::NAMESPACE.to_owned(), namespace.to_owned()),
-        (tag::EXECUTION.to_owned(), execution_id.to_owned()),
+        (tag::EXECUTION.to_owned(), execution.id.clone()),
+        (tag::EXECUTION_START.to_owned(), execution.start_tag()),
     ])
 }
 
-fn made_by(tags: &Tags, execution_id: &str) -> bool {
-    tags.get(tag::EXECUTION).map(String::as_str) == Some(execution_id)
+/// Whether a resource is this run's own work: its tags name this execution's id and its start.
+/// The id alone is no proof (a name can be reused, locally at once, in Step Functions after 90
+/// days), and taking another run's resource for one's own retry can lose a live database.
+fn made_by(tags: &Tags, execution: &ExecutionInfo) -> bool {
+    tags.get(tag::EXECUTION) == Some(&execution.id)
+        && tags.get(tag::EXECUTION_START) == Some(&execution.start_tag())
 }

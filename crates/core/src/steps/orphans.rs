@@ -57,6 +57,9 @@ pub struct OrphanSweep {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SweepExecution {
     pub id: String,
+    /// `$$.Execution.StartTime`: a lock taken under this id before then is another run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -392,6 +395,10 @@ pub async fn delete_orphans(
         .map(|execution| execution.id.as_str())
         .filter(|id| !id.is_empty())
         .ok_or_else(|| StepError::invalid("missing `execution.id` in the sweep input"))?;
+    let started_at = request
+        .execution
+        .as_ref()
+        .and_then(|execution| execution.started_at);
     let found = request
         .found
         .as_ref()
@@ -414,7 +421,11 @@ pub async fn delete_orphans(
         };
         match records.try_lock(&ns, &record).await? {
             Ok(()) => {}
-            Err(holder) if holder.execution_id == execution_id => {}
+            Err(holder)
+                if holder.execution_id == execution_id
+                    && started_at.is_none_or(|started| {
+                        holder.acquired_at >= started - crate::state::CLOCK_SKEW
+                    }) => {}
             Err(holder) => {
                 for orphan in orphans {
                     report.kept.push(Kept {

@@ -34,7 +34,7 @@ pub async fn swap_pointer(env: Env<'_>, state: &DeployState) -> Result<SwapRepor
     let records = env.records();
 
     match records.lock(&ns).await? {
-        Some(lock) if lock.execution_id == execution_id => {}
+        Some(lock) if state.holds(&lock)? => {}
         Some(lock) => {
             return Err(StepError::NamespaceLocked {
                 namespace: ns.to_string(),

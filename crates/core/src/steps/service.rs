@@ -5,9 +5,9 @@ use super::{Env, made_by};
 use crate::error::{AwsError, ResourceKind, StepError};
 use crate::policy::{PolicyStep, ServiceFacts};
 
-use crate::ports::{RevisionChange, Service, Tags, TaskDefinition, tag};
+use crate::ports::{RevisionChange, Service, TaskDefinition, tag};
 use crate::records::ActivePointer;
-use crate::state::{DeployState, Poll, ServiceRollout};
+use crate::state::{DeployState, ExecutionInfo, Poll, ServiceRollout};
 
 /// The environment the service's container reads its database from.
 pub mod env_var {
@@ -24,7 +24,7 @@ pub async fn deploy_service(
     state: &DeployState,
 ) -> Result<ServiceRollout, StepError> {
     let ns = state.namespace()?;
-    let execution_id = state.execution_id()?;
+    let execution = state.execution()?;
     let settings = &state.previous()?.settings;
     let pointer = &state.swap()?.pointer;
 
@@ -33,7 +33,7 @@ pub async fn deploy_service(
         .aws
         .describe_task_definition(&service.task_definition_arn)
         .await?;
-    if made_by(&current.tags, execution_id) {
+    if registered_by(&current, execution, pointer) {
         // A retry after our update went through.
         let previous_arn = previous_of(&current)?;
         return Ok(rollout(&service, &current, previous_arn, Poll::default()));
@@ -46,12 +46,12 @@ pub async fn deploy_service(
         pointer,
         state.image.as_deref(),
         ns.as_str(),
-        execution_id,
+        execution,
     )?;
     // A register whose answer was lost left our revision behind: use it, don't make another
     // (and don't ask the policies again: they allowed it).
     let registered = match env.aws.latest_task_definition(&current.family).await? {
-        Some(latest) if made_by(&latest.tags, execution_id) => latest,
+        Some(latest) if registered_by(&latest, execution, pointer) => latest,
         _ => {
             let gate = Gate::load(env, &ns).await?;
             if !gate.is_empty() {
@@ -227,6 +227,17 @@ fn rollout(
     }
 }
 
+/// Whether `definition` is the revision this execution registered: made by this run (id and
+/// start), and naming the database this run swapped to.
+pub fn registered_by(
+    definition: &TaskDefinition,
+    execution: &ExecutionInfo,
+    pointer: &ActivePointer,
+) -> bool {
+    made_by(&definition.tags, execution)
+        && definition.tags.get(tag::DB_INSTANCE) == Some(&pointer.db_instance_id)
+}
+
 /// How the next revision differs from the current one: the database coordinates (and image)
 /// replaced, and tags that tell rollback what to return to.
 pub fn revision_change(
@@ -236,7 +247,7 @@ pub fn revision_change(
     pointer: &ActivePointer,
     image: Option<&str>,
     namespace: &str,
-    execution_id: &str,
+    execution: &ExecutionInfo,
 ) -> Result<RevisionChange, StepError> {
     let target = current
         .containers
@@ -260,10 +271,8 @@ pub fn revision_change(
         ),
     ]);
     let image = image.map(|i| with_image(&target.image, i)).transpose()?;
-    let tags = Tags::from([
-        (tag::MANAGED_BY.to_owned(), tag::MANAGED_BY_VALUE.to_owned()),
-        (tag::NAMESPACE.to_owned(), namespace.to_owned()),
-        (tag::EXECUTION.to_owned(), execution_id.to_owned()),
+    let mut tags = super::execution_tags(namespace, execution);
+    tags.extend([
         (tag::DB_INSTANCE.to_owned(), pointer.db_instance_id.clone()),
         (
             tag::PREVIOUS_TASK_DEFINITION.to_owned(),

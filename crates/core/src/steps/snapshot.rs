@@ -5,7 +5,7 @@ use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyStep, SnapshotFacts};
 use crate::ports::{Snapshot, tag};
 use crate::records::ActivePointer;
-use crate::state::{DeployState, Poll, SnapshotRef};
+use crate::state::{DeployState, ExecutionInfo, Poll, SnapshotRef};
 
 /// Step 1: take a snapshot of the source namespace's active database, named with the
 /// execution's start time, or take the snapshot the caller names (the promoted artifact).
@@ -50,7 +50,7 @@ async fn take_snapshot(
         // went through (its answer lost) finds it and does not ask again.
         match env.aws.describe_snapshot(&snapshot_id).await {
             Ok(existing) => {
-                let existing = ours(existing, &execution.id)?;
+                let existing = ours(existing, execution)?;
                 return Ok(snapshot_ref(&existing, timestamp, true, Poll::default()));
             }
             Err(AwsError::NotFound { .. }) => {}
@@ -81,7 +81,7 @@ async fn take_snapshot(
         gate.check(&settings, facts).await?;
     }
 
-    let mut tags = execution_tags(source.as_str(), &execution.id);
+    let mut tags = execution_tags(source.as_str(), execution);
     tags.insert(tag::TIMESTAMP.to_owned(), timestamp.to_string());
     let snapshot = match env
         .aws
@@ -89,10 +89,9 @@ async fn take_snapshot(
         .await
     {
         Ok(snapshot) => snapshot,
-        Err(AwsError::AlreadyExists { .. }) => ours(
-            env.aws.describe_snapshot(&snapshot_id).await?,
-            &execution.id,
-        )?,
+        Err(AwsError::AlreadyExists { .. }) => {
+            ours(env.aws.describe_snapshot(&snapshot_id).await?, execution)?
+        }
         Err(AwsError::NotFound { .. }) => return Err(source_gone(&pointer, &source)),
         Err(err) => return Err(err.into()),
     };
@@ -101,8 +100,8 @@ async fn take_snapshot(
 }
 
 /// A snapshot under our name is adopted only if this execution took it.
-fn ours(existing: Snapshot, execution_id: &str) -> Result<Snapshot, StepError> {
-    if made_by(&existing.tags, execution_id) {
+fn ours(existing: Snapshot, execution: &ExecutionInfo) -> Result<Snapshot, StepError> {
+    if made_by(&existing.tags, execution) {
         Ok(existing)
     } else {
         Err(StepError::invalid(format!(

@@ -1,14 +1,14 @@
 use std::collections::BTreeSet;
 
 use super::gate::{self, Gate};
-use super::service::{env_var, is_stable, previous_of};
+use super::service::{env_var, is_stable, previous_of, registered_by};
 use super::{Env, made_by};
 use crate::error::{AwsError, StepError};
 use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep};
 use crate::ports::{DeleteDbRequest, tag};
 use crate::records::{NamespaceSettings, TrackedDb, TrackedRole};
-use crate::state::{DeployState, Poll, RollbackReport, SweepReport};
+use crate::state::{DeployState, ExecutionInfo, Poll, RollbackReport, SweepReport};
 
 /// Statuses in which RDS refuses a delete for now: the sweep waits for them to settle.
 const BUSY: &[&str] = &[
@@ -69,25 +69,42 @@ pub enum SweepPolicy {
     /// that cannot decide keeps it too, and fails the step once the sweep has been through
     /// the others, so the clean-up is reported deferred with the plugin's failure.
     Cleanup(PolicyContext),
-    /// Rollback: deleting what this execution created is undoing, which must never be blocked,
-    /// so it is not asked about. A database an earlier run left tracked is another matter (a
-    /// clean-up's policy may have kept it on purpose): it is asked about as in clean-up, and
-    /// any refusal only keeps it, since the rollback itself must finish.
-    Rollback(PolicyContext),
+    /// Rollback: deletes only the database this run created (`candidate`, tracked by this run
+    /// since it started), and without asking: undoing must never be blocked. Whatever an
+    /// earlier run left tracked is left for a clean-up or the sweep; a rollback neither
+    /// deletes it nor waits on it.
+    Rollback {
+        facts: PolicyContext,
+        execution: ExecutionInfo,
+        candidate: Option<String>,
+    },
 }
 
 impl SweepPolicy {
     fn facts(&self) -> &PolicyContext {
         match self {
-            SweepPolicy::Cleanup(facts) | SweepPolicy::Rollback(facts) => facts,
+            SweepPolicy::Cleanup(facts) | SweepPolicy::Rollback { facts, .. } => facts,
         }
     }
 
-    fn asks_about(&self, tracked: &TrackedDb) -> bool {
+    /// Whether this sweep may delete `tracked` at all.
+    fn covers(&self, tracked: &TrackedDb) -> bool {
         match self {
             SweepPolicy::Cleanup(_) => true,
-            SweepPolicy::Rollback(facts) => tracked.execution_id != facts.execution_id,
+            SweepPolicy::Rollback {
+                execution,
+                candidate,
+                ..
+            } => {
+                tracked.role == TrackedRole::Candidate
+                    && candidate.as_deref() == Some(tracked.db_instance_id.as_str())
+                    && execution.could_have_written(&tracked.execution_id, tracked.since)
+            }
         }
+    }
+
+    fn asks_about(&self, _tracked: &TrackedDb) -> bool {
+        matches!(self, SweepPolicy::Cleanup(_))
     }
 }
 
@@ -110,6 +127,9 @@ pub async fn sweep(
     let mut gate: Option<Gate<'_>> = None;
     let mut failed: Option<StepError> = None;
     for tracked in records.tracked(ns).await? {
+        if !policy.covers(&tracked) {
+            continue;
+        }
         let id = tracked.db_instance_id.clone();
         // Read just before acting: the pointer is the one thing that must never be swept.
         let active = records.pointer(ns).await?.map(|(p, _)| p.db_instance_id);
@@ -120,8 +140,10 @@ pub async fn sweep(
             continue;
         }
         if used.contains(&id) {
+            // Kept, tracked, and not waited on: a database a task still names is not being
+            // deleted, and may never be (a service left on it needs an operator). A rollback
+            // waits for its service to settle on its own account.
             report.kept.push(format!("{id}: in use by the service"));
-            report.deleting.push(id);
             continue;
         }
         let instance = match env.aws.describe_db(&id).await {
@@ -176,7 +198,7 @@ pub async fn sweep(
                 // broken catalog, a plugin) only keeps the leftover. A transient error is
                 // still retried.
                 Err(err)
-                    if matches!(policy, SweepPolicy::Rollback(_))
+                    if matches!(policy, SweepPolicy::Rollback { .. })
                         && !matches!(err, StepError::Transient(_)) =>
                 {
                     report.kept.push(format!("{id}: {err}"));
@@ -276,18 +298,23 @@ pub async fn cleanup(env: Env<'_>, state: &DeployState) -> Result<SweepReport, S
     Ok(report)
 }
 
-/// Undoes whatever this execution changed, reading what changed from AWS rather than from the
-/// state (the failure may have struck mid-step): the new database is tracked again first (so
-/// nothing that follows can orphan it), the pointer goes back to what step 2 read, the service
-/// back to its previous revision, and the new database is deleted once no task uses it. The old
-/// database is never touched. Re-run by the machine until `done`.
+/// Undoes what this execution changed, and only that. What it changed is proven by this run's
+/// own records, never inferred from an execution id (an id can be reused): the pointer is ours
+/// only at the version right after the one step 2 read, written under our id and naming our
+/// new database; the service revision only if we registered it (id, start time and our
+/// database, or the revision `deploy-service` reported); a database only if we created it. The
+/// failure may have struck mid-step, so each is read from AWS, and the state says what to
+/// compare with. The new database is tracked again first (so nothing that follows can orphan
+/// it), the pointer goes back to what step 2 read, the service back to the revision it ran,
+/// and the new database is deleted once no task uses it. The old database is never touched,
+/// and neither is anything an earlier run left. Re-run by the machine until `done`.
 ///
 /// No policy is asked before any of it: undoing a failed deploy must never be blocked (a policy
-/// that could stop a rollback would leave a namespace half-deployed). Only a database an
-/// earlier run left tracked is asked about before it is deleted, see [`SweepPolicy::Rollback`].
+/// that could stop a rollback would leave a namespace half-deployed).
 pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackReport, StepError> {
     let ns = state.namespace()?;
-    let execution_id = state.execution_id()?;
+    let execution = state.execution()?;
+    let execution_id = execution.id.as_str();
     let records = env.records();
     let settings = match &state.previous {
         Some(previous) => previous.settings.clone(),
@@ -299,17 +326,18 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
         service_restored: earlier.service_restored,
         ..RollbackReport::default()
     };
+    let candidate = candidate_of(state)?;
 
     // 0. The new database: the swap untracked it when it became active; whatever fails from
     // here on, it must stay accounted for.
-    if let Some(candidate) = candidate_of(state)? {
-        match env.aws.describe_db(&candidate).await {
-            Ok(instance) if made_by(&instance.tags, execution_id) => {
+    if let Some(candidate) = &candidate {
+        match env.aws.describe_db(candidate).await {
+            Ok(instance) if made_by(&instance.tags, execution) => {
                 records
                     .track(
                         &ns,
                         &TrackedDb {
-                            db_instance_id: candidate,
+                            db_instance_id: candidate.clone(),
                             role: TrackedRole::Candidate,
                             execution_id: execution_id.to_owned(),
                             since: env.now(),
@@ -322,35 +350,45 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
         }
     }
 
-    // 1. The pointer, if this execution moved it: back to what step 2 read.
-    if let Some((pointer, version)) = records.pointer(&ns).await?
-        && pointer.execution_id.as_deref() == Some(execution_id)
-    {
-        let previous = state.previous.as_ref();
-        let moved_by_us = previous
-            .and_then(|p| p.version)
-            .is_none_or(|read| version > read);
-        if moved_by_us {
-            match previous.and_then(|p| p.active.as_ref()) {
-                Some(old) => {
-                    records.put_pointer(&ns, old, Some(version)).await?;
+    // 1. The pointer, if this run moved it: back to what step 2 read. Without step 2's read,
+    // this run cannot have swapped (the swap needs it), so the pointer is not ours to touch.
+    if let Some(previous) = &state.previous {
+        if let Some((pointer, version)) = records.pointer(&ns).await? {
+            let ours = previous.version.map_or(1, |read| read + 1);
+            let swapped_by_us = version == ours
+                && pointer.execution_id.as_deref() == Some(execution_id)
+                && candidate.as_deref() == Some(pointer.db_instance_id.as_str());
+            if swapped_by_us {
+                match &previous.active {
+                    Some(old) => {
+                        records.put_pointer(&ns, old, Some(version)).await?;
+                    }
+                    None => {
+                        records.delete_pointer(&ns).await?;
+                    }
                 }
-                None => {
-                    records.delete_pointer(&ns).await?;
+                tracing::warn!(namespace = %ns, execution_id, "pointer restored");
+                report.pointer_restored = true;
+            }
+        }
+        // The old database is serving again: the record this run made of it (the swap tracks
+        // it before the pointer leaves it) must not get it swept.
+        if let Some(old) = &previous.active {
+            let active = records.pointer(&ns).await?.map(|(p, _)| p.db_instance_id);
+            if active.as_deref() == Some(old.db_instance_id.as_str()) {
+                for tracked in records.tracked(&ns).await? {
+                    if tracked.role == TrackedRole::Retired
+                        && tracked.db_instance_id == old.db_instance_id
+                        && execution.could_have_written(&tracked.execution_id, tracked.since)
+                    {
+                        records.untrack(&ns, &tracked.db_instance_id).await?;
+                    }
                 }
             }
-            tracing::warn!(namespace = %ns, execution_id, "pointer restored");
-            report.pointer_restored = true;
-        }
-    }
-    // The old database is serving again: it must not be swept.
-    for tracked in records.tracked(&ns).await? {
-        if tracked.role == TrackedRole::Retired && tracked.execution_id == execution_id {
-            records.untrack(&ns, &tracked.db_instance_id).await?;
         }
     }
 
-    // 2. The service, if it runs a revision this execution registered.
+    // 2. The service, if it runs the revision this run registered: back to the one before.
     report.service_stable = match env
         .aws
         .describe_service(&settings.cluster, &settings.service)
@@ -358,28 +396,25 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
     {
         Err(AwsError::NotFound { .. }) => true,
         Err(err) => return Err(err.into()),
-        Ok(service) => {
-            let definition = env
-                .aws
-                .describe_task_definition(&service.task_definition_arn)
-                .await?;
-            if made_by(&definition.tags, execution_id) {
-                let previous = previous_of(&definition)?;
+        Ok(service) => match registered_revision(env, state, &service.task_definition_arn).await? {
+            Some(previous) => {
                 env.aws
                     .update_service(&settings.cluster, &settings.service, &previous)
                     .await?;
                 tracing::warn!(namespace = %ns, task_definition = %previous, "service restored");
                 report.service_restored = true;
                 false
-            } else {
-                is_stable(&service)
             }
-        }
+            None => is_stable(&service),
+        },
     };
 
-    // 3. The new database, and anything else tracked that is neither active nor in use. Not
-    // gated for what this execution made: undoing must never be blocked (see SweepPolicy).
-    let policy = SweepPolicy::Rollback(gate::deploy_facts(PolicyStep::Cleanup, state)?);
+    // 3. The new database, once no task uses it. Not gated: undoing must never be blocked.
+    let policy = SweepPolicy::Rollback {
+        facts: gate::deploy_facts(PolicyStep::Cleanup, state)?,
+        execution: execution.clone(),
+        candidate,
+    };
     let mut sweep_report = sweep(env, &ns, &settings, &earlier.sweep.poll, &policy).await?;
     sweep_report.deleted = merged(&earlier.sweep.deleted, sweep_report.deleted);
     sweep_report.done = sweep_report.done && report.service_stable;
@@ -391,6 +426,30 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
     }
     report.sweep = sweep_report;
     Ok(report)
+}
+
+/// When the service runs the revision this run registered (`current`), the revision to go back
+/// to. Known from `deploy-service`'s report; if its answer was lost, from the revision itself:
+/// made by this run and naming the database this run swapped to.
+async fn registered_revision(
+    env: Env<'_>,
+    state: &DeployState,
+    current: &str,
+) -> Result<Option<String>, StepError> {
+    if let Some(rollout) = &state.service {
+        return Ok((rollout.task_definition_arn == current)
+            .then(|| rollout.previous_task_definition_arn.clone()));
+    }
+    let Some(swap) = &state.swap else {
+        // deploy-service needs the swap: without it this run never touched the service.
+        return Ok(None);
+    };
+    let definition = env.aws.describe_task_definition(current).await?;
+    if registered_by(&definition, state.execution()?, &swap.pointer) {
+        Ok(Some(previous_of(&definition)?))
+    } else {
+        Ok(None)
+    }
 }
 
 /// The database this execution restores (or restored): named from the snapshot's timestamp, so

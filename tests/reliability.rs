@@ -1,0 +1,139 @@
+//! Nothing lost, whatever the operator types: regressions for what a random campaign found on
+//! the embedded world (a reused execution name, another tenant's data, a rollback that waited
+//! on what it did not make, a downgrade), each through the state machine as it runs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+mod common;
+
+use common::*;
+use serde_json::json;
+use switchyard::deploy::Source;
+use switchyard_core::policy::PolicyStep;
+use switchyard_core::records::{ParameterLayout, Records};
+
+const QA: &str = "xy-0146-qa";
+const DEV: &str = "xy-0146-dev";
+
+/// The live database of `namespace` is where it was, available, the service runs on it, and
+/// nothing is orphaned or left locked.
+async fn assert_intact(world: &switchyard_sim::World, namespace: &str, live: &str) {
+    let status = status_of(world, namespace).await;
+    assert_eq!(status.active_db.as_deref(), Some(live), "{status:?}");
+    assert_eq!(status.active_db_status.as_deref(), Some("available"));
+    assert!(status.orphans.is_empty(), "{:?}", status.orphans);
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert!(status.locked_by.is_none(), "{:?}", status.locked_by);
+}
+
+#[tokio::test]
+async fn a_reused_name_that_fails_leaves_the_first_runs_database_and_pointer_alone() {
+    for second_fails_by in ["bad source", "policy denial"] {
+        let world = demo();
+        let first = run(
+            &world,
+            &deploy_machine(),
+            "foo",
+            request(QA, Source::Namespace(DEV.into())).input(),
+            &[],
+        )
+        .await;
+        assert_succeeded(&first);
+        let live = status_of(&world, QA).await.active_db.unwrap();
+        world.advance(std::time::Duration::from_secs(600));
+
+        let second = match second_fails_by {
+            "bad source" => {
+                let input = json!({"namespace": QA, "source_namespace": "xy-0146-uat"});
+                run(&world, &deploy_machine(), "foo", input, &[]).await
+            }
+            _ => {
+                let input = request(QA, Source::Namespace(DEV.into())).input();
+                let policies = OneNo::deny(PolicyStep::CreateDatabase);
+                bind_everywhere(&world, "one-no");
+                run_with_policies(&world, &deploy_machine(), "foo", input, &[], policies).await
+            }
+        };
+        assert!(
+            second.error.as_deref() == Some("InvalidInput")
+                || second.error.as_deref() == Some("PolicyDenied"),
+            "{second_fails_by}: {:?} {:?}",
+            second.error,
+            second.cause
+        );
+        assert_intact(&world, QA, &live).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reused_name_deploys_for_real_rather_than_taking_the_first_runs_work_as_its_own() {
+    let world = demo();
+    let input = request(QA, Source::Namespace(DEV.into())).input();
+    assert_succeeded(&run(&world, &deploy_machine(), "foo", input.clone(), &[]).await);
+    world.advance(std::time::Duration::from_secs(600));
+    let second = run(&world, &deploy_machine(), "foo", input, &[]).await;
+    assert_succeeded(&second);
+    let status = status_of(&world, QA).await;
+    let report = switchyard::deploy::DeployReport::from_execution(&second);
+    // The service really runs on the second run's database, not the first's.
+    assert_eq!(status.active_db, report.new_db);
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert_intact(&world, QA, status.active_db.as_deref().unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_reused_name_does_not_walk_through_a_lock_kept_for_an_operator() {
+    let world = demo();
+    let input = request(QA, Source::Namespace(DEV.into())).input();
+    let kept = run(
+        &world,
+        &deploy_machine(),
+        "foo",
+        input.clone(),
+        &["wait-stable:rollout-failed", "rollback:error"],
+    )
+    .await;
+    assert_failed_with(&kept, "RollbackIncomplete");
+    let holder = status_of(&world, QA).await.locked_by.unwrap();
+    world.advance(std::time::Duration::from_secs(600));
+    let again = run(&world, &deploy_machine(), "foo", input, &[]).await;
+    assert_failed_with(&again, "NamespaceLocked");
+    // Still held for the operator, by the first run.
+    assert_eq!(status_of(&world, QA).await.locked_by, Some(holder));
+}
+
+#[tokio::test]
+async fn after_an_incomplete_rollback_a_later_failure_rolls_back_without_waiting_on_the_old_database()
+ {
+    let world = demo();
+    let stuck = deploy_from(&world, QA, DEV, &["deploy-service:error", "rollback:error"]).await;
+    assert_failed_with(&stuck, "RollbackIncomplete");
+    let aws = world.aws();
+    let layout = ParameterLayout::default();
+    let records = Records {
+        params: &aws,
+        layout: &layout,
+    };
+    records.unlock(&ns(QA)).await.unwrap();
+    // The database the service runs on is not "due for deletion", whatever the records say.
+    let status = status_of(&world, QA).await;
+    let serving = serving_db(&world, status.task_definition_arn.as_deref().unwrap()).await;
+    assert!(
+        !status.due_for_deletion.contains(&serving),
+        "{serving} serves: {status:?}"
+    );
+    world.advance(std::time::Duration::from_secs(3600));
+    let later = deploy_from(&world, QA, DEV, &["deploy-service:error"]).await;
+    assert_failed_with(&later, "AwsRejected");
+    let status = status_of(&world, QA).await;
+    assert!(status.locked_by.is_none(), "{status:?}");
+    assert!(status.orphans.is_empty(), "{:?}", status.orphans);
+}
+
+/// The database the task definition `arn` names.
+async fn serving_db(world: &switchyard_sim::World, arn: &str) -> String {
+    use switchyard_core::ports::Services;
+    use switchyard_core::steps::service::env_var;
+    let definition = world.aws().describe_task_definition(arn).await.unwrap();
+    definition.containers[0].environment[env_var::DB_INSTANCE_ID].clone()
+}
