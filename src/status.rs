@@ -40,6 +40,9 @@ pub fn render(statuses: &[NamespaceStatus]) -> String {
         if let Some(error) = &s.error {
             notes.push(format!("BROKEN: {error}"));
         }
+        if let Some(version) = &s.app_version {
+            notes.push(format!("version {version}"));
+        }
         if let Some(execution) = &s.last_execution {
             let name = execution.rsplit(':').next().unwrap_or(execution);
             notes.push(format!("last deploy {name}"));

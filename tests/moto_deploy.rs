@@ -148,6 +148,7 @@ impl Clients {
             plan: None,
             version: None,
             policies: BTreeMap::new(),
+            allowed_sources: Vec::new(),
         };
         self.records().put_settings(&ns, &settings).await.unwrap();
         let pointer = ActivePointer {
@@ -158,6 +159,7 @@ impl Clients {
             snapshot_id: None,
             execution_id: None,
             activated_at: Utc::now(),
+            app_version: None,
         };
         assert_eq!(
             self.records()

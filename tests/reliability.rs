@@ -137,3 +137,139 @@ async fn serving_db(world: &switchyard_sim::World, arn: &str) -> String {
     let definition = world.aws().describe_task_definition(arn).await.unwrap();
     definition.containers[0].environment[env_var::DB_INSTANCE_ID].clone()
 }
+
+#[tokio::test]
+async fn another_customers_data_is_refused_before_anything_is_created() {
+    let world = demo();
+    const AB: &str = "ab-0201-dev";
+    let promoted = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&promoted);
+    let snapshot = switchyard::deploy::DeployReport::from_execution(&promoted)
+        .snapshot_id
+        .unwrap();
+    let before = status_of(&world, AB).await;
+    let dbs_before = dbs_of(&world, AB);
+    for source in [
+        Source::Snapshot(snapshot.clone()),
+        Source::Namespace(DEV.to_owned()),
+    ] {
+        let execution = run(
+            &world,
+            &deploy_machine(),
+            &format!("cross-{}", world.now().timestamp()),
+            request(AB, source.clone()).input(),
+            &[],
+        )
+        .await;
+        assert_failed_with(&execution, "InvalidInput");
+        let cause = execution.cause.clone().unwrap_or_default();
+        assert!(cause.contains("not data of ab-0201"), "{cause}");
+        assert!(
+            !tasks_run(&execution).contains(&"CreateDb".to_owned()),
+            "{:?}",
+            tasks_run(&execution)
+        );
+        assert_eq!(dbs_of(&world, AB), dbs_before);
+        assert_eq!(status_of(&world, AB).await.active_db, before.active_db);
+        world.advance(std::time::Duration::from_secs(60));
+    }
+
+    // A source the tenant's settings name is let through.
+    let aws = world.aws();
+    let layout = ParameterLayout::default();
+    let records = Records {
+        params: &aws,
+        layout: &layout,
+    };
+    let mut settings = records.settings(&ns(AB)).await.unwrap();
+    settings.allowed_sources = vec!["xy-0146-*".into()];
+    records.put_settings(&ns(AB), &settings).await.unwrap();
+    let allowed = run(
+        &world,
+        &deploy_machine(),
+        "template-data",
+        request(AB, Source::Snapshot(snapshot)).input(),
+        &[],
+    )
+    .await;
+    assert_succeeded(&allowed);
+}
+
+/// The command as a user types it, on the world file in `dir`, with the bundled policies.
+fn switchyard(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["policy", "build"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--world")
+        .arg(dir.join("world.json"))
+        .args(args)
+        .env_remove("SWITCHYARD_ENDPOINT_URL")
+        .env_remove("SWITCHYARD_PLUGIN_DIR")
+        .output()
+        .unwrap()
+}
+
+fn report(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!(
+            "{err}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn each_deploy_records_its_version_so_the_path_moves_on_and_a_downgrade_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
+    let version = |dir: &std::path::Path| {
+        let status = report(&switchyard(dir, &["status", "--output", "json"]));
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["namespace"] == QA)
+            .unwrap()["app_version"]
+            .clone()
+    };
+    assert_eq!(version(dir.path()), "1.3.2");
+    for target in ["1.3.3", "1.4.1", "2.0.1"] {
+        let out = switchyard(
+            dir.path(),
+            &[
+                "deploy", QA, "--from", DEV, "--image", target, "--output", "json",
+            ],
+        );
+        let done = report(&out);
+        assert_eq!(done["status"], "SUCCEEDED", "{target}: {done}");
+        assert_eq!(version(dir.path()), target);
+    }
+    // Back down the line: refused, and the tenant stays where it is.
+    let out = switchyard(
+        dir.path(),
+        &[
+            "deploy", QA, "--from", DEV, "--image", "1.4.1", "--output", "json",
+        ],
+    );
+    let refused = report(&out);
+    assert_eq!(refused["status"], "FAILED", "{refused}");
+    assert_eq!(refused["error"], "PolicyDenied", "{refused}");
+    assert!(
+        refused["cause"].as_str().unwrap().contains("downgrade"),
+        "{refused}"
+    );
+    assert_eq!(version(dir.path()), "2.0.1");
+}

@@ -141,9 +141,27 @@ pub struct NamespaceSettings {
     /// bind a plugin (only the catalog does).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, Value>,
+    /// Namespaces outside this tenant's `<customer>-<project>` whose data may be deployed here
+    /// (glob patterns, e.g. a shared template project `tpl-0001-*`). Data otherwise moves only
+    /// between the tiers of one customer's project.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_sources: Vec<String>,
 }
 
 impl NamespaceSettings {
+    /// Whether data of `source` (a namespace; `None`: of unknown origin) may land in `target`.
+    pub fn admits_data_from(&self, target: &Namespace, source: Option<&Namespace>) -> bool {
+        let same_project = source.is_some_and(|source| {
+            source.customer() == target.customer() && source.project() == target.project()
+        });
+        same_project
+            || self.allowed_sources.iter().any(|pattern| {
+                source.map_or(pattern == "*", |source| {
+                    glob_matches(pattern, source.as_str())
+                })
+            })
+    }
+
     pub fn keeps_final_snapshot(&self, ns: &Namespace) -> bool {
         self.final_snapshot.unwrap_or_else(|| ns.is_production())
     }
@@ -160,6 +178,12 @@ pub struct ActivePointer {
     /// The execution that made it active; `None` for a pointer written by hand or by `init`.
     pub execution_id: Option<String>,
     pub activated_at: DateTime<Utc>,
+    /// The application version the service runs on this database: the tag of the image the
+    /// deploy rolled out (`unknown` for an image without one), or the version before it when
+    /// the deploy kept the image. `None` in records written before versions were kept, or
+    /// by hand: then the namespace's settings say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
 }
 
 /// The holder of a namespace's deploy lock.

@@ -24,6 +24,9 @@ pub struct NamespaceStatus {
     pub activated_at: Option<DateTime<Utc>>,
     /// The execution of the last deploy that made a database active.
     pub last_execution: Option<String>,
+    /// The application version the tenant runs: as its pointer records it (the last deploy's
+    /// image tag), else as its settings say.
+    pub app_version: Option<String>,
     pub service: String,
     pub service_revision: Option<i32>,
     pub task_definition_arn: Option<String>,
@@ -54,6 +57,7 @@ impl NamespaceStatus {
             pointer_version: None,
             activated_at: None,
             last_execution: None,
+            app_version: None,
             service,
             service_revision: None,
             task_definition_arn: None,
@@ -107,6 +111,10 @@ async fn one(
     let lock = records.lock(ns).await?;
     let mut status = NamespaceStatus::new(ns, settings.service.clone());
     status.locked_by = lock.map(|l| l.execution_id);
+    status.app_version = pointer
+        .as_ref()
+        .and_then(|(p, _)| p.app_version.clone())
+        .or_else(|| settings.version.clone());
     for t in &tracked {
         match t.role {
             TrackedRole::Retired => status.due_for_deletion.push(t.db_instance_id.clone()),

@@ -142,6 +142,7 @@ impl World {
             plan: Some("standard".into()),
             version: Some(tenant.app_version.into()),
             policies: BTreeMap::new(),
+            allowed_sources: Vec::new(),
         };
         let pointer = ActivePointer {
             db_instance_id: db_id.clone(),
@@ -151,6 +152,7 @@ impl World {
             snapshot_id: None,
             execution_id: None,
             activated_at: taken,
+            app_version: Some(tenant.app_version.into()),
         };
         for (name, value) in [
             (layout.settings(&ns), serde_json::to_string(&settings)),

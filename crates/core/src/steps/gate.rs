@@ -87,10 +87,13 @@ impl<'a> Gate<'a> {
         facts.environment = ns.environment().to_owned();
         facts.now = now.timestamp();
         facts.plan = settings.plan.clone();
-        facts.current_version = settings.version.clone();
+        // What the tenant runs: as the pointer step 2 read records it, else as its settings say.
+        if facts.current_version.is_none() {
+            facts.current_version = settings.version.clone();
+        }
         // A deploy that brings no new image keeps the tenant on its version (see deploy_facts).
         if facts.target_version.as_deref() == Some(KEEPS_VERSION) {
-            facts.target_version = settings.version.clone();
+            facts.target_version = facts.current_version.clone();
         }
         if let Some(snapshot) = &mut facts.snapshot {
             snapshot.age_seconds = age_seconds(now, snapshot.created_at);
@@ -212,6 +215,7 @@ pub fn deploy_facts(step: PolicyStep, state: &DeployState) -> Result<PolicyConte
         step,
         execution_id: state.execution_id()?.to_owned(),
         source_namespace: state.source_namespace.clone(),
+        current_version: recorded_version(state),
         target_version: match state.image.as_deref() {
             Some(image) => image_tag(image),
             None => Some(KEEPS_VERSION.to_owned()),
@@ -219,6 +223,33 @@ pub fn deploy_facts(step: PolicyStep, state: &DeployState) -> Result<PolicyConte
         ..PolicyContext::default()
     })
 }
+
+/// The version the tenant ran when step 2 read its pointer, as the pointer records it.
+fn recorded_version(state: &DeployState) -> Option<String> {
+    state
+        .previous
+        .as_ref()
+        .and_then(|previous| previous.active.as_ref())
+        .and_then(|active| active.app_version.clone())
+}
+
+/// The version the tenant runs once this deploy is through: the new image's tag (`unknown` for
+/// an image without one), or, keeping the image, the version it ran before (the pointer's
+/// record, else the namespace's settings).
+pub fn target_version(state: &DeployState) -> Option<String> {
+    match state.image.as_deref() {
+        Some(image) => Some(image_tag(image).unwrap_or_else(|| UNKNOWN_VERSION.to_owned())),
+        None => recorded_version(state).or_else(|| {
+            state
+                .previous
+                .as_ref()
+                .and_then(|previous| previous.settings.version.clone())
+        }),
+    }
+}
+
+/// What a deploy records for an image whose reference carries no tag.
+pub const UNKNOWN_VERSION: &str = "unknown";
 
 /// The tag of an image reference (`repo/app:2.0` -> `2.0`); a bare tag (`2.0`, as `--image`
 /// takes it) is itself. `None` for a digest or a reference without a tag.

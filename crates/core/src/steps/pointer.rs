@@ -118,6 +118,7 @@ pub async fn swap_pointer(env: Env<'_>, state: &DeployState) -> Result<SwapRepor
         snapshot_id: Some(snapshot.snapshot_id.clone()),
         execution_id: Some(execution_id.to_owned()),
         activated_at: env.now(),
+        app_version: gate::target_version(state),
     };
     let version = records.put_pointer(&ns, &pointer, previous.version).await?;
     let expected = previous.version.map_or(1, |v| v + 1);

@@ -13,7 +13,7 @@ pub async fn snapshot(env: Env<'_>, state: &DeployState) -> Result<SnapshotRef, 
     let target = state.namespace()?;
     match (&state.source_namespace, &state.snapshot_id) {
         (Some(source), None) => take_snapshot(env, state, &target, source).await,
-        (None, Some(snapshot_id)) => given_snapshot(env, snapshot_id).await,
+        (None, Some(snapshot_id)) => given_snapshot(env, &target, snapshot_id).await,
         (Some(_), Some(_)) => Err(StepError::invalid(
             "give either source_namespace or snapshot_id, not both",
         )),
@@ -34,6 +34,10 @@ async fn take_snapshot(
         return Err(StepError::invalid(format!(
             "source namespace {source} is the target namespace: deploy from another namespace or a snapshot"
         )));
+    }
+    let settings = env.records().settings(target).await?;
+    if !settings.admits_data_from(target, Some(&source)) {
+        return Err(other_tenant(target, &format!("namespace {source}")));
     }
     let execution = state.execution()?;
     let Some((pointer, _)) = env.records().pointer(&source).await? else {
@@ -118,7 +122,11 @@ fn source_gone(pointer: &ActivePointer, source: &Namespace) -> StepError {
     ))
 }
 
-async fn given_snapshot(env: Env<'_>, snapshot_id: &str) -> Result<SnapshotRef, StepError> {
+async fn given_snapshot(
+    env: Env<'_>,
+    target: &Namespace,
+    snapshot_id: &str,
+) -> Result<SnapshotRef, StepError> {
     names::check_given_snapshot_id(snapshot_id)?;
     let snapshot = match env.aws.describe_snapshot(snapshot_id).await {
         Ok(snapshot) => snapshot,
@@ -129,6 +137,18 @@ async fn given_snapshot(env: Env<'_>, snapshot_id: &str) -> Result<SnapshotRef, 
         }
         Err(err) => return Err(err.into()),
     };
+    let settings = env.records().settings(target).await?;
+    let origin = origin_of(&snapshot);
+    if !settings.admits_data_from(target, origin.as_ref()) {
+        let what = match &origin {
+            Some(origin) => format!("snapshot {snapshot_id} of {origin}"),
+            None => format!(
+                "snapshot {snapshot_id}, of unknown origin (no {} tag, no namespace in its name),",
+                tag::NAMESPACE
+            ),
+        };
+        return Err(other_tenant(target, &what));
+    }
     // The name carries the data's timestamp when Switchyard took it; otherwise trust RDS.
     let timestamp = Timestamp::from_name_suffix(snapshot_id)
         .or_else(|| snapshot.created_at.map(Timestamp::from_datetime))
@@ -139,6 +159,28 @@ async fn given_snapshot(env: Env<'_>, snapshot_id: &str) -> Result<SnapshotRef, 
         })?;
     fail_if_broken(&snapshot)?;
     Ok(snapshot_ref(&snapshot, timestamp, false, Poll::default()))
+}
+
+/// Which namespace's data a snapshot holds: its `switchyard:namespace` tag, else the namespace
+/// in the name of the database it was taken of, else in its own name.
+fn origin_of(snapshot: &Snapshot) -> Option<Namespace> {
+    if let Some(tagged) = snapshot.tags.get(tag::NAMESPACE) {
+        return tagged.parse().ok();
+    }
+    let from_name = |name: &str| -> Option<Namespace> {
+        let stem = name.get(..name.len().checked_sub(16)?)?;
+        Timestamp::from_name_suffix(name)?;
+        stem.parse().ok()
+    };
+    from_name(&snapshot.db_instance_id).or_else(|| from_name(&snapshot.id))
+}
+
+fn other_tenant(target: &Namespace, what: &str) -> StepError {
+    StepError::invalid(format!(
+        "{what} is not data of {}-{}: data moves only between the tiers of one customer's project, unless {target}'s settings name the source in allowed_sources",
+        target.customer(),
+        target.project()
+    ))
 }
 
 /// Polled by the machine until the snapshot is available.
