@@ -38,8 +38,75 @@ pub enum Backend {
     Endpoint { aws: SdkAws, region: String },
 }
 
+/// What a command does to the embedded world's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads it (`status`): no lock, no write; a concurrent writer replaces the file whole,
+    /// so a reader sees the world before or after, never half of it.
+    Read,
+    /// Changes it (`deploy`, `run`, `unlock`, `init`): the command holds the world's lock from
+    /// before it loads until it has saved, as AWS serializes concurrent callers; another such
+    /// command waits for it.
+    Write,
+}
+
+/// Held while a command may change the world: an exclusive lock on `<world>.lock`, released
+/// when dropped (or when the process ends, however it ends).
+#[derive(Debug)]
+pub struct WorldLock {
+    _file: std::fs::File,
+}
+
+impl WorldLock {
+    /// Takes the lock of the world at `path`, waiting (and saying so) while another command
+    /// holds it. A world file that may not be written is refused rather than replaced.
+    pub fn take(path: &Path, notice: &mut dyn FnMut(String)) -> anyhow::Result<WorldLock> {
+        if let Ok(metadata) = std::fs::metadata(path)
+            && metadata.permissions().readonly()
+        {
+            anyhow::bail!(
+                "the world file {} is read-only: refusing to replace it (make it writable, or give another --world)",
+                path.display()
+            );
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let lock_path = lock_path(path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                notice(format!(
+                    "waiting for another switchyard command to finish with {}",
+                    path.display()
+                ));
+                file.lock()
+                    .with_context(|| format!("locking {}", lock_path.display()))?;
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("locking {}", lock_path.display()));
+            }
+        }
+        Ok(WorldLock { _file: file })
+    }
+}
+
+fn lock_path(world: &Path) -> PathBuf {
+    let mut name = world.file_name().unwrap_or_default().to_owned();
+    name.push(".lock");
+    world.with_file_name(name)
+}
+
 impl Backend {
-    /// Loads the world file; with none there yet, creates the demo world and says so.
+    /// Loads the world file; with none there yet, creates the demo world and says so. A
+    /// command that changes the world takes its [`WorldLock`] first.
     pub fn embedded(path: &Path, notice: &mut dyn FnMut(String)) -> anyhow::Result<Backend> {
         let world = if path.exists() {
             let world = World::load(path)?;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use switchyard::backend::{Backend, DEFAULT_WORLD};
+use switchyard::backend::{Access, Backend, DEFAULT_WORLD, WorldLock};
 use switchyard::decisions::{ObservedEngine, PolicyNotes};
 use switchyard::deploy::{self, DeployReport, DeployRequest, Source};
 use switchyard::progress::{self, Progress};
@@ -228,19 +228,33 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn backend(global: &Global, quiet: bool) -> anyhow::Result<Backend> {
+/// The backend a command runs against. On the embedded world, a command that may change it
+/// holds the world's lock (returned, to keep) from before it loads until it ends; so does the
+/// first command on a path with no world yet, which creates it.
+async fn backend(
+    global: &Global,
+    quiet: bool,
+    access: Access,
+) -> anyhow::Result<(Backend, Option<WorldLock>)> {
     if global.endpoint_url.is_some() || global.aws {
-        return Ok(
+        return Ok((
             Backend::endpoint(global.endpoint_url.as_deref(), global.region.as_deref()).await,
-        );
+            None,
+        ));
     }
-    Backend::embedded(&global.world, &mut |notice| {
+    let mut notice = |notice: String| {
         if !quiet {
             println!("{notice}");
         } else {
             eprintln!("{notice}");
         }
-    })
+    };
+    let lock = if access == Access::Write || !global.world.exists() {
+        Some(WorldLock::take(&global.world, &mut notice)?)
+    } else {
+        None
+    };
+    Ok((Backend::embedded(&global.world, &mut notice)?, lock))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -251,6 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if global.endpoint_url.is_some() || global.aws {
                 bail!("init creates the embedded world; it has nothing to do with an endpoint");
             }
+            let _lock = WorldLock::take(&global.world, &mut |notice| println!("{notice}"))?;
             let world = if demo {
                 switchyard::backend::demo_world()?
             } else {
@@ -361,14 +376,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Status { output } => {
-            let backend = backend(global, output == Output::Json).await?;
+            // Read only: the world file is not written.
+            let (backend, _lock) = backend(global, output == Output::Json, Access::Read).await?;
             let aws = backend.aws_for(None);
             let statuses = switchyard_core::status::namespace_status(aws.as_ref(), &layout).await?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&statuses)?),
                 Output::Text => print!("{}", status::render(&statuses)),
             }
-            backend.persist()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => policy_command(command).await,
@@ -378,7 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
         } => {
             let ns: Namespace = namespace.parse()?;
-            let backend = backend(global, false).await?;
+            let (backend, _lock) = backend(global, false, Access::Write).await?;
             let aws = backend.aws_for(None);
             let records = Records {
                 params: aws.as_ref(),
@@ -417,7 +432,7 @@ async fn execute(
     if options.remote {
         return execute_remote(global, machine_path, input, options, heading, report).await;
     }
-    let backend = backend(global, json).await?;
+    let (backend, _lock) = backend(global, json, Access::Write).await?;
     if !options.faults.is_empty() {
         let Some(world) = backend.world() else {
             bail!("--inject-fault works on the embedded world only");

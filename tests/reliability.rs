@@ -273,3 +273,83 @@ fn each_deploy_records_its_version_so_the_path_moves_on_and_a_downgrade_is_denie
     );
     assert_eq!(version(dir.path()), "2.0.1");
 }
+
+#[test]
+fn two_commands_on_one_world_file_both_count() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
+    let world = dir.path().join("world.json");
+    let spawn = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("--world")
+            .arg(&world)
+            .args(args)
+            .env_remove("SWITCHYARD_ENDPOINT_URL")
+            .env_remove("SWITCHYARD_PLUGIN_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Two deploys at once, and status readers beside them.
+    let deploys = [
+        spawn(&["deploy", QA, "--from", DEV, "--output", "json"]),
+        spawn(&["deploy", "ab-0201-dev", "--from", "ab-0201-prod", "--output", "json"]),
+    ];
+    let readers: Vec<_> = (0..4)
+        .map(|_| spawn(&["status", "--output", "json"]))
+        .collect();
+    let mut new_dbs = Vec::new();
+    for child in deploys {
+        let out = child.wait_with_output().unwrap();
+        let done = report(&out);
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        new_dbs.push((done["namespace"].clone(), done["new_db"].clone()));
+    }
+    for child in readers {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Neither deploy vanished: each namespace's pointer names the database its deploy made.
+    let status = report(&switchyard(dir.path(), &["status", "--output", "json"]));
+    for (namespace, db) in new_dbs {
+        let entry = status
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["namespace"] == namespace)
+            .unwrap();
+        assert_eq!(entry["active_db"], db, "{entry}");
+        assert_eq!(entry["orphans"], json!([]), "{entry}");
+    }
+    // No temporary file is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn status_never_writes_and_a_read_only_world_is_refused_not_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
+    let world = dir.path().join("world.json");
+    let before = std::fs::read(&world).unwrap();
+    let modified = std::fs::metadata(&world).unwrap().modified().unwrap();
+    assert!(switchyard(dir.path(), &["status"]).status.success());
+    assert_eq!(std::fs::read(&world).unwrap(), before);
+    assert_eq!(std::fs::metadata(&world).unwrap().modified().unwrap(), modified);
+
+    std::fs::set_permissions(&world, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = switchyard(dir.path(), &["deploy", QA, "--from", DEV]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("read-only"), "{said}");
+    assert_eq!(std::fs::read(&world).unwrap(), before);
+    // Reading it is still fine.
+    assert!(switchyard(dir.path(), &["status"]).status.success());
+}

@@ -120,9 +120,17 @@ impl World {
                 source,
             }
         })?;
-        let temporary = path.with_extension("json.tmp");
+        // A name of its own per save: two processes saving at once never write into one file.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(format!(".{}-{save}.tmp", std::process::id()));
+        let temporary = path.with_file_name(name);
         std::fs::write(&temporary, text).map_err(write_err)?;
-        std::fs::rename(&temporary, path).map_err(write_err)
+        std::fs::rename(&temporary, path).map_err(|err| {
+            let _ = std::fs::remove_file(&temporary);
+            write_err(err)
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, WorldState> {
