@@ -70,8 +70,7 @@ impl WorldLock {
             );
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let lock_path = lock_path(path);
         let file = std::fs::OpenOptions::new()

@@ -295,7 +295,14 @@ fn two_commands_on_one_world_file_both_count() {
     // Two deploys at once, and status readers beside them.
     let deploys = [
         spawn(&["deploy", QA, "--from", DEV, "--output", "json"]),
-        spawn(&["deploy", "ab-0201-dev", "--from", "ab-0201-prod", "--output", "json"]),
+        spawn(&[
+            "deploy",
+            "ab-0201-dev",
+            "--from",
+            "ab-0201-prod",
+            "--output",
+            "json",
+        ]),
     ];
     let readers: Vec<_> = (0..4)
         .map(|_| spawn(&["status", "--output", "json"]))
@@ -309,7 +316,11 @@ fn two_commands_on_one_world_file_both_count() {
     }
     for child in readers {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // Neither deploy vanished: each namespace's pointer names the database its deploy made.
     let status = report(&switchyard(dir.path(), &["status", "--output", "json"]));
@@ -342,7 +353,10 @@ fn status_never_writes_and_a_read_only_world_is_refused_not_replaced() {
     let modified = std::fs::metadata(&world).unwrap().modified().unwrap();
     assert!(switchyard(dir.path(), &["status"]).status.success());
     assert_eq!(std::fs::read(&world).unwrap(), before);
-    assert_eq!(std::fs::metadata(&world).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&world).unwrap().modified().unwrap(),
+        modified
+    );
 
     std::fs::set_permissions(&world, std::fs::Permissions::from_mode(0o444)).unwrap();
     let out = switchyard(dir.path(), &["deploy", QA, "--from", DEV]);
@@ -352,4 +366,50 @@ fn status_never_writes_and_a_read_only_world_is_refused_not_replaced() {
     assert_eq!(std::fs::read(&world).unwrap(), before);
     // Reading it is still fine.
     assert!(switchyard(dir.path(), &["status"]).status.success());
+}
+
+#[tokio::test]
+async fn a_typo_in_the_request_or_a_bad_image_is_refused_by_the_first_step() {
+    let world = demo();
+    let live = status_of(&world, QA).await.active_db.unwrap();
+    for (input, expected) in [
+        (
+            json!({"namespace": QA, "snapshotid": "xy-0146-dev-20261120-000000", "source_namespace": DEV}),
+            "unknown key `snapshotid`",
+        ),
+        (
+            json!({"namespace": QA, "source_namespace": DEV, "image": "\"1.3.3\""}),
+            "invalid image",
+        ),
+        (
+            json!({"namespace": QA, "source_namespace": DEV, "image": "1.3.3ü"}),
+            "invalid image",
+        ),
+    ] {
+        let execution = run(
+            &world,
+            &deploy_machine(),
+            &format!("typo-{}", world.now().timestamp_micros()),
+            input,
+            &[],
+        )
+        .await;
+        assert_failed_with(&execution, "InvalidInput");
+        assert!(
+            execution
+                .cause
+                .as_deref()
+                .unwrap_or_default()
+                .contains(expected),
+            "{:?}",
+            execution.cause
+        );
+        assert_eq!(
+            tasks_run(&execution).first().map(String::as_str),
+            Some("AcquireLock")
+        );
+        assert!(!tasks_run(&execution).contains(&"Snapshot".to_owned()));
+        assert_intact(&world, QA, &live).await;
+        world.advance(std::time::Duration::from_secs(1));
+    }
 }

@@ -209,7 +209,44 @@ pub async fn run_step(
     result
 }
 
+/// What a deploy's execution input may hold, besides the `execution` its first state adds.
+pub const REQUEST_KEYS: [&str; 4] = ["namespace", "source_namespace", "snapshot_id", "image"];
+
+/// A key the request does not know is refused, not ignored: a typo (`snapshotid`) must not
+/// deploy something else than was meant. The keys the steps write are refused by the first
+/// step with their own message.
+fn refuse_unknown_keys(event: &Value) -> Result<(), StepError> {
+    let Some(object) = event.as_object() else {
+        return Ok(());
+    };
+    let internal = [
+        "execution",
+        "lock",
+        "snapshot",
+        "previous",
+        "db",
+        "swap",
+        "service",
+        "cleanup",
+        "error",
+        "rollback",
+    ];
+    match object
+        .keys()
+        .find(|key| !REQUEST_KEYS.contains(&key.as_str()) && !internal.contains(&key.as_str()))
+    {
+        Some(key) => Err(StepError::invalid(format!(
+            "unknown key `{key}` in the deploy request: it takes {}",
+            REQUEST_KEYS.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 async fn run_deploy_step(step: Step, env: Env<'_>, event: Value) -> Result<Value, StepError> {
+    if step == Step::AcquireLock {
+        refuse_unknown_keys(&event)?;
+    }
     let state: DeployState = serde_json::from_value(event)
         .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
     match step {

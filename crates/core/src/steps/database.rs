@@ -31,9 +31,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
     // record overwritten (it may be a retired database awaiting its final snapshot).
     let restored_already = match env.aws.describe_db(&db_instance_id).await {
         Ok(existing) if !made_by(&existing.tags, state.execution()?) => {
-            return Err(StepError::invalid(format!(
-                "db instance {db_instance_id} already exists and was not created by this execution"
-            )));
+            return Err(already_there(env, &ns, &db_instance_id, &snapshot.snapshot_id).await?);
         }
         Ok(_) => true,
         Err(AwsError::NotFound { .. }) => false,
@@ -104,9 +102,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         Err(AwsError::AlreadyExists { .. }) => {
             let existing = env.aws.describe_db(&db_instance_id).await?;
             if !made_by(&existing.tags, state.execution()?) {
-                return Err(StepError::invalid(format!(
-                    "db instance {db_instance_id} already exists and was not created by this execution"
-                )));
+                return Err(already_there(env, &ns, &db_instance_id, &snapshot.snapshot_id).await?);
             }
             existing
         }
@@ -118,6 +114,33 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
     };
     tracing::info!(namespace = %ns, db = %db_instance_id, snapshot = %snapshot.snapshot_id, "restore requested");
     Ok(db_ref(&instance, Poll::default()))
+}
+
+/// Why the database this snapshot restores to cannot be made: it exists already, and not by
+/// this run. Said in the operator's terms: which of the namespace's databases it is.
+async fn already_there(
+    env: Env<'_>,
+    ns: &crate::names::Namespace,
+    db_instance_id: &str,
+    snapshot_id: &str,
+) -> Result<StepError, StepError> {
+    let tracked = env
+        .records()
+        .tracked(ns)
+        .await?
+        .into_iter()
+        .find(|t| t.db_instance_id == db_instance_id);
+    let what = match tracked {
+        Some(_) => format!(
+            "it was restored from this snapshot before and still awaits clean-up in {ns}; once it is deleted (a later deploy's clean-up, or the orphan sweep) the snapshot can be restored again"
+        ),
+        None => format!(
+            "it was not created by this execution (restored from this snapshot before, or made by hand); delete or rename it before restoring {snapshot_id} into {ns} again"
+        ),
+    };
+    Ok(StepError::invalid(format!(
+        "db instance {db_instance_id} for snapshot {snapshot_id} already exists: {what}"
+    )))
 }
 
 /// Polled by the machine until the new instance is available.

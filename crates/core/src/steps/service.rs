@@ -287,10 +287,90 @@ pub fn revision_change(
     })
 }
 
-/// Refuses what can be no image reference at all; the registry is the judge of the rest.
+/// An image is a tag (`1.4.1`, for the service's current repository) or a full reference as
+/// the OCI distribution grammar spells it: `[registry[:port]/]path[:tag][@algorithm:digest]`,
+/// the path of lowercase components (`a-z0-9` joined by `.`, `_`, `__` or `-`), a tag of up to
+/// 128 of `A-Za-z0-9_.-` not starting with `.` or `-`. Checked before anything is created;
+/// whether the image exists is the registry's word, at the rollout.
 pub fn check_image(image: &str) -> Result<(), StepError> {
-    if image.is_empty() || image.len() > 255 || image.chars().any(char::is_whitespace) {
-        return Err(StepError::invalid(format!("invalid image {image:?}")));
+    let invalid = |why: &str| StepError::invalid(format!("invalid image {image:?}: {why}"));
+    if image.is_empty() || image.len() > 255 {
+        return Err(invalid("it must be 1 to 255 characters long"));
+    }
+    if !image.is_ascii() || image.chars().any(|c| c.is_ascii_control() || c == ' ') {
+        return Err(invalid("only printable ASCII without spaces"));
+    }
+    let (name, digest) = match image.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (image, None),
+    };
+    if let Some(digest) = digest {
+        let ok = digest.split_once(':').is_some_and(|(algorithm, hex)| {
+            !algorithm.is_empty()
+                && algorithm
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+                && hex.len() >= 32
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if !ok {
+            return Err(invalid(
+                "the digest must be algorithm:hex, e.g. sha256:<64 hex digits>",
+            ));
+        }
+    }
+    // The tag: after the last ':' that follows the last '/' (a ':' before it is a port).
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let (repository, tag) = match name[last_slash..].rfind(':') {
+        Some(at) => (&name[..last_slash + at], Some(&name[last_slash + at + 1..])),
+        None => (name, None),
+    };
+    if let Some(tag) = tag.or((!name.contains('/') && digest.is_none()).then_some(name)) {
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !ok {
+            return Err(invalid(
+                "a tag is up to 128 of A-Z a-z 0-9 _ . - and starts with none of . -",
+            ));
+        }
+        if tag.len() == name.len() {
+            // A bare tag for the current repository.
+            return Ok(());
+        }
+    }
+    let mut components: Vec<&str> = repository.split('/').collect();
+    if components.len() > 1 {
+        let first = components[0];
+        let host = first.contains(['.', ':']) || first == "localhost";
+        if host {
+            let (domain, port) = first.split_once(':').unwrap_or((first, ""));
+            let domain_ok = !domain.is_empty()
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b));
+            let port_ok = port.is_empty() && !first.contains(':')
+                || !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+            if !domain_ok || !port_ok {
+                return Err(invalid("the registry must be host[:port]"));
+            }
+            components.remove(0);
+        }
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && c.as_bytes()[0].is_ascii_alphanumeric()
+            && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+    };
+    if components.is_empty() || !components.iter().all(|c| component_ok(c)) {
+        return Err(invalid(
+            "a repository path is lowercase a-z 0-9 components joined by / (with . _ - inside)",
+        ));
     }
     Ok(())
 }
@@ -312,6 +392,41 @@ pub fn with_image(current: &str, image: &str) -> Result<String, StepError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_references_follow_the_oci_grammar() {
+        for good in [
+            "1.3.3",
+            "v2.0.1-rc.1",
+            "latest",
+            "app:1.0",
+            "team/app",
+            "registry.example.com:5000/team/app:1.1.0",
+            "localhost/app:dev_1",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/xy/app:1.4.1",
+            "repo/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(check_image(good).is_ok(), "{good}: {:?}", check_image(good));
+        }
+        for bad in [
+            "",
+            "\"1.3.3\"",
+            "1.3.3ü",
+            "two words",
+            "tab\t",
+            ".hidden",
+            "-dash",
+            "Team/App:1.0",
+            "repo//app",
+            "repo/app:",
+            "repo/app@sha256:xyz",
+            "registry:port/app",
+            &"x".repeat(256),
+        ] {
+            let err = check_image(bad).unwrap_err();
+            assert_eq!(err.name(), "InvalidInput", "{bad}");
+        }
+    }
 
     #[test]
     fn image_tags_and_references() {
