@@ -2,6 +2,7 @@
 //! simulated AWS or any AWS-compatible endpoint, and shows every namespace's status.
 
 pub mod backend;
+pub mod campaign;
 pub mod decisions;
 pub mod deploy;
 pub mod policy;

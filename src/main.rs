@@ -1,3 +1,5 @@
+mod commands;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -111,6 +113,26 @@ enum Command {
         snapshot_retention_days: Option<u32>,
         #[command(flatten)]
         run: RunOptions,
+    },
+    /// Check every invariant Switchyard keeps (one pointer on an available database, the
+    /// service on it, nothing orphaned, no lock held) and name each violation; read only, on
+    /// any backend. Exit 1 when something does not hold.
+    Doctor {
+        /// The namespaces to check (default: every registered one).
+        namespaces: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Run the seeded random fault campaign on a fresh demo world of its own: deploys,
+    /// promotions, upgrades, sweeps and unlocks with 0-3 faults each, checking every invariant
+    /// after each. Exit 1 on any violation.
+    Campaign {
+        #[arg(long, default_value_t = 20261130)]
+        seed: u64,
+        #[arg(long, default_value_t = 500)]
+        operations: usize,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
     /// Release a namespace's deploy lock left by an execution that died.
     Unlock {
@@ -387,6 +409,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => policy_command(command).await,
+        Command::Doctor { namespaces, output } => {
+            let (backend, _lock) = backend(global, output == Output::Json, Access::Read).await?;
+            commands::doctor::run(&backend, &layout, &namespaces, output).await
+        }
+        Command::Campaign {
+            seed,
+            operations,
+            output,
+        } => commands::campaign::run(seed, operations, output).await,
         Command::Unlock {
             namespace,
             execution,

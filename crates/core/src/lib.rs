@@ -5,6 +5,7 @@
 pub mod dispatch;
 pub mod error;
 pub mod identity;
+pub mod invariants;
 pub mod names;
 pub mod policy;
 pub mod ports;

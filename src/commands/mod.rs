@@ -1,0 +1,4 @@
+//! One module per command, as the CLI grows; `main.rs` parses and dispatches.
+
+pub mod campaign;
+pub mod doctor;
