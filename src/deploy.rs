@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -58,6 +59,12 @@ pub fn load_machine(path: &Path, backend: &Backend) -> anyhow::Result<StateMachi
     StateMachine::from_json(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
+/// How much virtual time one execution may take on the embedded world. Step Functions allows a
+/// year; a runaway machine here (a Wait loop to the history limit) would otherwise carry the
+/// world's clock, and everything created after, months ahead. A deploy with every poll budget
+/// spent takes under a day.
+pub const LOCAL_MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Runs one execution of `machine` with the steps in-process against `backend`, with `policies`
 /// judging each mutating step.
 pub async fn run_machine(
@@ -71,6 +78,9 @@ pub async fn run_machine(
 ) -> Execution {
     let invoker = Arc::new(StepInvoker::new(backend.clone(), layout.clone(), policies));
     let mut runner = Runner::new(machine, invoker, backend.clock());
+    if backend.world().is_some() {
+        runner = runner.with_max_duration(LOCAL_MAX_DURATION);
+    }
     if let Some(observer) = observer {
         runner = runner.with_observer(observer);
     }

@@ -413,3 +413,81 @@ async fn a_typo_in_the_request_or_a_bad_image_is_refused_by_the_first_step() {
         world.advance(std::time::Duration::from_secs(1));
     }
 }
+
+#[tokio::test]
+async fn a_runaway_machine_times_out_locally_instead_of_carrying_the_clock_months_ahead() {
+    let world = demo();
+    let started = world.now();
+    let dir = tempfile::tempdir().unwrap();
+    let machine = dir.path().join("runaway.asl.json");
+    std::fs::write(
+        &machine,
+        r#"{"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 1200, "Next": "Wait"}}}"#,
+    )
+    .unwrap();
+    let execution = run(&world, &machine, "runaway", json!({}), &[]).await;
+    assert_eq!(execution.error.as_deref(), Some("States.Timeout"));
+    let ran = world.now() - started;
+    assert!(
+        ran <= chrono::Duration::days(7) + chrono::Duration::minutes(30),
+        "{ran}"
+    );
+}
+
+#[tokio::test]
+async fn one_unreadable_record_marks_its_namespace_broken_and_status_shows_the_rest() {
+    use switchyard_core::ports::Parameters;
+    let world = demo();
+    let aws = world.aws();
+    let layout = ParameterLayout::default();
+    aws.put_parameter(&layout.active_db(&ns(QA)), "{not json", true)
+        .await
+        .unwrap();
+    let statuses = switchyard_core::status::namespace_status(&aws, &layout)
+        .await
+        .unwrap();
+    assert_eq!(statuses.len(), 5);
+    for status in &statuses {
+        if status.namespace == QA {
+            let error = status.error.as_deref().unwrap_or_default();
+            assert!(error.contains("not a valid record"), "{status:?}");
+        } else {
+            assert!(status.error.is_none(), "{status:?}");
+            assert!(status.active_db.is_some(), "{status:?}");
+        }
+    }
+    let violations = switchyard_core::invariants::check(&aws, &layout, None)
+        .await
+        .unwrap();
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.namespace == QA && v.rule == "unreadable-records"),
+        "{violations:?}"
+    );
+}
+
+#[tokio::test]
+async fn promoting_a_snapshot_whose_database_awaits_clean_up_says_so() {
+    let world = demo();
+    let first = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&first);
+    let snapshot = switchyard::deploy::DeployReport::from_execution(&first)
+        .snapshot_id
+        .unwrap();
+    world.advance(std::time::Duration::from_secs(600));
+    // Promote it to prod, replace it there with another, and, while the first prod database
+    // still awaits its clean-up, promote the same snapshot again.
+    const PROD: &str = "xy-0146-prod";
+    let machine = deploy_machine();
+    let input = request(PROD, Source::Snapshot(snapshot.clone())).input();
+    assert_succeeded(&run(&world, &machine, "promote-1", input.clone(), &[]).await);
+    world.advance(std::time::Duration::from_secs(600));
+    let replaced = deploy_from(&world, PROD, QA, &["cleanup:error"]).await;
+    assert_succeeded(&replaced);
+    world.advance(std::time::Duration::from_secs(600));
+    let again = run(&world, &machine, "promote-2", input, &[]).await;
+    assert_failed_with(&again, "InvalidInput");
+    let cause = again.cause.unwrap_or_default();
+    assert!(cause.contains("awaits clean-up"), "{cause}");
+}

@@ -87,6 +87,9 @@ pub struct Runner {
     observer: Option<Arc<dyn Observer>>,
     state_machine_arn: String,
     max_history_events: usize,
+    /// A bound of the runner's own on how long an execution may run, besides the machine's
+    /// `TimeoutSeconds`.
+    max_duration: Option<Duration>,
 }
 
 impl Runner {
@@ -103,7 +106,16 @@ impl Runner {
             observer: None,
             state_machine_arn: DEFAULT_STATE_MACHINE_ARN.to_owned(),
             max_history_events: DEFAULT_MAX_HISTORY_EVENTS,
+            max_duration: None,
         }
+    }
+
+    /// Times out executions (`States.Timeout`) that run longer than `limit`, whatever the
+    /// machine's `TimeoutSeconds` allows (Step Functions' own bound is a year). A local run on
+    /// a virtual clock uses it so that a runaway machine does not carry the clock months ahead.
+    pub fn with_max_duration(mut self, limit: Duration) -> Self {
+        self.max_duration = Some(limit);
+        self
     }
 
     /// Reports every event to `observer` as it happens.
@@ -122,6 +134,38 @@ impl Runner {
     pub fn with_max_history_events(mut self, n: usize) -> Self {
         self.max_history_events = n;
         self
+    }
+
+    fn limit_seconds(&self) -> (Option<u64>, Option<u64>) {
+        (
+            self.machine.timeout_seconds,
+            self.max_duration.map(|limit| limit.as_secs()),
+        )
+    }
+
+    /// The earlier of the machine's `TimeoutSeconds` and the runner's own bound.
+    fn deadline(
+        &self,
+        start: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let (machine, runner) = self.limit_seconds();
+        let seconds = match (machine, runner) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }?;
+        start.checked_add_signed(chrono::Duration::seconds(i64::try_from(seconds).ok()?))
+    }
+
+    fn timeout_cause(&self) -> String {
+        match self.limit_seconds() {
+            (Some(machine), runner) if runner.is_none_or(|r| machine <= r) => {
+                format!("the execution ran past its TimeoutSeconds of {machine}")
+            }
+            (_, Some(runner)) => {
+                format!("the execution ran past the local runner's limit of {runner} seconds")
+            }
+            _ => "the execution timed out".to_owned(),
+        }
     }
 
     /// The machine this runner runs.
@@ -151,9 +195,7 @@ impl Runner {
             history: Vec::new(),
             transitions: 0,
             rng: Rng::from_name(execution_name),
-            deadline: self.machine.timeout_seconds.and_then(|s| {
-                start.checked_add_signed(chrono::Duration::seconds(i64::try_from(s).ok()?))
-            }),
+            deadline: self.deadline(start),
         };
         let outcome = match exec.emit(HistoryEventKind::ExecutionStarted {
             input: input.clone(),
@@ -176,10 +218,7 @@ impl Runner {
                 ExecutionStatus::TimedOut,
                 None,
                 Some(names::TIMEOUT.to_owned()),
-                Some(format!(
-                    "the execution ran past its TimeoutSeconds of {}",
-                    self.machine.timeout_seconds.unwrap_or_default()
-                )),
+                Some(self.timeout_cause()),
             ),
             Err(Interrupt::HistoryFull) => (
                 ExecutionStatus::Failed,
