@@ -366,8 +366,12 @@ async fn bad_input_fails_with_a_named_error_and_changes_nothing() {
             "snapshot no-such-snapshot not found",
         ),
         (
+            serde_json::json!({"namespace": QA, "source_namespace": "xy-0146-uat"}),
+            "xy-0146-uat has no active database",
+        ),
+        (
             serde_json::json!({"namespace": QA, "source_namespace": "zz-9999-dev"}),
-            "zz-9999-dev has no active database",
+            "namespace zz-9999-dev is not data of xy-0146",
         ),
         (serde_json::json!({"namespace": 42}), "malformed event"),
         (

@@ -1198,7 +1198,9 @@ async fn a_deploy_without_a_new_image_keeps_the_version_and_an_untagged_one_leav
     let g = Fixture::new(ScriptedEngine::new(|_, _| Answer::Allow));
     g.bind(&["guard"]);
     let mut state = g.state(QA, "exec-2");
-    state.image = Some("registry.example/xy-app@sha256:0123".into());
+    state.image = Some(
+        "registry.example/xy-app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
+    );
     g.run_until(&mut state, "lock").await;
     steps::snapshot(g.env(), &state).await.unwrap();
     let ctx = g.engine.context_of(PolicyStep::Snapshot);

@@ -131,15 +131,19 @@ async fn already_there(
         .into_iter()
         .find(|t| t.db_instance_id == db_instance_id);
     let what = match tracked {
-        Some(_) => format!(
+        Some(t) if t.role == crate::records::TrackedRole::Retired => format!(
             "it was restored from this snapshot before and still awaits clean-up in {ns}; once it is deleted (a later deploy's clean-up, or the orphan sweep) the snapshot can be restored again"
         ),
+        Some(t) => format!(
+            "execution {} is restoring it, or left it when it failed (it stays tracked in {ns} until a clean-up deletes it)",
+            t.execution_id
+        ),
         None => format!(
-            "it was not created by this execution (restored from this snapshot before, or made by hand); delete or rename it before restoring {snapshot_id} into {ns} again"
+            "restored from this snapshot before, or made by hand; delete or rename it before restoring {snapshot_id} into {ns} again"
         ),
     };
     Ok(StepError::invalid(format!(
-        "db instance {db_instance_id} for snapshot {snapshot_id} already exists: {what}"
+        "db instance {db_instance_id} for snapshot {snapshot_id} already exists and was not created by this execution: {what}"
     )))
 }
 
