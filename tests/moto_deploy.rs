@@ -784,3 +784,41 @@ impl Clock for CompletedRollouts {
         self.0.region()
     }
 }
+
+/// `switchyard doctor` against an endpoint: the same checker, through the SDK adapter.
+#[tokio::test]
+async fn the_invariant_checker_reads_an_endpoint_through_the_sdk() {
+    use switchyard_core::invariants::{self, rule};
+    let tenant = Tenant::new(None).await;
+    let namespaces = [ns(&tenant.dev.namespace), ns(&tenant.qa.namespace)];
+    let found = invariants::check(&tenant.aws, &tenant.layout, Some(&namespaces))
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "{found:?}");
+
+    // The pointer lost: the namespace has none, and its database is accounted for by nothing.
+    tenant
+        .records()
+        .delete_pointer(&namespaces[1])
+        .await
+        .unwrap();
+    let found = invariants::check(&tenant.aws, &tenant.layout, Some(&namespaces))
+        .await
+        .unwrap();
+    let rules: Vec<(&str, &str)> = found
+        .iter()
+        .map(|v| (v.namespace.as_str(), v.rule))
+        .collect();
+    assert!(
+        rules.contains(&(tenant.qa.namespace.as_str(), rule::NO_POINTER)),
+        "{found:?}"
+    );
+    assert!(
+        rules.contains(&(tenant.qa.namespace.as_str(), rule::ORPHAN)),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().all(|v| v.namespace == tenant.qa.namespace),
+        "{found:?}"
+    );
+}
