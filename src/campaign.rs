@@ -138,6 +138,8 @@ struct Run<'a> {
     snapshots: Vec<String>,
     /// Namespaces whose lock an execution kept after `RollbackIncomplete`, for an operator.
     kept_locks: BTreeSet<String>,
+    /// The name of the run that keeps each such lock.
+    lock_holders: BTreeMap<String, String>,
     /// Namespaces an incomplete rollback left for an operator to repair: the service may not
     /// run on the pointer's database until a deploy into it succeeds.
     needs_repair: BTreeSet<String>,
@@ -178,6 +180,7 @@ pub async fn run(
         names: Vec::new(),
         snapshots: Vec::new(),
         kept_locks: BTreeSet::new(),
+        lock_holders: BTreeMap::new(),
         needs_repair: BTreeSet::new(),
         succeeded: BTreeMap::new(),
         standing: BTreeSet::new(),
@@ -242,7 +245,21 @@ impl Run<'_> {
     }
 
     async fn deploy(&mut self, index: usize, kind: &str) -> anyhow::Result<String> {
-        let target = self.pick(&TENANTS);
+        let mut target = self.pick(&TENANTS);
+        // Half the reused names are those of runs that kept a lock for an operator, reused in
+        // that namespace: the next run under such a name must not take the lock for its own.
+        let mut holder_name = None;
+        if kind == "reused-name" && !self.lock_holders.is_empty() && self.rng.random_bool(0.5) {
+            let at = self.rng.random_range(0..self.lock_holders.len());
+            if let Some((namespace, name)) = self.lock_holders.iter().nth(at) {
+                target = TENANTS
+                    .iter()
+                    .copied()
+                    .find(|t| t == namespace)
+                    .unwrap_or(target);
+                holder_name = Some(name.clone());
+            }
+        }
         let ns: Namespace = target.parse()?;
         let mut input = json!({ "namespace": target });
         let mut source_ns = None;
@@ -273,6 +290,7 @@ impl Run<'_> {
             input["image"] = json!(self.pick(&IMAGES));
         }
         let name = match kind {
+            "reused-name" if holder_name.is_some() => holder_name.clone().unwrap_or_default(),
             "reused-name" if !self.names.is_empty() => {
                 self.names[self.rng.random_range(0..self.names.len())].clone()
             }
@@ -312,6 +330,7 @@ impl Run<'_> {
 
         let faults = self.faults();
         self.report.faults_injected += faults.len();
+        let kept_for_operator = self.kept_locks.contains(target);
         let before = self.fingerprints().await?;
         for fault in &faults {
             self.world.inject(fault.clone());
@@ -347,6 +366,7 @@ impl Run<'_> {
         if incomplete {
             self.kept_locks.insert(target.to_owned());
             self.needs_repair.insert(target.to_owned());
+            self.lock_holders.insert(target.to_owned(), name.clone());
         }
         if execution.status == ExecutionStatus::Succeeded {
             self.needs_repair.remove(target);
@@ -358,6 +378,14 @@ impl Run<'_> {
 
         let after = self.fingerprints().await?;
         let mut broken = Vec::new();
+        let went_past_the_lock = execution.history.iter().any(|event| {
+            matches!(&event.kind, switchyard_asl::HistoryEventKind::StateEntered { name, .. } if name == "Snapshot")
+        });
+        if kept_for_operator && went_past_the_lock {
+            broken.push(format!(
+                "{outcome}: it ran though {target}'s lock was kept for an operator"
+            ));
+        }
         let (was, now) = (&before[target].pointer, &after[target].pointer);
         match execution.status {
             ExecutionStatus::Succeeded => {
@@ -469,6 +497,7 @@ impl Run<'_> {
         let Some(target) = self.kept_locks.pop_first() else {
             return self.deploy(index, "deploy").await;
         };
+        self.lock_holders.remove(&target);
         let aws = self.world.aws();
         let records = Records {
             params: &aws,
@@ -565,6 +594,7 @@ impl Run<'_> {
     /// invariant must hold everywhere, with nothing allowed.
     async fn settle(&mut self) -> anyhow::Result<()> {
         let kept = std::mem::take(&mut self.kept_locks);
+        self.lock_holders.clear();
         let repair = std::mem::take(&mut self.needs_repair);
         let aws = self.world.aws();
         for target in &kept {

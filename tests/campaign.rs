@@ -98,6 +98,7 @@ async fn the_checker_names_each_broken_rule() {
             &LockRecord {
                 execution_id: "stuck".into(),
                 acquired_at: world.now(),
+                execution_started_at: None,
             },
         )
         .await

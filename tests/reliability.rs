@@ -491,3 +491,41 @@ async fn promoting_a_snapshot_whose_database_awaits_clean_up_says_so() {
     let cause = again.cause.unwrap_or_default();
     assert!(cause.contains("awaits clean-up"), "{cause}");
 }
+
+#[tokio::test]
+async fn a_tag_or_a_name_does_not_relabel_another_customers_snapshot() {
+    use switchyard_core::ports::{Snapshots, Tags, tag};
+    let world = demo();
+    let aws = world.aws();
+    let theirs = status_of(&world, "ab-0201-dev").await.active_db.unwrap();
+    // A snapshot of ab-0201's database, named and tagged as if it were xy-0146-dev's.
+    let disguised = "xy-0146-dev-20261101-000000";
+    aws.create_snapshot(
+        &theirs,
+        disguised,
+        &Tags::from([(tag::NAMESPACE.to_owned(), DEV.to_owned())]),
+    )
+    .await
+    .unwrap();
+    world.advance(std::time::Duration::from_secs(3600));
+    let live = status_of(&world, QA).await.active_db.unwrap();
+    let execution = run(
+        &world,
+        &deploy_machine(),
+        "disguised",
+        request(QA, Source::Snapshot(disguised.into())).input(),
+        &[],
+    )
+    .await;
+    assert_failed_with(&execution, "InvalidInput");
+    assert!(
+        execution
+            .cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("unknown origin"),
+        "{:?}",
+        execution.cause
+    );
+    assert_intact(&world, QA, &live).await;
+}

@@ -37,6 +37,7 @@ fn attacks() -> Vec<Attack> {
             "entropy" => || wasm("entropy"),
             "flood" => || wasm("flood"),
             "spin" => || wasm("spin"),
+            "zeroes" => || wasm("zeroes"),
             other => panic!("no test plugin {other}"),
         },
         settings,
@@ -74,6 +75,7 @@ fn attacks() -> Vec<Attack> {
             Some("exceeds limit"),
         ),
         testdata("flood", json!({}), Some("more than 262144 bytes at once")),
+        testdata("zeroes", json!({"len": 1_u64 << 62}), None),
         hostile(Hostile::TwoMemories, Some("in all")),
         hostile(Hostile::EmptyFlood, Some("more than 262144 bytes at once")),
         hostile(

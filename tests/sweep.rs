@@ -192,12 +192,14 @@ async fn a_sweep_that_fails_releases_every_lock_and_deletes_nothing() {
     let sweep = switchyard_core::LockRecord {
         execution_id: "arn:aws:states:local:000000000000:execution:local:sweep-error".into(),
         acquired_at: world.now(),
+        execution_started_at: None,
     };
     records.try_lock(&qa, &sweep).await.unwrap().unwrap();
     // Another namespace's lock, held by a deploy, is not the sweep's to release.
     let deploy = switchyard_core::LockRecord {
         execution_id: "arn:aws:states:local:000000000000:execution:local:deploy".into(),
         acquired_at: world.now(),
+        execution_started_at: None,
     };
     records
         .try_lock(&ns("ab-0201-dev"), &deploy)

@@ -191,6 +191,11 @@ pub struct ActivePointer {
 pub struct LockRecord {
     pub execution_id: String,
     pub acquired_at: DateTime<Utc>,
+    /// When the holding execution started: with its id, what tells it from a later run under
+    /// a reused name. `None` in locks taken before it was kept (then `acquired_at` must not be
+    /// before the run's start), and in the sweep's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_started_at: Option<DateTime<Utc>>,
 }
 
 /// Which policy plugins apply to which namespaces, with what settings: the parameter

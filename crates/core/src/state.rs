@@ -223,11 +223,14 @@ impl DeployState {
         Ok(&self.execution()?.id)
     }
 
-    /// Whether `lock` is this run's: taken under its id, and not before it started.
+    /// Whether `lock` is this run's: taken under its id by the run that started when this one
+    /// did (or, for a lock that does not say when its run started, not before this run did).
     pub fn holds(&self, lock: &LockRecord) -> Result<bool, StepError> {
-        Ok(self
-            .execution()?
-            .could_have_written(&lock.execution_id, lock.acquired_at))
+        let execution = self.execution()?;
+        Ok(match lock.execution_started_at {
+            Some(started) => lock.execution_id == execution.id && started == execution.started_at,
+            None => execution.could_have_written(&lock.execution_id, lock.acquired_at),
+        })
     }
 
     pub fn snapshot(&self) -> Result<&SnapshotRef, StepError> {

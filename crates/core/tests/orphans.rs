@@ -289,6 +289,7 @@ async fn keeps_what_something_accounts_for() {
             &LockRecord {
                 execution_id: "arn:running".into(),
                 acquired_at: fx.world.now(),
+                execution_started_at: None,
             },
         )
         .await
@@ -435,6 +436,7 @@ async fn a_locked_namespace_is_left_alone() {
     let deploy = LockRecord {
         execution_id: "arn:deploy-now".into(),
         acquired_at: fx.world.now(),
+        execution_started_at: None,
     };
     fx.records().try_lock(&ns, &deploy).await.unwrap().unwrap();
     let before = fx.world.snapshot_state();
@@ -621,6 +623,7 @@ async fn a_snapshot_waits_while_a_deploy_of_its_project_runs() {
             &LockRecord {
                 execution_id: "arn:promote-to-prod".into(),
                 acquired_at: fx.world.now(),
+                execution_started_at: None,
             },
         )
         .await
@@ -643,6 +646,7 @@ async fn a_snapshot_waits_while_a_deploy_of_its_project_runs() {
             &LockRecord {
                 execution_id: "arn:other-customer".into(),
                 acquired_at: fx.world.now(),
+                execution_started_at: None,
             },
         )
         .await

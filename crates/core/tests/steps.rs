@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use switchyard_core::ports::{Databases, Parameters, Services, Snapshots, Tags, tag};
-use switchyard_core::records::{ParameterLayout, Records, TrackedRole};
+use switchyard_core::records::{ActivePointer, ParameterLayout, Records, TrackedRole};
 use switchyard_core::state::{CaughtError, DeployState, ExecutionInfo};
 use switchyard_core::steps::{self, Env};
 use switchyard_core::{Namespace, StepError};
@@ -898,4 +898,63 @@ async fn the_sweep_spares_a_database_the_service_still_runs_on() {
         f.aws.describe_db(&active).await.unwrap().status,
         "available"
     );
+}
+
+/// Another writer slips in between the swap's version check and its write (Parameter Store has
+/// no compare-and-swap): the swap's record lands a version later than the next one, and the
+/// swap fails with `PointerConflict`. The pointer names this run's database under this run's
+/// id: rollback must put it back.
+#[tokio::test]
+async fn rollback_restores_a_pointer_the_swap_wrote_after_a_foreign_write() {
+    let f = Fixture::new();
+    let mut state = f.state(QA, "exec-1");
+    f.run_until(&mut state, "db-ready").await;
+    let (before, version) = f.records().pointer(&ns(QA)).await.unwrap().unwrap();
+    // The operator's write, then the swap's, as the race would have them.
+    let foreign = f
+        .records()
+        .put_pointer(&ns(QA), &before, Some(version))
+        .await
+        .unwrap();
+    let db = state.db.clone().unwrap();
+    let ours = ActivePointer {
+        db_instance_id: db.db_instance_id.clone(),
+        endpoint: db.endpoint.clone().unwrap_or_default(),
+        port: db.port.unwrap_or(5432),
+        execution_id: Some("exec-1".into()),
+        snapshot_id: Some(state.snapshot.as_ref().unwrap().snapshot_id.clone()),
+        timestamp: state.snapshot.as_ref().unwrap().timestamp,
+        activated_at: f.world.now(),
+        app_version: None,
+    };
+    f.records()
+        .put_pointer(&ns(QA), &ours, Some(foreign))
+        .await
+        .unwrap();
+    roll_back_to_done(&f, &mut state).await;
+    let (restored, _) = f.records().pointer(&ns(QA)).await.unwrap().unwrap();
+    assert_eq!(restored.db_instance_id, before.db_instance_id);
+    assert!(state.rollback.as_ref().unwrap().pointer_restored);
+    assert!(f.aws.describe_db(&db.db_instance_id).await.is_err());
+}
+
+/// A lock kept for an operator by a run is not taken over by a later run under the same name,
+/// however soon after it starts.
+#[tokio::test]
+async fn a_lock_names_the_run_that_took_it_not_just_its_name() {
+    let f = Fixture::new();
+    let first = f.state(QA, "exec-1");
+    steps::acquire_lock(f.env(), &first).await.unwrap();
+    f.wait(1);
+    let second = f.state(QA, "exec-1");
+    assert_error(
+        steps::acquire_lock(f.env(), &second).await,
+        "NamespaceLocked",
+        "exec-1",
+    );
+    let released = steps::release_lock(f.env(), &second).await.unwrap();
+    assert!(!released.released);
+    assert!(f.records().lock(&ns(QA)).await.unwrap().is_some());
+    // The run that took it still holds it, and may release it.
+    assert!(steps::release_lock(f.env(), &first).await.unwrap().released);
 }

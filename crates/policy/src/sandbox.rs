@@ -163,6 +163,18 @@ impl Captured {
         kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
+    /// `count` zero bytes, as many as fit; the guest chooses `count`, so nothing is allocated
+    /// for the ones that do not.
+    fn append_zeroes(&self, count: usize) {
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let room = self.keep.saturating_sub(kept.len());
+        let new_len = kept.len() + count.min(room);
+        kept.resize(new_len, 0);
+    }
+
     /// What was kept, as text.
     pub fn text(&self) -> String {
         let kept = self
@@ -205,9 +217,19 @@ impl OutputStream for Captured {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(usize::MAX >> 1)
+        Ok(WRITE_PERMIT)
+    }
+
+    /// WASI's default allocates the zeroes the guest asks for (up to the permit) before it
+    /// writes them; this keeps what fits and allocates nothing for the rest.
+    fn write_zeroes(&mut self, count: usize) -> StreamResult<()> {
+        self.append_zeroes(count);
+        Ok(())
     }
 }
+
+/// How much a plugin may write to stdout or stderr at once (WASI's write permit).
+const WRITE_PERMIT: usize = 64 << 10;
 
 impl tokio::io::AsyncWrite for Captured {
     fn poll_write(
@@ -370,5 +392,16 @@ mod tests {
         stream.write(Bytes::from_static(b"hello")).unwrap();
         stream.write(Bytes::from_static(b"world")).unwrap();
         assert_eq!(captured.text(), "hell");
+    }
+
+    #[test]
+    fn a_huge_run_of_zeroes_allocates_nothing_past_what_is_kept() {
+        let captured = Captured::new(4);
+        let mut stream = captured.clone();
+        stream.write(Bytes::from_static(b"ab")).unwrap();
+        // 4 EiB: WASI's default implementation would try to allocate it.
+        stream.write_zeroes(1 << 62).unwrap();
+        assert_eq!(captured.text(), "ab\0\0");
+        assert_eq!(stream.check_write().unwrap(), WRITE_PERMIT);
     }
 }

@@ -654,3 +654,17 @@ async fn stray_impostor_and_duplicate_files_are_each_broken_and_the_rest_load() 
         .unwrap_err();
     assert!(matches!(err, PluginFailure::Unloadable { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_run_of_zeroes_is_neither_allocated_nor_waited_for() {
+    let set = set_with("zeroes").await;
+    for len in [1_u64 << 62, 1 << 40, 4096] {
+        let evaluation = set
+            .evaluate("zeroes", &with_settings(serde_json::json!({ "len": len })))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(evaluation.decision.warnings, ["zeroes: written"], "{len}");
+    }
+    still_works(&set).await;
+}

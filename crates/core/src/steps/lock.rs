@@ -22,6 +22,7 @@ pub async fn acquire_lock(env: Env<'_>, state: &DeployState) -> Result<LockRecor
     let record = LockRecord {
         execution_id: execution_id.to_owned(),
         acquired_at: env.now(),
+        execution_started_at: Some(state.execution()?.started_at),
     };
     match records.try_lock(&ns, &record).await? {
         Ok(()) => {

@@ -75,8 +75,12 @@ fn execution_tags(namespace: &str, execution: &ExecutionInfo) -> Tags {
 
 /// Whether a resource is this run's own work: its tags name this execution's id and its start.
 /// The id alone is no proof (a name can be reused, locally at once, in Step Functions after 90
-/// days), and taking another run's resource for one's own retry can lose a live database.
+/// days), and taking another run's resource for one's own retry can lose a live database. A
+/// resource without the start tag was made before it was written (a run in flight across an
+/// upgrade of Switchyard): for it, the id is all there is.
 fn made_by(tags: &Tags, execution: &ExecutionInfo) -> bool {
     tags.get(tag::EXECUTION) == Some(&execution.id)
-        && tags.get(tag::EXECUTION_START) == Some(&execution.start_tag())
+        && tags
+            .get(tag::EXECUTION_START)
+            .is_none_or(|start| start == &execution.start_tag())
 }

@@ -418,14 +418,18 @@ pub async fn delete_orphans(
         let record = LockRecord {
             execution_id: execution_id.to_owned(),
             acquired_at: env.now(),
+            execution_started_at: started_at,
         };
         match records.try_lock(&ns, &record).await? {
             Ok(()) => {}
             Err(holder)
                 if holder.execution_id == execution_id
-                    && started_at.is_none_or(|started| {
-                        holder.acquired_at >= started - crate::state::CLOCK_SKEW
-                    }) => {}
+                    && match (holder.execution_started_at, started_at) {
+                        (Some(held), Some(started)) => held == started,
+                        _ => started_at.is_none_or(|started| {
+                            holder.acquired_at >= started - crate::state::CLOCK_SKEW
+                        }),
+                    } => {}
             Err(holder) => {
                 for orphan in orphans {
                     report.kept.push(Kept {

@@ -161,18 +161,19 @@ async fn given_snapshot(
     Ok(snapshot_ref(&snapshot, timestamp, false, Poll::default()))
 }
 
-/// Which namespace's data a snapshot holds: its `switchyard:namespace` tag, else the namespace
-/// in the name of the database it was taken of, else in its own name.
+/// Which namespace's data a snapshot holds: the namespace in the name of the database it was
+/// taken of (RDS records it, and nobody can change it), which its `switchyard:namespace` tag,
+/// if it has one, must not contradict (a tag anyone may set). Otherwise unknown: a snapshot's
+/// own name, and a tag alone, prove nothing.
 fn origin_of(snapshot: &Snapshot) -> Option<Namespace> {
-    if let Some(tagged) = snapshot.tags.get(tag::NAMESPACE) {
-        return tagged.parse().ok();
+    let name = &snapshot.db_instance_id;
+    let stem = name.get(..name.len().checked_sub(16)?)?;
+    Timestamp::from_name_suffix(name)?;
+    let origin: Namespace = stem.parse().ok()?;
+    match snapshot.tags.get(tag::NAMESPACE) {
+        Some(tagged) if tagged != origin.as_str() => None,
+        _ => Some(origin),
     }
-    let from_name = |name: &str| -> Option<Namespace> {
-        let stem = name.get(..name.len().checked_sub(16)?)?;
-        Timestamp::from_name_suffix(name)?;
-        stem.parse().ok()
-    };
-    from_name(&snapshot.db_instance_id).or_else(|| from_name(&snapshot.id))
 }
 
 fn other_tenant(target: &Namespace, what: &str) -> StepError {

@@ -7,7 +7,7 @@ use crate::error::{AwsError, StepError};
 use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep};
 use crate::ports::{DeleteDbRequest, tag};
-use crate::records::{ActivePointer, NamespaceSettings, TrackedDb, TrackedRole};
+use crate::records::{NamespaceSettings, TrackedDb, TrackedRole};
 use crate::state::{DeployState, ExecutionInfo, Poll, RollbackReport, SweepReport};
 
 /// Statuses in which RDS refuses a delete for now: the sweep waits for them to settle.
@@ -354,22 +354,13 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
     // this run cannot have swapped (the swap needs it), so the pointer is not ours to touch.
     if let Some(previous) = &state.previous {
         if let Some((pointer, version)) = records.pointer(&ns).await? {
-            // The swap's write: the version right after the one read, or a few more when the
-            // SDK resent it (then this run wrote each of them, as the swap itself checks).
+            // The swap's write: after the version step 2 read (later still when the SDK resent
+            // it, or another writer slipped in before the swap found the conflict), under this
+            // run's id, naming this run's new database. Nothing else writes that record.
             let expected = previous.version.map_or(1, |read| read + 1);
-            let by_us = |pointer: &ActivePointer| {
-                pointer.execution_id.as_deref() == Some(execution_id)
-                    && candidate.as_deref() == Some(pointer.db_instance_id.as_str())
-            };
             let swapped_by_us = version >= expected
-                && by_us(&pointer)
-                && (version == expected
-                    || records
-                        .pointer_history(&ns)
-                        .await?
-                        .iter()
-                        .filter(|(_, v)| *v >= expected && *v <= version)
-                        .all(|(p, _)| by_us(p)));
+                && pointer.execution_id.as_deref() == Some(execution_id)
+                && candidate.as_deref() == Some(pointer.db_instance_id.as_str());
             if swapped_by_us {
                 match &previous.active {
                     Some(old) => {
