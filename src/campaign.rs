@@ -108,6 +108,7 @@ impl PolicyEngine for ChaosPolicies {
         Ok(Some(Evaluation {
             plugin: plugin.to_owned(),
             version: "0.0.0".into(),
+            digest: String::new(),
             decision: Decision {
                 verdict,
                 warnings: Vec::new(),

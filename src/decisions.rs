@@ -95,6 +95,7 @@ mod tests {
         Evaluation {
             plugin: "snapshot-freshness".into(),
             version: "0.1.0".into(),
+            digest: String::new(),
             decision: Decision {
                 verdict,
                 warnings: warnings.iter().map(|w| (*w).to_owned()).collect(),

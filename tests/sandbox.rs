@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-use switchyard_core::records::{ParameterLayout, PolicyBinding, PolicyCatalog};
+use switchyard_core::records::{ParameterLayout, PolicyBinding, PolicyCatalog, PolicyMode};
 use testplugins::{Hostile, wasm};
 
 /// A plugin under attack, and what it is expected to come to.
@@ -226,12 +226,17 @@ fn the_same_plugin_and_context_give_the_same_random_answer() {
 
 /// A demo world in `dir` with `plugin` (and its settings) bound to every namespace.
 fn world_binding(dir: &Path, plugin: &str, settings: &Value) -> std::path::PathBuf {
+    let mut binding = PolicyBinding::new(plugin);
+    binding.settings = settings.clone();
+    world_with(dir, binding)
+}
+
+/// A demo world in `dir` with `binding` the whole policy catalog.
+fn world_with(dir: &Path, binding: PolicyBinding) -> std::path::PathBuf {
     let world_file = dir.join("world.json");
     let init = switchyard(&["--world", world_file.to_str().unwrap(), "init", "--demo"]);
     assert!(init.status.success(), "{}", text(&init));
     let world = switchyard_sim::World::load(&world_file).unwrap();
-    let mut binding = PolicyBinding::new(plugin);
-    binding.settings = settings.clone();
     world
         .seed_policy_catalog(
             &ParameterLayout::default(),
@@ -334,4 +339,74 @@ fn a_directory_with_stray_and_duplicate_files_still_serves_the_good_plugin() {
     assert!(stderr.contains("naming-copy"), "{stderr}");
     assert!(stderr.contains("describes itself as naming"), "{stderr}");
     assert!(stderr.contains("notes"), "{stderr}");
+}
+
+#[test]
+fn rollout_modes_and_a_pinned_digest_decide_what_a_no_does_in_a_deploy() {
+    use sha2_digest::hex_sha256;
+    let plugin_bytes = wasm("flood");
+    let digest = hex_sha256(&plugin_bytes);
+    // One short reason: a plain "no".
+    let settings = json!({"reasons": 1, "bytes": 20});
+    let cases = [
+        (PolicyMode::Enforce, None, "FAILED", Some("PolicyDenied")),
+        (PolicyMode::Warn, None, "SUCCEEDED", None),
+        (PolicyMode::Audit, None, "SUCCEEDED", None),
+        (
+            PolicyMode::Enforce,
+            Some(digest.clone()),
+            "FAILED",
+            Some("PolicyDenied"),
+        ),
+        (
+            PolicyMode::Audit,
+            Some("0".repeat(64)),
+            "FAILED",
+            Some("PolicyFailed"),
+        ),
+    ];
+    for (mode, pin, status, error) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).unwrap();
+        std::fs::write(plugins.join("flood.wasm"), &plugin_bytes).unwrap();
+        let mut binding = PolicyBinding::new("flood");
+        binding.settings = settings.clone();
+        binding.mode = mode;
+        binding.sha256 = pin.clone();
+        let world = world_with(dir.path(), binding);
+        let out = deploy(&world, &plugins);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|err| panic!("{err}: {}", text(&out)));
+        assert_eq!(report["status"], status, "{mode:?} {pin:?}: {report}");
+        assert_eq!(
+            report["error"].as_str(),
+            error,
+            "{mode:?} {pin:?}: {report}"
+        );
+        if error == Some("PolicyFailed") {
+            let cause = report["cause"].as_str().unwrap();
+            assert!(
+                cause.contains(&digest) && cause.contains(&"0".repeat(64)),
+                "{cause}"
+            );
+        }
+    }
+}
+
+/// The sha256 of a plugin file, as an operator computes it to pin it.
+mod sha2_digest {
+    pub fn hex_sha256(bytes: &[u8]) -> String {
+        let out = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(bytes)?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+    }
 }

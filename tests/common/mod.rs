@@ -236,6 +236,7 @@ impl PolicyEngine for OneNo {
         Ok(Some(Evaluation {
             plugin: plugin.to_owned(),
             version: "0.1.0".into(),
+            digest: String::new(),
             decision: Decision {
                 verdict,
                 warnings: vec![],

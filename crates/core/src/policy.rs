@@ -185,6 +185,9 @@ pub struct PluginDescriptor {
 pub struct Evaluation {
     pub plugin: String,
     pub version: String,
+    /// The sha256 (hex) of the artifact that decided; empty when the engine cannot tell.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest: String,
     pub decision: Decision,
     #[serde(with = "micros")]
     pub elapsed: Duration,

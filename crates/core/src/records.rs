@@ -234,6 +234,40 @@ pub struct PolicyBinding {
     /// a namespace's own `policies[plugin]` overlays key by key.
     #[serde(default = "empty_object")]
     pub settings: Value,
+    /// What its "no" does: stop the step (`enforce`, the default), be reported as a warning
+    /// while the step goes on (`warn`), or only be logged (`audit`). A plugin that cannot
+    /// decide fails the step closed only when enforced.
+    #[serde(default, skip_serializing_if = "PolicyMode::is_enforce")]
+    pub mode: PolicyMode,
+    /// The sha256 (hex) of the plugin artifact this binding was written for: any other artifact
+    /// under the plugin's name fails the step closed, naming both digests, whatever the mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// How a policy binding's decisions count, as admission controllers let a new rule run before it
+/// bites (Gatekeeper's `enforcementAction`, Kubewarden's `monitor`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyMode {
+    #[default]
+    Enforce,
+    Warn,
+    Audit,
+}
+
+impl PolicyMode {
+    pub fn is_enforce(&self) -> bool {
+        *self == PolicyMode::Enforce
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PolicyMode::Enforce => "enforce",
+            PolicyMode::Warn => "warn",
+            PolicyMode::Audit => "audit",
+        }
+    }
 }
 
 fn empty_object() -> Value {
@@ -247,6 +281,8 @@ impl PolicyBinding {
             plugin: plugin.to_owned(),
             namespaces: Vec::new(),
             settings: empty_object(),
+            mode: PolicyMode::Enforce,
+            sha256: None,
         }
     }
 
@@ -314,6 +350,16 @@ impl PolicyCatalog {
                 return Err(format!(
                     "binding {index} ({plugin}): settings must be a json object, not {}",
                     binding.settings
+                ));
+            }
+            if let Some(digest) = &binding.sha256
+                && !(digest.len() == 64
+                    && digest
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            {
+                return Err(format!(
+                    "binding {index} ({plugin}): sha256 {digest:?} is not 64 lowercase hex digits"
                 ));
             }
             for pattern in &binding.namespaces {

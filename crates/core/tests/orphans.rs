@@ -59,6 +59,7 @@ impl PolicyEngine for Judge {
         Ok(Some(Evaluation {
             plugin: plugin.to_owned(),
             version: "0.1.0".into(),
+            digest: String::new(),
             decision: Decision {
                 verdict,
                 warnings: vec![],

@@ -19,7 +19,7 @@ use switchyard_core::policy::{
 };
 use switchyard_core::ports::{Databases, Services, Snapshots};
 use switchyard_core::records::{
-    ParameterLayout, PolicyBinding, PolicyCatalog, Records, TrackedRole,
+    ParameterLayout, PolicyBinding, PolicyCatalog, PolicyMode, Records, TrackedRole,
 };
 use switchyard_core::state::{CaughtError, DeployState, ExecutionInfo};
 use switchyard_core::steps::{self, Env};
@@ -29,6 +29,8 @@ use switchyard_sim::{SimAws, World, WorldState};
 const QA: &str = "xy-0146-qa";
 const DEV: &str = "xy-0146-dev";
 const PROD: &str = "xy-0146-prod";
+/// The artifact digest every scripted evaluation reports.
+const SCRIPTED_DIGEST: &str = "abababababababababababababababababababababababababababababababab";
 
 type Script = dyn Fn(&str, &PolicyContext) -> Answer + Send + Sync;
 
@@ -113,6 +115,7 @@ impl PolicyEngine for ScriptedEngine {
             Ok(Some(Evaluation {
                 plugin: plugin.to_owned(),
                 version: "0.1.0".into(),
+                digest: SCRIPTED_DIGEST.to_owned(),
                 decision: Decision { verdict, warnings },
                 elapsed: Duration::from_micros(7),
             }))
@@ -1206,4 +1209,96 @@ async fn a_deploy_without_a_new_image_keeps_the_version_and_an_untagged_one_leav
     let ctx = g.engine.context_of(PolicyStep::Snapshot);
     assert_eq!(ctx.current_version.as_deref(), Some("1.3.2"));
     assert_eq!(ctx.target_version, None);
+}
+
+// --- rollout modes and pinned artifacts -------------------------------------------------------
+
+fn moded(plugin: &str, mode: PolicyMode) -> PolicyBinding {
+    PolicyBinding {
+        mode,
+        ..PolicyBinding::new(plugin)
+    }
+}
+
+#[tokio::test]
+async fn a_warn_binding_reports_its_no_and_the_step_goes_on() {
+    let f = Fixture::new(ScriptedEngine::deny_at(PolicyStep::CreateDatabase));
+    f.catalog(PolicyCatalog {
+        bindings: vec![moded("guard", PolicyMode::Warn)],
+    });
+    let mut state = f.state(QA, "exec-1");
+    f.run_until(&mut state, "read-pointer").await;
+    let db = steps::create_db(f.env(), &state).await.unwrap();
+    assert!(f.aws.describe_db(&db.db_instance_id).await.is_ok());
+    assert_eq!(
+        f.engine.seen_steps().last(),
+        Some(&PolicyStep::CreateDatabase)
+    );
+}
+
+#[tokio::test]
+async fn an_audit_binding_neither_stops_a_step_for_a_no_nor_for_a_failure() {
+    for answer in ["deny", "fail"] {
+        let engine = ScriptedEngine::new(move |_, ctx| match (answer, ctx.step) {
+            ("deny", PolicyStep::CreateDatabase) => Answer::Deny(vec!["no".into()]),
+            ("fail", PolicyStep::CreateDatabase) => Answer::Fail,
+            _ => Answer::Allow,
+        });
+        let f = Fixture::new(engine);
+        f.catalog(PolicyCatalog {
+            bindings: vec![moded("guard", PolicyMode::Audit)],
+        });
+        let mut state = f.state(QA, "exec-1");
+        f.run_until(&mut state, "read-pointer").await;
+        assert!(steps::create_db(f.env(), &state).await.is_ok(), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn an_enforced_binding_still_stops_the_step_and_a_warn_binding_still_fails_closed_on_a_pin() {
+    let f = Fixture::new(ScriptedEngine::deny_at(PolicyStep::CreateDatabase));
+    f.catalog(PolicyCatalog {
+        bindings: vec![moded("guard", PolicyMode::Enforce)],
+    });
+    let mut state = f.state(QA, "exec-1");
+    f.run_until(&mut state, "read-pointer").await;
+    let err = steps::create_db(f.env(), &state).await.unwrap_err();
+    assert_eq!(err.name(), "PolicyDenied");
+
+    let other = "cd".repeat(32);
+    f.catalog(PolicyCatalog {
+        bindings: vec![PolicyBinding {
+            sha256: Some(other.clone()),
+            ..moded("guard", PolicyMode::Warn)
+        }],
+    });
+    let err = steps::create_db(f.env(), &state).await.unwrap_err();
+    assert_eq!(err.name(), "PolicyFailed", "{err}");
+    let said = err.to_string();
+    assert!(
+        said.contains(SCRIPTED_DIGEST) && said.contains(&other),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn a_binding_pinned_to_the_artifact_that_runs_decides_as_usual() {
+    let f = Fixture::new(ScriptedEngine::new(|_, _| Answer::Allow));
+    f.catalog(PolicyCatalog {
+        bindings: vec![PolicyBinding {
+            sha256: Some(SCRIPTED_DIGEST.into()),
+            ..PolicyBinding::new("guard")
+        }],
+    });
+    let mut state = f.state(QA, "exec-1");
+    f.run_until(&mut state, "read-pointer").await;
+    assert!(steps::create_db(f.env(), &state).await.is_ok());
+    // A pin that is no digest at all is refused with the catalog.
+    let bad = PolicyCatalog {
+        bindings: vec![PolicyBinding {
+            sha256: Some("not-a-digest".into()),
+            ..PolicyBinding::new("guard")
+        }],
+    };
+    assert!(bad.validate().unwrap_err().contains("sha256"));
 }

@@ -439,6 +439,7 @@ impl PluginHost {
         Ok(Evaluation {
             plugin: name.clone(),
             version: plugin.descriptor.version.clone(),
+            digest: plugin.digest.clone(),
             decision,
             elapsed,
         })

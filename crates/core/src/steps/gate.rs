@@ -19,7 +19,7 @@ use crate::policy::{
     DatabaseFacts, Evaluation, PluginFailure, PolicyContext, PolicyStep, SnapshotFacts, Verdict,
 };
 use crate::ports::DbInstance;
-use crate::records::{NamespaceSettings, PolicyBinding};
+use crate::records::{NamespaceSettings, PolicyBinding, PolicyMode};
 use crate::state::{DeployState, SnapshotRef};
 
 /// The `tracing` target of every policy decision: one line per plugin and step.
@@ -115,16 +115,67 @@ impl<'a> Gate<'a> {
             let mut context = facts.clone();
             context.settings = binding.settings_for(ns, settings)?;
             let started = Instant::now();
-            match self.env.policies.evaluate(&binding.plugin, &context).await {
-                Ok(Some(evaluation)) => {
-                    log_decision(step, ns, &binding.plugin, &evaluation);
+            let result = self.env.policies.evaluate(&binding.plugin, &context).await;
+            if let (Ok(Some(evaluation)), Some(pin)) = (&result, &binding.sha256)
+                && *pin != evaluation.digest
+            {
+                // Another artifact than the one the catalog pins: closed, in any mode.
+                let found = if evaluation.digest.is_empty() {
+                    "unknown"
+                } else {
+                    evaluation.digest.as_str()
+                };
+                let failure = PluginFailure::Unloadable {
+                    plugin: binding.plugin.clone(),
+                    detail: format!("its artifact has sha256 {found}, the catalog pins {pin}"),
+                };
+                tracing::error!(
+                    target: LOG_TARGET,
+                    plugin = %binding.plugin,
+                    step = %step,
+                    namespace = %ns,
+                    verdict = "failed",
+                    failure = %failure,
+                    "policy plugin is not the pinned artifact; the step fails closed"
+                );
+                failed.get_or_insert(failure);
+                continue;
+            }
+            match result {
+                Ok(Some(mut evaluation)) => {
+                    log_decision(step, ns, binding.mode, &evaluation);
                     if let Verdict::Deny(reasons) = &evaluation.decision.verdict {
-                        denials.push(Denial {
-                            plugin: binding.plugin.clone(),
-                            reasons: reasons.clone(),
-                        });
+                        match binding.mode {
+                            PolicyMode::Enforce => denials.push(Denial {
+                                plugin: binding.plugin.clone(),
+                                reasons: reasons.clone(),
+                            }),
+                            // Reported, and the step goes on.
+                            PolicyMode::Warn => {
+                                let said = reasons.join("; ");
+                                evaluation
+                                    .decision
+                                    .warnings
+                                    .push(format!("would deny (warn mode): {said}"));
+                            }
+                            // Logged above, and nothing else.
+                            PolicyMode::Audit => {}
+                        }
                     }
                     evaluations.push(evaluation);
+                }
+                Err(failure) if !binding.mode.is_enforce() => {
+                    tracing::warn!(
+                        target: LOG_TARGET,
+                        plugin = %binding.plugin,
+                        mode = binding.mode.as_str(),
+                        step = %step,
+                        namespace = %ns,
+                        verdict = "failed",
+                        failure = %failure,
+                        elapsed_us = micros(started.elapsed()),
+                        "policy plugin failed; not enforced in this mode"
+                    );
                 }
                 Ok(None) => {
                     tracing::debug!(
@@ -168,13 +219,18 @@ fn micros(elapsed: std::time::Duration) -> u64 {
     u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn log_decision(step: PolicyStep, ns: &Namespace, plugin: &str, evaluation: &Evaluation) {
+fn log_decision(step: PolicyStep, ns: &Namespace, mode: PolicyMode, evaluation: &Evaluation) {
     let decision = &evaluation.decision;
     let elapsed_us = micros(evaluation.elapsed);
+    let plugin = evaluation.plugin.as_str();
+    let sha256 = evaluation.digest.as_str();
+    let mode = mode.as_str();
     match &decision.verdict {
         Verdict::Allow => tracing::info!(
             target: LOG_TARGET,
             plugin,
+            sha256,
+            mode,
             version = %evaluation.version,
             step = %step,
             namespace = %ns,
@@ -187,6 +243,8 @@ fn log_decision(step: PolicyStep, ns: &Namespace, plugin: &str, evaluation: &Eva
         Verdict::Deny(reasons) => tracing::warn!(
             target: LOG_TARGET,
             plugin,
+            sha256,
+            mode,
             version = %evaluation.version,
             step = %step,
             namespace = %ns,
