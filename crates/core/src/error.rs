@@ -117,7 +117,9 @@ pub enum StepError {
     Transient(AwsError),
     #[error("{0}")]
     InvalidInput(String),
-    #[error("namespace {namespace} is locked by execution {holder} since {since}")]
+    #[error(
+        "namespace {namespace} is locked by execution {holder} since {since}; if that execution has ended, `switchyard unlock {namespace} --execution {holder}` releases it"
+    )]
     NamespaceLocked {
         namespace: String,
         holder: String,
@@ -248,7 +250,7 @@ mod tests {
         assert_eq!(diagnostic.error_type, "NamespaceLocked");
         assert_eq!(
             diagnostic.error_message,
-            "namespace xy-0146-qa is locked by execution exec-1 since 2026-11-25T22:00:00Z"
+            "namespace xy-0146-qa is locked by execution exec-1 since 2026-11-25T22:00:00Z; if that execution has ended, `switchyard unlock xy-0146-qa --execution exec-1` releases it"
         );
     }
 
