@@ -175,6 +175,7 @@ pub async fn watch(
             let status = status_of(&mapped.kind, &event.event_type);
             history.push(mapped);
             if let Some(status) = status {
+                confirm(executions, execution_arn, status, poll).await?;
                 return Ok(finished(
                     execution_arn,
                     name,
@@ -187,6 +188,47 @@ pub async fn watch(
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// Reads the outcome from `DescribeExecution` before reporting what the history says: a history
+/// that ends while Step Functions says the execution still runs, or ends otherwise, is not an
+/// outcome (moto's default Step Functions, for one, returns a canned successful history for an
+/// execution it never runs).
+async fn confirm(
+    executions: &dyn Executions,
+    execution_arn: &str,
+    status: ExecutionStatus,
+    poll: Duration,
+) -> anyhow::Result<()> {
+    let mut described = String::new();
+    for read in 0..3_u32 {
+        described = match executions.execution_status(execution_arn).await {
+            Ok(described) => described,
+            Err(err) if err.is_transient() => {
+                tokio::time::sleep(poll * (read + 1)).await;
+                continue;
+            }
+            Err(err) => {
+                return Err(err).with_context(|| format!("describing {execution_arn}"));
+            }
+        };
+        if described == status.as_str() {
+            return Ok(());
+        }
+        if described != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(poll).await;
+    }
+    anyhow::bail!(
+        "the history of {execution_arn} ends {}, but Step Functions says the execution is {}: the history does not match the execution, so no outcome is reported",
+        status.as_str(),
+        if described.is_empty() {
+            "unknown"
+        } else {
+            described.as_str()
+        }
+    )
 }
 
 fn finished(
@@ -245,6 +287,8 @@ mod tests {
         reads: Mutex<usize>,
         /// The first this many reads are throttled.
         throttled: usize,
+        /// What DescribeExecution says once the whole history is out (`RUNNING` before).
+        described: &'static str,
     }
 
     #[async_trait]
@@ -256,7 +300,13 @@ mod tests {
             Ok("arn:aws:states:eu-west-1:1:execution:m:e".into())
         }
         async fn execution_status(&self, _: &str) -> Result<String, AwsError> {
-            Ok("RUNNING".into())
+            let reads = *self.reads.lock().unwrap();
+            let revealed = reads.saturating_sub(self.throttled) * 2;
+            Ok(if revealed >= self.events.len() {
+                self.described.into()
+            } else {
+                "RUNNING".into()
+            })
         }
         async fn execution_history(&self, _: &str) -> Result<Vec<ExecutionEvent>, AwsError> {
             let mut reads = self.reads.lock().unwrap();
@@ -342,6 +392,7 @@ mod tests {
             ],
             reads: Mutex::new(0),
             throttled: 0,
+            described: "SUCCEEDED",
         };
         let seen = Seen::default();
         let execution = watch(
@@ -383,6 +434,7 @@ mod tests {
             events: events.clone(),
             reads: Mutex::new(0),
             throttled: 3,
+            described: "SUCCEEDED",
         };
         let execution = watch(
             &script,
@@ -402,6 +454,7 @@ mod tests {
             events,
             reads: Mutex::new(0),
             throttled: 100,
+            described: "SUCCEEDED",
         };
         let err = watch(
             &down,
@@ -430,6 +483,7 @@ mod tests {
             events: vec![event(1, "ExecutionStarted", None, None), failed],
             reads: Mutex::new(0),
             throttled: 0,
+            described: "FAILED",
         };
         let execution = watch(
             &script,
@@ -447,6 +501,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_history_that_ends_while_the_execution_runs_is_no_outcome() {
+        // moto's default Step Functions: a canned successful history, the execution RUNNING.
+        let script = Scripted {
+            machines: vec![],
+            events: vec![
+                event(1, "ExecutionStarted", None, None),
+                event(2, "ExecutionSucceeded", None, Some("{}")),
+            ],
+            reads: Mutex::new(0),
+            throttled: 0,
+            described: "RUNNING",
+        };
+        let err = watch(
+            &script,
+            "arn:e",
+            "e",
+            Value::Null,
+            None,
+            Duration::from_millis(1),
+        )
+        .await
+        .unwrap_err();
+        let said = format!("{err:#}");
+        assert!(
+            said.contains("ends SUCCEEDED") && said.contains("is RUNNING"),
+            "{said}"
+        );
+        // Another end than the history's is refused too.
+        let script = Scripted {
+            described: "FAILED",
+            reads: Mutex::new(0),
+            ..script
+        };
+        let err = watch(
+            &script,
+            "arn:e",
+            "e",
+            Value::Null,
+            None,
+            Duration::from_millis(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("is FAILED"), "{err:#}");
+    }
+
+    #[tokio::test]
     async fn finds_the_stack_machine_by_its_logical_id() {
         let script = Scripted {
             machines: vec![
@@ -457,6 +558,7 @@ mod tests {
             events: vec![],
             reads: Mutex::new(0),
             throttled: 0,
+            described: "FAILED",
         };
         let arn = resolve_state_machine(&script, None, "DeployStateMachine")
             .await
