@@ -558,7 +558,7 @@ mod tests {
             events: vec![],
             reads: Mutex::new(0),
             throttled: 0,
-            described: "FAILED",
+            described: "SUCCEEDED",
         };
         let arn = resolve_state_machine(&script, None, "DeployStateMachine")
             .await
