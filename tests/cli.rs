@@ -323,3 +323,47 @@ fn the_orphan_sweep_reports_and_needs_aws_to_run_remotely() {
         String::from_utf8_lossy(&remote.stderr)
     );
 }
+
+/// No credentials, or no region: a named configuration error that says what to set, at once
+/// (not retried as if it might pass). The endpoint is a closed loopback port: nothing is sent.
+#[test]
+fn missing_credentials_or_region_say_what_to_set() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |extra: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            // No instance metadata: the credential chain must not look past this machine.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["--endpoint-url", "http://127.0.0.1:9"])
+            .args(args);
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    };
+    let no_credentials = run(&[], &["--region", "us-east-1", "status"]);
+    assert_eq!(no_credentials.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&no_credentials.stderr);
+    assert!(
+        said.contains("MissingCredentials") && said.contains("AWS_PROFILE"),
+        "{said}"
+    );
+    assert!(!said.contains("transient"), "{said}");
+
+    let no_region = run(
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ],
+        &["status"],
+    );
+    assert_eq!(no_region.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&no_region.stderr);
+    assert!(
+        said.contains("MissingRegion") && said.contains("AWS_REGION"),
+        "{said}"
+    );
+}

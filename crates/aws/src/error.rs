@@ -45,6 +45,11 @@ where
             code: "ConstructionFailure".to_owned(),
             message: DisplayErrorContext(&err).to_string(),
         },
+        // What the SDK could not even start: no credentials, no region. Not transient: the
+        // next try fails the same way until someone sets them.
+        _ if let Some(missing) = missing_configuration(&DisplayErrorContext(&err).to_string()) => {
+            missing
+        }
         // Timeouts, dispatch and I/O failures, unparseable responses.
         _ => AwsError::Unavailable {
             message: DisplayErrorContext(&err).to_string(),
@@ -52,6 +57,25 @@ where
     };
     tracing::debug!(error = %DisplayErrorContext(&err), mapped = %mapped, "aws call failed");
     mapped
+}
+
+/// The configuration errors the SDK reports as dispatch failures, named, with what to set.
+fn missing_configuration(error: &str) -> Option<AwsError> {
+    if error.contains("no credentials found")
+        || error.contains("credential provider was not enabled")
+    {
+        return Some(AwsError::Rejected {
+            code: "MissingCredentials".to_owned(),
+            message: "no AWS credentials were found: set AWS_PROFILE (a profile in ~/.aws), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with a role (SSO: aws sso login)".to_owned(),
+        });
+    }
+    if error.contains("MissingSigningRegion") || error.contains("missing signing region") {
+        return Some(AwsError::Rejected {
+            code: "MissingRegion".to_owned(),
+            message: "no AWS region is set: give --region, or set AWS_REGION (or a region in the profile)".to_owned(),
+        });
+    }
+    None
 }
 
 /// A service error nobody at the call site claimed.
@@ -141,6 +165,29 @@ pub(crate) fn rejected<E: ProvideErrorMetadata + Error>(code: &str, err: &E) -> 
 pub(crate) fn missing_in_response(operation: &str, kind: ResourceKind, id: &str) -> AwsError {
     AwsError::Unavailable {
         message: format!("{operation} for {kind} {id} returned no {kind}"),
+    }
+}
+
+#[cfg(test)]
+mod configuration_tests {
+    use super::*;
+
+    #[test]
+    fn missing_credentials_and_region_are_named_and_not_transient() {
+        let credentials = missing_configuration(
+            "dispatch failure: other: the credential provider was not enabled: no credentials found in chain",
+        )
+        .unwrap();
+        assert!(!credentials.is_transient());
+        assert!(credentials.to_string().contains("MissingCredentials"));
+        assert!(credentials.to_string().contains("AWS_PROFILE"));
+        let region = missing_configuration(
+            "dispatch failure: other: missing signing region (MissingSigningRegion)",
+        )
+        .unwrap();
+        assert!(region.to_string().contains("MissingRegion"));
+        assert!(region.to_string().contains("AWS_REGION"));
+        assert!(missing_configuration("dispatch failure: connection refused").is_none());
     }
 }
 
