@@ -38,6 +38,7 @@ fn attacks() -> Vec<Attack> {
             "flood" => || wasm("flood"),
             "spin" => || wasm("spin"),
             "zeroes" => || wasm("zeroes"),
+            "hoarder" => || wasm("hoarder"),
             other => panic!("no test plugin {other}"),
         },
         settings,
@@ -76,6 +77,7 @@ fn attacks() -> Vec<Attack> {
         ),
         testdata("flood", json!({}), Some("more than 262144 bytes at once")),
         testdata("zeroes", json!({"len": 1_u64 << 62}), None),
+        testdata("hoarder", json!({"handles": 1_000_000}), Some("no free keys")),
         hostile(Hostile::TwoMemories, Some("in all")),
         hostile(Hostile::EmptyFlood, Some("more than 262144 bytes at once")),
         hostile(

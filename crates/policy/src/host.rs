@@ -320,6 +320,7 @@ impl PluginHost {
         let mut store = Store::new(&self.engine, Sandbox::new(&self.limits));
         store.limiter(|sandbox| &mut sandbox.meter);
         store.set_hostcall_fuel(self.limits.max_transfer_bytes);
+        store.set_max_component_handles(sandbox::MAX_HANDLES);
         store.set_fuel(self.limits.fuel)?;
         store.set_epoch_deadline(1);
         let deadline = self.limits.deadline;

@@ -28,7 +28,9 @@ pub use host::{
     CONTRACT, ENTRY_OVERHEAD, Limits, LoadedPlugin, MAX_DESCRIBED_STEPS, MAX_SCHEMA_BYTES,
     PluginHost, TICK,
 };
-pub use sandbox::{INSTANCES, MAX_RANDOM_BYTES, MEMORIES, RANDOM_SEED, STDERR_KEPT, TABLES};
+pub use sandbox::{
+    INSTANCES, MAX_HANDLES, MAX_RANDOM_BYTES, MEMORIES, RANDOM_SEED, STDERR_KEPT, TABLES,
+};
 pub use set::{PluginSet, PluginSource};
 
 #[cfg(feature = "compile")]

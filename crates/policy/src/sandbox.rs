@@ -74,9 +74,11 @@ impl Sandbox {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
         Sandbox {
             wasi,
-            table: ResourceTable::new(),
+            table,
             meter: Meter::new(limits),
             stderr,
             started: Instant::now(),
@@ -353,6 +355,10 @@ impl ResourceLimiter for Meter {
         TABLES
     }
 }
+
+/// Host resources (streams, pollables, ...) and component handles one evaluation may hold at
+/// once: a policy needs a handful; each costs the host memory the guest's own limits do not see.
+pub const MAX_HANDLES: usize = 4096;
 
 /// Core instances, memories and tables one evaluation may create (a Rust component brings a
 /// handful of each; a Python one, a few dozen instances).

@@ -668,3 +668,33 @@ async fn a_huge_run_of_zeroes_is_neither_allocated_nor_waited_for() {
     }
     still_works(&set).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hoard_of_host_resources_is_stopped_at_the_handle_limit() {
+    let set = set_with("hoarder").await;
+    // A few are fine.
+    let evaluation = set
+        .evaluate(
+            "hoarder",
+            &with_settings(serde_json::json!({"handles": 16})),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(evaluation.decision.warnings, ["hoarder: kept 16"]);
+    // A million are not: the resource table refuses past its capacity (4096), and the plugin
+    // traps.
+    let err = set
+        .evaluate(
+            "hoarder",
+            &with_settings(serde_json::json!({"handles": 1_000_000})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PluginFailure::Trapped { ref plugin, .. } if plugin == "hoarder"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no free keys"), "{err}");
+    still_works(&set).await;
+}
