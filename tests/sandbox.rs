@@ -77,7 +77,11 @@ fn attacks() -> Vec<Attack> {
         ),
         testdata("flood", json!({}), Some("more than 262144 bytes at once")),
         testdata("zeroes", json!({"len": 1_u64 << 62}), None),
-        testdata("hoarder", json!({"handles": 1_000_000}), Some("no free keys")),
+        testdata(
+            "hoarder",
+            json!({"handles": 1_000_000}),
+            Some("no free keys"),
+        ),
         hostile(Hostile::TwoMemories, Some("in all")),
         hostile(Hostile::EmptyFlood, Some("more than 262144 bytes at once")),
         hostile(
