@@ -219,22 +219,10 @@ fn refuse_unknown_keys(event: &Value) -> Result<(), StepError> {
     let Some(object) = event.as_object() else {
         return Ok(());
     };
-    let internal = [
-        "execution",
-        "lock",
-        "snapshot",
-        "previous",
-        "db",
-        "swap",
-        "service",
-        "cleanup",
-        "error",
-        "rollback",
-    ];
-    match object
-        .keys()
-        .find(|key| !REQUEST_KEYS.contains(&key.as_str()) && !internal.contains(&key.as_str()))
-    {
+    let known = |key: &str| {
+        REQUEST_KEYS.contains(&key) || key == "execution" || crate::state::STEP_KEYS.contains(&key)
+    };
+    match object.keys().find(|key| !known(key.as_str())) {
         Some(key) => Err(StepError::invalid(format!(
             "unknown key `{key}` in the deploy request: it takes {}",
             REQUEST_KEYS.join(", ")

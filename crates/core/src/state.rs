@@ -17,6 +17,12 @@ pub struct ExecutionInfo {
     pub started_at: DateTime<Utc>,
 }
 
+/// The keys of the deploy document that the steps (and their `Catch`es) write, in the order of
+/// [`DeployState`]'s fields: an execution input may not set them.
+pub const STEP_KEYS: [&str; 9] = [
+    "lock", "snapshot", "previous", "db", "swap", "service", "cleanup", "error", "rollback",
+];
+
 /// How far apart the clocks of Step Functions (the start time) and of a function (a record's
 /// time) may be: a record stamped earlier than this before the execution started cannot be
 /// its own work.

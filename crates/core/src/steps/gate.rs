@@ -115,31 +115,22 @@ impl<'a> Gate<'a> {
             let mut context = facts.clone();
             context.settings = binding.settings_for(ns, settings)?;
             let started = Instant::now();
-            let result = self.env.policies.evaluate(&binding.plugin, &context).await;
+            let mut result = self.env.policies.evaluate(&binding.plugin, &context).await;
+            // Another artifact than the one the catalog pins fails closed, in any mode.
+            let mut enforced = binding.mode.is_enforce();
             if let (Ok(Some(evaluation)), Some(pin)) = (&result, &binding.sha256)
                 && *pin != evaluation.digest
             {
-                // Another artifact than the one the catalog pins: closed, in any mode.
                 let found = if evaluation.digest.is_empty() {
                     "unknown"
                 } else {
                     evaluation.digest.as_str()
                 };
-                let failure = PluginFailure::Unloadable {
+                result = Err(PluginFailure::Unloadable {
                     plugin: binding.plugin.clone(),
                     detail: format!("its artifact has sha256 {found}, the catalog pins {pin}"),
-                };
-                tracing::error!(
-                    target: LOG_TARGET,
-                    plugin = %binding.plugin,
-                    step = %step,
-                    namespace = %ns,
-                    verdict = "failed",
-                    failure = %failure,
-                    "policy plugin is not the pinned artifact; the step fails closed"
-                );
-                failed.get_or_insert(failure);
-                continue;
+                });
+                enforced = true;
             }
             match result {
                 Ok(Some(mut evaluation)) => {
@@ -164,7 +155,7 @@ impl<'a> Gate<'a> {
                     }
                     evaluations.push(evaluation);
                 }
-                Err(failure) if !binding.mode.is_enforce() => {
+                Err(failure) if !enforced => {
                     tracing::warn!(
                         target: LOG_TARGET,
                         plugin = %binding.plugin,

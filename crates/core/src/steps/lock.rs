@@ -4,7 +4,7 @@ use super::Env;
 use super::service::check_image;
 use crate::error::StepError;
 use crate::records::LockRecord;
-use crate::state::DeployState;
+use crate::state::{DeployState, STEP_KEYS};
 
 /// Takes the namespace for this execution, so that two pipelines can never both swap its
 /// pointer. It runs first, so a second deploy fails here having changed nothing.
@@ -78,18 +78,18 @@ pub async fn release_lock(env: Env<'_>, state: &DeployState) -> Result<ReleaseRe
 /// The keys the steps write are theirs alone: an execution input that sets one (say a
 /// `previous` with other settings) would steer the steps.
 fn refuse_internal_keys(state: &DeployState) -> Result<(), StepError> {
-    let set = [
-        ("lock", state.lock.is_some()),
-        ("snapshot", state.snapshot.is_some()),
-        ("previous", state.previous.is_some()),
-        ("db", state.db.is_some()),
-        ("swap", state.swap.is_some()),
-        ("service", state.service.is_some()),
-        ("cleanup", state.cleanup.is_some()),
-        ("error", state.error.is_some()),
-        ("rollback", state.rollback.is_some()),
+    let present = [
+        state.lock.is_some(),
+        state.snapshot.is_some(),
+        state.previous.is_some(),
+        state.db.is_some(),
+        state.swap.is_some(),
+        state.service.is_some(),
+        state.cleanup.is_some(),
+        state.error.is_some(),
+        state.rollback.is_some(),
     ];
-    match set.iter().find(|(_, present)| *present) {
+    match STEP_KEYS.iter().zip(present).find(|(_, present)| *present) {
         Some((key, _)) => Err(StepError::invalid(format!(
             "the execution input may not set `{key}`: it is written by the deploy's own steps"
         ))),
