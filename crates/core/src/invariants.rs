@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::error::{AwsError, StepError};
 use crate::names::Namespace;
-use crate::ports::{Aws, DbInstance, tag};
+use crate::ports::{Aws, DbInstance};
 use crate::records::{ParameterLayout, Records};
 use crate::steps::service::env_var;
 
@@ -170,22 +170,14 @@ async fn one(
         }
     }
 
-    let accounted: BTreeSet<&str> = tracked
-        .iter()
-        .map(|t| t.db_instance_id.as_str())
-        .chain(active.as_deref())
-        .collect();
-    for instance in instances {
-        let tagged = instance.tags.get(tag::NAMESPACE).map(String::as_str) == Some(ns.as_str());
-        if tagged && !accounted.contains(instance.id.as_str()) {
-            violation(
-                rule::ORPHAN,
-                format!(
-                    "{} ({}) is neither active nor tracked",
-                    instance.id, instance.status
-                ),
-            );
-        }
+    for instance in crate::status::orphans(ns, &tracked, active.as_deref(), instances) {
+        violation(
+            rule::ORPHAN,
+            format!(
+                "{} ({}) is neither active nor tracked",
+                instance.id, instance.status
+            ),
+        );
     }
 
     if let Some(lock) = records.lock(ns).await? {

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::error::{AwsError, StepError};
 use crate::names::{Namespace, Timestamp};
-use crate::ports::{Aws, tag};
-use crate::records::{ParameterLayout, Records, TrackedRole};
+use crate::ports::{Aws, DbInstance, tag};
+use crate::records::{ParameterLayout, Records, TrackedDb, TrackedRole};
 use crate::steps::service::env_var;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,6 +72,25 @@ impl NamespaceStatus {
     }
 }
 
+/// The databases tagged for `ns` that are neither `active` nor `tracked`: what nothing accounts
+/// for. `status` lists them; the invariants forbid them.
+pub(crate) fn orphans<'a>(
+    ns: &Namespace,
+    tracked: &[TrackedDb],
+    active: Option<&str>,
+    instances: &'a [DbInstance],
+) -> impl Iterator<Item = &'a DbInstance> {
+    let accounted: BTreeSet<String> = tracked
+        .iter()
+        .map(|t| t.db_instance_id.clone())
+        .chain(active.map(str::to_owned))
+        .collect();
+    let ns = ns.as_str().to_owned();
+    instances.iter().filter(move |instance| {
+        instance.tags.get(tag::NAMESPACE) == Some(&ns) && !accounted.contains(&instance.id)
+    })
+}
+
 /// One entry per registered namespace, sorted by name.
 pub async fn namespace_status(
     aws: &dyn Aws,
@@ -103,7 +122,7 @@ async fn one(
     aws: &dyn Aws,
     records: &Records<'_>,
     ns: &Namespace,
-    instances: &[crate::ports::DbInstance],
+    instances: &[DbInstance],
 ) -> Result<NamespaceStatus, StepError> {
     let settings = records.settings(ns).await?;
     let pointer = records.pointer(ns).await?;
@@ -138,17 +157,9 @@ async fn one(
                 .push(format!("active db {} does not exist", p.db_instance_id));
         }
     }
-    let accounted: BTreeSet<&str> = tracked
-        .iter()
-        .map(|t| t.db_instance_id.as_str())
-        .chain(status.active_db.as_deref())
+    status.orphans = orphans(ns, &tracked, status.active_db.as_deref(), instances)
+        .map(|instance| instance.id.clone())
         .collect();
-    for instance in instances {
-        let tagged = instance.tags.get(tag::NAMESPACE).map(String::as_str) == Some(ns.as_str());
-        if tagged && !accounted.contains(instance.id.as_str()) {
-            status.orphans.push(instance.id.clone());
-        }
-    }
 
     match aws
         .describe_service(&settings.cluster, &settings.service)
