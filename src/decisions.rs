@@ -5,7 +5,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use switchyard_core::policy::{Evaluation, PluginFailure, PolicyContext, PolicyEngine, Verdict};
+use switchyard_core::policy::{
+    Evaluation, PluginFailure, PolicyContext, PolicyEngine, PolicyStep, Verdict,
+};
 
 /// Decision lines not printed yet, in the order the plugins answered.
 #[derive(Debug, Default)]
@@ -30,12 +32,13 @@ impl PolicyNotes {
 /// One or more lines for one plugin's answer; none when the plugin does not check the step.
 pub fn decision_lines(
     plugin: &str,
+    step: PolicyStep,
     result: &Result<Option<Evaluation>, PluginFailure>,
 ) -> Vec<String> {
     match result {
         Ok(None) => Vec::new(),
         Ok(Some(evaluation)) => {
-            let who = format!("policy {plugin} {}", evaluation.version);
+            let who = format!("policy {plugin} {} [{step}]", evaluation.version);
             let mut lines = vec![match &evaluation.decision.verdict {
                 Verdict::Allow => {
                     format!("{who}: allow ({} µs)", evaluation.elapsed.as_micros())
@@ -54,7 +57,7 @@ pub fn decision_lines(
             );
             lines
         }
-        Err(failure) => vec![format!("policy {plugin}: failed: {failure}")],
+        Err(failure) => vec![format!("policy {plugin} [{step}]: failed: {failure}")],
     }
 }
 
@@ -78,7 +81,8 @@ impl PolicyEngine for ObservedEngine {
         context: &PolicyContext,
     ) -> Result<Option<Evaluation>, PluginFailure> {
         let result = self.inner.evaluate(plugin, context).await;
-        self.notes.push(decision_lines(plugin, &result));
+        self.notes
+            .push(decision_lines(plugin, context.step, &result));
         result
     }
 }
@@ -109,24 +113,26 @@ mod tests {
         assert_eq!(
             decision_lines(
                 "snapshot-freshness",
+                PolicyStep::CreateDatabase,
                 &Ok(Some(evaluation(Verdict::Allow, &["close to the limit"])))
             ),
             [
-                "policy snapshot-freshness 0.1.0: allow (23 µs)",
-                "policy snapshot-freshness 0.1.0: warning: close to the limit"
+                "policy snapshot-freshness 0.1.0 [create-database]: allow (23 µs)",
+                "policy snapshot-freshness 0.1.0 [create-database]: warning: close to the limit"
             ]
         );
         assert_eq!(
             decision_lines(
                 "snapshot-freshness",
+                PolicyStep::CreateDatabase,
                 &Ok(Some(evaluation(
                     Verdict::Deny(vec!["80h old".into(), "over 24h".into()]),
                     &[]
                 )))
             ),
-            ["policy snapshot-freshness 0.1.0: deny: 80h old; over 24h"]
+            ["policy snapshot-freshness 0.1.0 [create-database]: deny: 80h old; over 24h"]
         );
-        assert!(decision_lines("x", &Ok(None)).is_empty());
+        assert!(decision_lines("x", PolicyStep::Snapshot, &Ok(None)).is_empty());
     }
 
     #[tokio::test]
@@ -138,7 +144,7 @@ mod tests {
         assert_eq!(
             notes.take(),
             [
-                "policy naming: failed: plugin naming is not installed: no policy engine is configured"
+                "policy naming [create-database]: failed: plugin naming is not installed: no policy engine is configured"
             ]
         );
         assert!(notes.take().is_empty());

@@ -76,6 +76,10 @@ enum Command {
         /// Also roll the service onto this image (a tag, or a full reference).
         #[arg(long)]
         image: Option<String>,
+        /// Print what the deploy would do and every policy's verdict on each step; change
+        /// nothing. Exit 1 when a policy says no.
+        #[arg(long, conflicts_with_all = ["remote", "faults", "name"])]
+        dry_run: bool,
         #[command(flatten)]
         run: RunOptions,
     },
@@ -315,6 +319,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             from,
             snapshot,
             image,
+            dry_run,
             run,
         } => {
             let source = match (from, snapshot) {
@@ -331,6 +336,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Source::Namespace(ns) => format!("deploy {ns} -> {}", request.namespace),
                 Source::Snapshot(id) => format!("deploy snapshot {id} -> {}", request.namespace),
             };
+            if dry_run {
+                let json = run.output == Output::Json;
+                let (backend, _lock) = backend(global, json, Access::Read).await?;
+                let engine = local_policies(global, json).await?;
+                return commands::dry_run::run(
+                    &backend,
+                    &layout,
+                    engine.as_ref(),
+                    request.input(),
+                    run.output,
+                )
+                .await;
+            }
             let machine = PathBuf::from(deploy::DEPLOY_MACHINE);
             execute(
                 global,
@@ -479,20 +497,7 @@ async fn execute(
         .unwrap_or_else(|| execution_name(&input, machine_path, backend.clock().now()));
     refuse_a_used_name(&backend, layout, &input, &name).await?;
     let backend = Arc::new(backend);
-    let plugin_dir = global
-        .plugins
-        .clone()
-        .unwrap_or_else(switchyard::policy::default_plugin_dir);
-    let engine: Arc<dyn PolicyEngine> = Arc::new(
-        switchyard::policy::local_engine(&plugin_dir, &mut |notice| {
-            if json {
-                eprintln!("{notice}");
-            } else {
-                println!("{notice}");
-            }
-        })
-        .await?,
-    );
+    let engine = local_policies(global, json).await?;
     let (policies, progress) = if json {
         (engine, None)
     } else {
@@ -524,6 +529,24 @@ async fn execute(
     backend.persist()?;
     print_outcome(&execution, report, json)?;
     Ok(exit_code(&execution))
+}
+
+/// The policy plugins local runs evaluate (built on first use), telling where they come from.
+async fn local_policies(global: &Global, json: bool) -> anyhow::Result<Arc<dyn PolicyEngine>> {
+    let plugin_dir = global
+        .plugins
+        .clone()
+        .unwrap_or_else(switchyard::policy::default_plugin_dir);
+    Ok(Arc::new(
+        switchyard::policy::local_engine(&plugin_dir, &mut |notice| {
+            if json {
+                eprintln!("{notice}");
+            } else {
+                println!("{notice}");
+            }
+        })
+        .await?,
+    ))
 }
 
 fn exit_code(execution: &switchyard_asl::Execution) -> ExitCode {

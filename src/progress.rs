@@ -161,6 +161,19 @@ pub fn detail(state: &str, output: &Value) -> (&'static str, String) {
                 short(&text(output, &["lock", "execution_id"]))
             ),
         ),
+        "Preflight" => {
+            let p = &output["preflight"];
+            let warnings = p["warnings"].as_array().map_or(0, Vec::len);
+            let mut said = format!(
+                "{} policy answers, no denial; will create {}",
+                text(p, &["checked"]),
+                text(p, &["new_db_instance_id"])
+            );
+            if warnings > 0 {
+                said.push_str(&format!(" ({warnings} warnings)"));
+            }
+            ("ok", said)
+        }
         "Snapshot" | "CheckSnapshot" => {
             let s = &output["snapshot"];
             (
@@ -574,7 +587,7 @@ mod tests {
         );
         assert!(
             lines[1].starts_with(&format!(
-                "{:NOTE_INDENT$}policy capacity: failed: plugin capacity is not installed",
+                "{:NOTE_INDENT$}policy capacity [create-database]: failed: plugin capacity is not installed",
                 ""
             )),
             "{text}"

@@ -203,19 +203,35 @@ fn a_deploy_shows_what_each_policy_said_under_its_step() {
         .collect();
     for plugin in ["naming", "snapshot-freshness", "data-residency", "capacity"] {
         assert!(
-            decisions
-                .iter()
-                .any(|d| d.starts_with(&format!("policy {plugin} 0.1.0: allow ("))),
+            decisions.iter().any(
+                |d| d.starts_with(&format!("policy {plugin} 0.1.0 [create-database]: allow ("))
+            ),
             "{plugin} under CreateDb:\n{text}"
         );
     }
 }
 
+/// The states a deploy's progress shows, in order (each line's third column).
+fn states_shown(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| line.starts_with("  +"))
+        .filter_map(|line| line.split_whitespace().nth(2).map(str::to_owned))
+        .collect()
+}
+
+fn db_instances(dir: &Path) -> Vec<String> {
+    let world = switchyard_sim::World::load(&dir.join("world.json")).unwrap();
+    let mut ids: Vec<String> = world.db_instances().into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    ids
+}
+
 #[test]
-fn an_upgrade_that_skips_a_release_is_denied_and_rolled_back() {
+fn an_upgrade_that_skips_a_release_is_denied_in_preflight_before_anything_is_created() {
     let dir = tempfile::tempdir().unwrap();
     assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
     let before = qa_status(dir.path());
+    let databases = db_instances(dir.path());
     // xy-0146-qa runs 1.3.2; the demo's releases say 1.3.3 comes next.
     let out = switchyard(
         dir.path(),
@@ -231,19 +247,109 @@ fn an_upgrade_that_skips_a_release_is_denied_and_rolled_back() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("policy upgrade-path 0.1.0: deny:") && text.contains("1.3.3"),
+        text.contains("policy upgrade-path 0.1.0 [deploy-service]: deny:")
+            && text.contains("1.3.3"),
         "{text}"
     );
     assert!(text.contains("error          PolicyDenied"), "{text}");
-    // The service step asked, after the swap: rolled back, the old database serves again on
-    // the old revision, the lock is gone, and nothing is left over.
+    // The input alone answered: the machine never reached Snapshot or CreateDb.
+    assert_eq!(
+        states_shown(&text),
+        ["AcquireLock", "Preflight", "ReleaseLockOnFailure"],
+        "{text}"
+    );
+    assert_eq!(db_instances(dir.path()), databases);
     let after = qa_status(dir.path());
     assert_eq!(after["active_db"], before["active_db"], "{after}");
+    assert_eq!(
+        after["pointer_version"], before["pointer_version"],
+        "{after}"
+    );
     assert_eq!(after["service_revision"], 1, "{after}");
     assert!(after["locked_by"].is_null(), "{after}");
     for list in ["orphans", "candidates", "due_for_deletion", "drift"] {
         assert_eq!(after[list], serde_json::json!([]), "{list}: {after}");
     }
+}
+
+#[test]
+fn a_tenant_moves_along_its_release_line_one_recorded_deploy_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
+    assert_eq!(qa_status(dir.path())["app_version"], "1.3.2");
+    for version in ["1.3.3", "1.4.1", "2.0.1"] {
+        let out = switchyard(
+            dir.path(),
+            &[
+                "deploy",
+                "xy-0146-qa",
+                "--from",
+                "xy-0146-dev",
+                "--image",
+                version,
+            ],
+        );
+        let text = stdout(&out);
+        assert!(out.status.success(), "{version}: {text}");
+        let status = qa_status(dir.path());
+        assert_eq!(status["app_version"], version, "{status}");
+        let execution = status["last_execution"].as_str().unwrap();
+        let name = execution.rsplit(':').next().unwrap();
+        assert!(
+            text.contains(&format!("SUCCEEDED {name}")),
+            "{name}: {text}"
+        );
+        let shown = stdout(&switchyard(dir.path(), &["status"]));
+        assert!(shown.contains(&format!("version {version}")), "{shown}");
+    }
+}
+
+#[test]
+fn a_dry_run_shows_the_plan_and_every_verdict_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
+    let world = std::fs::read(dir.path().join("world.json")).unwrap();
+    let args = |image: &'static str| {
+        [
+            "deploy",
+            "xy-0146-qa",
+            "--from",
+            "xy-0146-dev",
+            "--image",
+            image,
+            "--dry-run",
+        ]
+    };
+    let allowed = switchyard(dir.path(), &args("1.3.3"));
+    let text = stdout(&allowed);
+    assert_eq!(allowed.status.code(), Some(0), "{text}");
+    assert!(text.contains("version 1.3.2 -> 1.3.3"), "{text}");
+    assert!(text.contains("the deploy would start"), "{text}");
+    let denied = switchyard(dir.path(), &args("1.4.1"));
+    let text = stdout(&denied);
+    assert_eq!(denied.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("deploy-service")
+            && l.contains("upgrade-path")
+            && l.contains("deny")),
+        "{text}"
+    );
+    let json = switchyard(
+        dir.path(),
+        &[&args("1.4.1")[..], &["--output", "json"]].concat(),
+    );
+    let plan: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(plan["target_version"], "1.4.1");
+    assert!(
+        plan["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["plugin"] == "upgrade-path" && v["answer"] == "deny"),
+        "{plan}"
+    );
+    // Not a byte of the world changed: no lock, no snapshot, no clock moved.
+    assert_eq!(std::fs::read(dir.path().join("world.json")).unwrap(), world);
 }
 
 fn qa_status(dir: &Path) -> Value {
@@ -283,15 +389,20 @@ fn a_policy_the_catalog_names_but_nobody_installed_fails_closed() {
     let lines: Vec<&str> = text.lines().collect();
     let failed = lines
         .iter()
-        .position(|l| l.contains("Snapshot") && l.contains("PolicyFailed"))
+        .position(|l| l.contains("Preflight") && l.contains("PolicyFailed"))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(
         lines[failed + 1]
             .trim()
-            .starts_with("policy no-such-policy: failed: plugin no-such-policy is not installed: no plugin of that name in "),
+            .starts_with("policy no-such-policy [snapshot]: failed: plugin no-such-policy is not installed: no plugin of that name in "),
         "{text}"
     );
     assert!(text.contains("error          PolicyFailed"), "{text}");
+    assert_eq!(
+        states_shown(&text),
+        ["AcquireLock", "Preflight", "ReleaseLockOnFailure"],
+        "{text}"
+    );
 }
 
 #[test]

@@ -484,7 +484,7 @@ async fn a_rollback_that_cannot_finish_keeps_the_lock_and_forgets_nothing() {
 use switchyard_core::policy::PolicyStep;
 
 #[tokio::test]
-async fn a_policy_that_denies_the_restore_fails_the_deploy_before_any_database_exists() {
+async fn a_policy_that_denies_the_restore_stops_the_deploy_in_preflight() {
     let world = demo();
     let old = before(&world, QA).await;
     bind_everywhere(&world, "guard");
@@ -503,13 +503,72 @@ async fn a_policy_that_denies_the_restore_fails_the_deploy_before_any_database_e
     assert_eq!(
         execution.cause.as_deref(),
         Some(
-            "policy denied create-database for xy-0146-qa: guard: xy-0146-qa may not create-database"
+            "policy denied create-database for xy-0146-qa: guard: at create-database: xy-0146-qa may not create-database"
         )
     );
     assert_eq!(
         engine.asked(),
+        [
+            PolicyStep::Snapshot,
+            PolicyStep::CreateDatabase,
+            PolicyStep::SwapPointer,
+            PolicyStep::DeployService
+        ],
+        "preflight asks about every step the request describes, and nothing runs after a no"
+    );
+    assert_eq!(
+        tasks_run(&execution),
+        ["AcquireLock", "Preflight", "ReleaseLockOnFailure"]
+    );
+    let report = DeployReport::from_execution(&execution);
+    assert_eq!(report.new_db, None);
+    assert_eq!(report.pointer_version_after, None);
+    assert_eq!(
+        dbs_of(&world, QA),
+        vec![(old.db.clone(), "available".to_owned())],
+        "no database was created"
+    );
+    assert!(tracked(&world, QA).await.is_empty());
+    let status = status_of(&world, QA).await;
+    assert_eq!(status.locked_by, None, "the lock is released");
+    assert_eq!(status.active_db.as_deref(), Some(old.db.as_str()));
+    assert_eq!(status.pointer_version, Some(1), "the pointer never moved");
+    assert_eq!(
+        status.task_definition_arn.as_deref(),
+        Some(old.task_definition.as_str())
+    );
+    assert!(status.orphans.is_empty() && status.candidates.is_empty());
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+}
+
+#[tokio::test]
+async fn a_policy_that_denies_the_restore_at_its_step_fails_the_deploy_before_any_database_exists()
+{
+    let world = demo();
+    let old = before(&world, QA).await;
+    bind_everywhere(&world, "guard");
+    let engine = OneNo::deny_after_preflight(PolicyStep::CreateDatabase);
+    let input = request(QA, Source::Namespace(DEV.into())).input();
+    let execution = run_with_policies(
+        &world,
+        &deploy_machine(),
+        "denied-restore",
+        input,
+        &[],
+        engine.clone(),
+    )
+    .await;
+    assert_failed_with(&execution, "PolicyDenied");
+    assert_eq!(
+        execution.cause.as_deref(),
+        Some(
+            "policy denied create-database for xy-0146-qa: guard: xy-0146-qa may not create-database"
+        )
+    );
+    assert_eq!(
+        engine.asked()[4..],
         [PolicyStep::Snapshot, PolicyStep::CreateDatabase],
-        "asked before each change, never by the rollback"
+        "asked before each change (after preflight), never by the rollback"
     );
     let report = DeployReport::from_execution(&execution);
     assert_eq!(report.new_db, None);
@@ -537,7 +596,7 @@ async fn a_policy_that_denies_the_service_deploy_rolls_back_cleanly() {
     let world = demo();
     let old = before(&world, QA).await;
     bind_everywhere(&world, "guard");
-    let engine = OneNo::deny(PolicyStep::DeployService);
+    let engine = OneNo::deny_after_preflight(PolicyStep::DeployService);
     let input = request(QA, Source::Namespace(DEV.into())).input();
     let execution = run_with_policies(
         &world,
@@ -563,15 +622,14 @@ async fn a_policy_that_denies_the_service_deploy_rolls_back_cleanly() {
     assert!(rollback.pointer_restored);
     assert!(!rollback.service_restored, "no revision was registered");
     assert_eq!(rollback.deleted, vec![report.new_db.clone().unwrap()]);
-    assert_eq!(
-        engine.asked(),
-        [
-            PolicyStep::Snapshot,
-            PolicyStep::CreateDatabase,
-            PolicyStep::SwapPointer,
-            PolicyStep::DeployService
-        ]
-    );
+    let every_step = [
+        PolicyStep::Snapshot,
+        PolicyStep::CreateDatabase,
+        PolicyStep::SwapPointer,
+        PolicyStep::DeployService,
+    ];
+    // Preflight, then each step's own gate.
+    assert_eq!(engine.asked(), [every_step, every_step].concat());
     assert_eq!(status_of(&world, QA).await.service_revision, Some(1));
     assert_rolled_back(&world, &old, &execution).await;
 }
@@ -662,7 +720,9 @@ async fn a_retry_that_finds_its_own_work_done_does_not_ask_the_policies_again() 
         assert_succeeded(&execution);
         assert!(retries(&execution) >= 1, "{stage}");
         let asked = engine.asked().iter().filter(|s| **s == step).count();
-        assert_eq!(asked, 1, "{stage}: {:?}", engine.asked());
+        // Once by preflight (which never judges the clean-up), once by the step.
+        let expected = if step == PolicyStep::Cleanup { 1 } else { 2 };
+        assert_eq!(asked, expected, "{stage}: {:?}", engine.asked());
         let report = DeployReport::from_execution(&execution);
         assert_eq!(
             dbs_of(&world, QA),

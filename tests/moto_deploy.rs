@@ -149,6 +149,7 @@ impl Clients {
             version: None,
             policies: BTreeMap::new(),
             allowed_sources: Vec::new(),
+            expected_deploy_minutes: None,
         };
         self.records().put_settings(&ns, &settings).await.unwrap();
         let pointer = ActivePointer {
@@ -628,8 +629,13 @@ async fn a_deploy_of_a_missing_snapshot_fails_and_changes_nothing() {
         Some(qa.task_definition.as_str())
     );
     tenant.assert_unlocked_and_untracked(&qa.namespace).await;
+    // Preflight found it missing: nothing to roll back.
+    assert_eq!(
+        tasks_run(&execution),
+        ["AcquireLock", "Preflight", "ReleaseLockOnFailure"]
+    );
     let report = DeployReport::from_execution(&execution);
-    assert_eq!(report.rollback.map(|r| r.deleted), Some(vec![]));
+    assert!(report.rollback.is_none());
 }
 
 // ---------------------------------------------------------------------------------------------

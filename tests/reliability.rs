@@ -49,7 +49,7 @@ async fn a_reused_name_that_fails_leaves_the_first_runs_database_and_pointer_alo
             }
             _ => {
                 let input = request(QA, Source::Namespace(DEV.into())).input();
-                let policies = OneNo::deny(PolicyStep::CreateDatabase);
+                let policies = OneNo::deny_after_preflight(PolicyStep::CreateDatabase);
                 bind_everywhere(&world, "one-no");
                 run_with_policies(&world, &deploy_machine(), "foo", input, &[], policies).await
             }

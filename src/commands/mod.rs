@@ -2,3 +2,4 @@
 
 pub mod campaign;
 pub mod doctor;
+pub mod dry_run;

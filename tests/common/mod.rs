@@ -184,6 +184,9 @@ pub fn retries(execution: &Execution) -> usize {
 pub struct OneNo {
     pub step: Option<PolicyStep>,
     pub fail: bool,
+    /// How many times the step is allowed before it is refused: 1 lets Preflight through and
+    /// refuses the step's own gate, as when a fact changed while the deploy ran.
+    pub allowed_first: usize,
     pub asked: std::sync::Mutex<Vec<PolicyStep>>,
 }
 
@@ -192,6 +195,17 @@ impl OneNo {
         Arc::new(OneNo {
             step: Some(step),
             fail: false,
+            allowed_first: 0,
+            asked: Default::default(),
+        })
+    }
+
+    /// Allows `step` in Preflight and refuses it at the step itself.
+    pub fn deny_after_preflight(step: PolicyStep) -> Arc<OneNo> {
+        Arc::new(OneNo {
+            step: Some(step),
+            fail: false,
+            allowed_first: 1,
             asked: Default::default(),
         })
     }
@@ -201,6 +215,7 @@ impl OneNo {
         Arc::new(OneNo {
             step: None,
             fail: false,
+            allowed_first: 0,
             asked: Default::default(),
         })
     }
@@ -217,8 +232,12 @@ impl PolicyEngine for OneNo {
         plugin: &str,
         context: &PolicyContext,
     ) -> Result<Option<Evaluation>, PluginFailure> {
-        self.asked.lock().unwrap().push(context.step);
-        let refused = self.step == Some(context.step);
+        let earlier = {
+            let mut asked = self.asked.lock().unwrap();
+            asked.push(context.step);
+            asked.iter().filter(|s| **s == context.step).count() - 1
+        };
+        let refused = self.step == Some(context.step) && earlier >= self.allowed_first;
         if refused && self.fail {
             return Err(PluginFailure::Trapped {
                 plugin: plugin.to_owned(),

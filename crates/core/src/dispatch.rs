@@ -20,6 +20,7 @@ use crate::steps::{self, Env};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     AcquireLock,
+    Preflight,
     Snapshot,
     CheckSnapshot,
     ReadPointer,
@@ -40,6 +41,7 @@ pub enum Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
+    Preflight,
     Snapshot,
     ReadPointer,
     CreateDb,
@@ -53,7 +55,8 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 9] = [
+    pub const ALL: [Stage; 10] = [
+        Stage::Preflight,
         Stage::Snapshot,
         Stage::ReadPointer,
         Stage::CreateDb,
@@ -67,6 +70,7 @@ impl Stage {
 
     pub fn as_str(&self) -> &'static str {
         match self {
+            Stage::Preflight => "preflight",
             Stage::Snapshot => "snapshot",
             Stage::ReadPointer => "read-pointer",
             Stage::CreateDb => "create-db",
@@ -104,8 +108,9 @@ impl FromStr for Stage {
 }
 
 impl Step {
-    pub const ALL: [Step; 14] = [
+    pub const ALL: [Step; 15] = [
         Step::AcquireLock,
+        Step::Preflight,
         Step::Snapshot,
         Step::CheckSnapshot,
         Step::ReadPointer,
@@ -124,6 +129,7 @@ impl Step {
     pub fn function_name(&self) -> &'static str {
         match self {
             Step::AcquireLock => "acquire-lock",
+            Step::Preflight => "preflight",
             Step::Snapshot => "snapshot",
             Step::CheckSnapshot => "check-snapshot",
             Step::ReadPointer => "read-pointer",
@@ -174,6 +180,7 @@ impl Step {
             Step::Cleanup => Some(Stage::Cleanup),
             Step::Rollback => Some(Stage::Rollback),
             Step::DeleteOrphans => Some(Stage::Sweep),
+            Step::Preflight => Some(Stage::Preflight),
             Step::AcquireLock | Step::ReleaseLock | Step::FindOrphans => None,
         }
     }
@@ -239,6 +246,7 @@ async fn run_deploy_step(step: Step, env: Env<'_>, event: Value) -> Result<Value
         .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
     match step {
         Step::AcquireLock => to_value(steps::acquire_lock(env, &state).await?),
+        Step::Preflight => to_value(steps::preflight(env, &state).await?),
         Step::Snapshot => to_value(steps::snapshot(env, &state).await?),
         Step::CheckSnapshot => to_value(steps::check_snapshot(env, &state).await?),
         Step::ReadPointer => to_value(steps::read_pointer(env, &state).await?),

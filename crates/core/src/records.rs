@@ -146,6 +146,11 @@ pub struct NamespaceSettings {
     /// between the tiers of one customer's project.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_sources: Vec<String>,
+    /// How long a deploy of this tenant is expected to take, snapshot to stable service
+    /// (default 45): preflight judges the steps that move traffic at the time they are expected
+    /// to run, so a change window that closes before then says no before anything starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_deploy_minutes: Option<u32>,
 }
 
 impl NamespaceSettings {

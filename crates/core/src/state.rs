@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StepError;
 use crate::names::{Namespace, Timestamp};
 use crate::records::{ActivePointer, LockRecord, NamespaceSettings};
+use crate::steps::PreflightReport;
 
 /// Read from `$$.Execution` by the machine's first state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,8 +20,17 @@ pub struct ExecutionInfo {
 
 /// The keys of the deploy document that the steps (and their `Catch`es) write, in the order of
 /// [`DeployState`]'s fields: an execution input may not set them.
-pub const STEP_KEYS: [&str; 9] = [
-    "lock", "snapshot", "previous", "db", "swap", "service", "cleanup", "error", "rollback",
+pub const STEP_KEYS: [&str; 10] = [
+    "lock",
+    "preflight",
+    "snapshot",
+    "previous",
+    "db",
+    "swap",
+    "service",
+    "cleanup",
+    "error",
+    "rollback",
 ];
 
 /// How far apart the clocks of Step Functions (the start time) and of a function (a record's
@@ -60,6 +70,8 @@ pub struct DeployState {
     pub execution: Option<ExecutionInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<LockRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<PreflightReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -143,6 +143,7 @@ impl World {
             version: Some(tenant.app_version.into()),
             policies: BTreeMap::new(),
             allowed_sources: Vec::new(),
+            expected_deploy_minutes: None,
         };
         let pointer = ActivePointer {
             db_instance_id: db_id.clone(),

@@ -11,6 +11,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::Env;
 use crate::error::{AwsError, Denial, StepError};
@@ -66,26 +67,37 @@ impl<'a> Gate<'a> {
     }
 
     /// Asks every bound plugin about `facts` (the step and its facts, filled by the step; see
-    /// [`deploy_facts`]). Fills in the fields common to every step: the namespace and its parts,
-    /// region, now, plan, current version, the snapshot's age, the databases' region, and each
-    /// plugin's settings (the binding's, overlaid by the namespace's `policies[plugin]`).
-    ///
-    /// Every plugin is asked, so the error names every "no" at once. A plugin that could not
-    /// decide wins over any deny: the first such is the error.
+    /// [`deploy_facts`]) and enforces the answer: see [`Judgement::enforce`].
     pub async fn check(
         &self,
         settings: &NamespaceSettings,
-        mut facts: PolicyContext,
+        facts: PolicyContext,
     ) -> Result<Vec<Evaluation>, StepError> {
+        let now = self.env.now();
+        self.judge(settings, facts, now)
+            .await?
+            .enforce(self.namespace.as_str())
+    }
+
+    /// Asks every bound plugin about `facts` as of `at` (a step judged ahead of time, as
+    /// preflight does, is judged at the time it is expected to run), and keeps every answer.
+    /// Fills in the fields common to every step: the namespace and its parts, region, now, plan,
+    /// current version, the snapshot's age, the databases' region, and each plugin's settings
+    /// (the binding's, overlaid by the namespace's `policies[plugin]`).
+    pub async fn judge(
+        &self,
+        settings: &NamespaceSettings,
+        mut facts: PolicyContext,
+        at: DateTime<Utc>,
+    ) -> Result<Judgement, StepError> {
         let ns = &self.namespace;
         let step = facts.step;
-        let now = self.env.now();
         let region = self.region(settings);
         facts.namespace = ns.to_string();
         facts.customer = ns.customer().to_owned();
         facts.project = ns.project().to_owned();
         facts.environment = ns.environment().to_owned();
-        facts.now = now.timestamp();
+        facts.now = at.timestamp();
         facts.plan = settings.plan.clone();
         // What the tenant runs: as the pointer step 2 read records it, else as its settings say.
         if facts.current_version.is_none() {
@@ -96,7 +108,7 @@ impl<'a> Gate<'a> {
             facts.target_version = facts.current_version.clone();
         }
         if let Some(snapshot) = &mut facts.snapshot {
-            snapshot.age_seconds = age_seconds(now, snapshot.created_at);
+            snapshot.age_seconds = age_seconds(at, snapshot.created_at);
         }
         for db in [&mut facts.source_db, &mut facts.target_db]
             .into_iter()
@@ -108,9 +120,13 @@ impl<'a> Gate<'a> {
         }
         facts.region = region;
 
-        let mut evaluations = Vec::new();
-        let mut denials = Vec::new();
-        let mut failed: Option<PluginFailure> = None;
+        let mut judgement = Judgement {
+            step,
+            evaluations: Vec::new(),
+            verdicts: Vec::new(),
+            denials: Vec::new(),
+            failed: None,
+        };
         for binding in &self.bindings {
             let mut context = facts.clone();
             context.settings = binding.settings_for(ns, settings)?;
@@ -132,28 +148,53 @@ impl<'a> Gate<'a> {
                 });
                 enforced = true;
             }
+            let verdict =
+                |answer: Answer, reasons: Vec<String>, warnings: Vec<String>| PolicyVerdict {
+                    step,
+                    plugin: binding.plugin.clone(),
+                    mode: binding.mode,
+                    answer,
+                    reasons,
+                    warnings,
+                };
             match result {
                 Ok(Some(mut evaluation)) => {
                     log_decision(step, ns, binding.mode, &evaluation);
-                    if let Verdict::Deny(reasons) = &evaluation.decision.verdict {
-                        match binding.mode {
-                            PolicyMode::Enforce => denials.push(Denial {
-                                plugin: binding.plugin.clone(),
-                                reasons: reasons.clone(),
-                            }),
-                            // Reported, and the step goes on.
-                            PolicyMode::Warn => {
-                                let said = reasons.join("; ");
-                                evaluation
-                                    .decision
-                                    .warnings
-                                    .push(format!("would deny (warn mode): {said}"));
+                    let warnings = evaluation.decision.warnings.clone();
+                    match &evaluation.decision.verdict {
+                        Verdict::Allow => {
+                            judgement
+                                .verdicts
+                                .push(verdict(Answer::Allow, Vec::new(), warnings));
+                        }
+                        Verdict::Deny(reasons) => {
+                            match binding.mode {
+                                PolicyMode::Enforce => judgement.denials.push(Denial {
+                                    plugin: binding.plugin.clone(),
+                                    reasons: reasons.clone(),
+                                }),
+                                // Reported, and the step goes on.
+                                PolicyMode::Warn => {
+                                    let said = reasons.join("; ");
+                                    evaluation
+                                        .decision
+                                        .warnings
+                                        .push(format!("would deny (warn mode): {said}"));
+                                }
+                                // Logged above, and nothing else.
+                                PolicyMode::Audit => {}
                             }
-                            // Logged above, and nothing else.
-                            PolicyMode::Audit => {}
+                            let answer = if binding.mode.is_enforce() {
+                                Answer::Deny
+                            } else {
+                                Answer::WouldDeny
+                            };
+                            judgement
+                                .verdicts
+                                .push(verdict(answer, reasons.clone(), warnings));
                         }
                     }
-                    evaluations.push(evaluation);
+                    judgement.evaluations.push(evaluation);
                 }
                 Err(failure) if !enforced => {
                     tracing::warn!(
@@ -167,6 +208,11 @@ impl<'a> Gate<'a> {
                         elapsed_us = micros(started.elapsed()),
                         "policy plugin failed; not enforced in this mode"
                     );
+                    judgement.verdicts.push(verdict(
+                        Answer::FailedNotEnforced,
+                        vec![failure.to_string()],
+                        Vec::new(),
+                    ));
                 }
                 Ok(None) => {
                     tracing::debug!(
@@ -176,6 +222,9 @@ impl<'a> Gate<'a> {
                         namespace = %ns,
                         "plugin does not check this step"
                     );
+                    judgement
+                        .verdicts
+                        .push(verdict(Answer::NotChecked, Vec::new(), Vec::new()));
                 }
                 Err(failure) => {
                     tracing::error!(
@@ -188,21 +237,94 @@ impl<'a> Gate<'a> {
                         elapsed_us = micros(started.elapsed()),
                         "policy plugin failed; the step fails closed"
                     );
-                    failed.get_or_insert(failure);
+                    judgement.verdicts.push(verdict(
+                        Answer::Failed,
+                        vec![failure.to_string()],
+                        Vec::new(),
+                    ));
+                    judgement.failed.get_or_insert(failure);
                 }
             }
         }
-        if let Some(failure) = failed {
-            return Err(StepError::policy_failed(step, ns.as_str(), &failure));
+        Ok(judgement)
+    }
+}
+
+/// Every bound plugin's answer about one step.
+#[derive(Debug)]
+pub struct Judgement {
+    pub step: PolicyStep,
+    pub evaluations: Vec<Evaluation>,
+    pub verdicts: Vec<PolicyVerdict>,
+    /// The enforced denials.
+    pub denials: Vec<Denial>,
+    /// The first enforced plugin that could not decide.
+    pub failed: Option<PluginFailure>,
+}
+
+impl Judgement {
+    /// Every plugin was asked, so the error names every "no" at once. A plugin that could not
+    /// decide wins over any deny: the first such is the error.
+    pub fn enforce(self, namespace: &str) -> Result<Vec<Evaluation>, StepError> {
+        if let Some(failure) = self.failed {
+            return Err(StepError::policy_failed(self.step, namespace, &failure));
         }
-        if !denials.is_empty() {
+        if !self.denials.is_empty() {
             return Err(StepError::PolicyDenied {
-                step,
-                namespace: ns.to_string(),
-                denials,
+                step: self.step,
+                namespace: namespace.to_owned(),
+                denials: self.denials,
             });
         }
-        Ok(evaluations)
+        Ok(self.evaluations)
+    }
+}
+
+/// What one plugin answered about one step, as preflight and `deploy --dry-run` report it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyVerdict {
+    pub step: PolicyStep,
+    pub plugin: String,
+    pub mode: PolicyMode,
+    pub answer: Answer,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A plugin's answer, with its binding's mode applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Answer {
+    Allow,
+    /// An enforced "no": the step does not run.
+    Deny,
+    /// A "no" of a binding in `warn` or `audit` mode: reported, and the step runs.
+    WouldDeny,
+    /// The plugin does not check this step.
+    NotChecked,
+    /// The plugin could not decide: the step fails closed.
+    Failed,
+    /// The plugin could not decide, in a mode that does not enforce it.
+    FailedNotEnforced,
+}
+
+impl Answer {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Answer::Allow => "allow",
+            Answer::Deny => "deny",
+            Answer::WouldDeny => "would-deny",
+            Answer::NotChecked => "not-checked",
+            Answer::Failed => "failed",
+            Answer::FailedNotEnforced => "failed-not-enforced",
+        }
+    }
+
+    /// Whether this answer stops the step.
+    pub fn stops(&self) -> bool {
+        matches!(self, Answer::Deny | Answer::Failed)
     }
 }
 
@@ -286,14 +408,23 @@ fn recorded_version(state: &DeployState) -> Option<String> {
 /// an image without one), or, keeping the image, the version it ran before (the pointer's
 /// record, else the namespace's settings).
 pub fn target_version(state: &DeployState) -> Option<String> {
-    match state.image.as_deref() {
-        Some(image) => Some(image_tag(image).unwrap_or_else(|| UNKNOWN_VERSION.to_owned())),
-        None => recorded_version(state).or_else(|| {
+    target_version_of(
+        state.image.as_deref(),
+        recorded_version(state).or_else(|| {
             state
                 .previous
                 .as_ref()
                 .and_then(|previous| previous.settings.version.clone())
         }),
+    )
+}
+
+/// The version a deploy of `image` brings: its tag (`unknown` without one), or, with no new
+/// image, `current`.
+pub fn target_version_of(image: Option<&str>, current: Option<String>) -> Option<String> {
+    match image {
+        Some(image) => Some(image_tag(image).unwrap_or_else(|| UNKNOWN_VERSION.to_owned())),
+        None => current,
     }
 }
 

@@ -80,6 +80,7 @@ pub async fn release_lock(env: Env<'_>, state: &DeployState) -> Result<ReleaseRe
 fn refuse_internal_keys(state: &DeployState) -> Result<(), StepError> {
     let present = [
         state.lock.is_some(),
+        state.preflight.is_some(),
         state.snapshot.is_some(),
         state.previous.is_some(),
         state.db.is_some(),

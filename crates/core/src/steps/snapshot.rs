@@ -122,7 +122,7 @@ fn source_gone(pointer: &ActivePointer, source: &Namespace) -> StepError {
     ))
 }
 
-async fn given_snapshot(
+pub(super) async fn given_snapshot(
     env: Env<'_>,
     target: &Namespace,
     snapshot_id: &str,
@@ -176,7 +176,7 @@ fn origin_of(snapshot: &Snapshot) -> Option<Namespace> {
     }
 }
 
-fn other_tenant(target: &Namespace, what: &str) -> StepError {
+pub(super) fn other_tenant(target: &Namespace, what: &str) -> StepError {
     StepError::invalid(format!(
         "{what} is not data of {}-{}: data moves only between the tiers of one customer's project, unless {target}'s settings name the source in allowed_sources",
         target.customer(),

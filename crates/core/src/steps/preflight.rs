@@ -1,0 +1,347 @@
+//! Preflight: right after the lock, every bound policy is asked each question the request
+//! already answers (the snapshot to take or restore, the database to create, the pointer to
+//! move, the image to roll out and the version it brings), before anything is created. A "no"
+//! here costs seconds, creates nothing and moves no pointer; a "no" at DeployService costs a
+//! snapshot, a restore, a swap and a rollback. The per-step gates stay: facts change while a
+//! deploy runs.
+//!
+//! [`plan_deploy`] is the read-only half, shared with `switchyard deploy --dry-run`: what the
+//! deploy would do and every plugin's verdict, changing nothing.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Env;
+use super::gate::{self, Gate, Judgement, PolicyVerdict};
+use super::service::{describe_service, with_image};
+use super::snapshot::{given_snapshot, other_tenant};
+use crate::error::{AwsError, Denial, StepError};
+use crate::names::{self, Namespace, Timestamp};
+use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep, ServiceFacts, SnapshotFacts};
+use crate::records::NamespaceSettings;
+use crate::state::DeployState;
+
+/// How long a deploy is expected to take when the tenant's settings do not say
+/// (`expected_deploy_minutes`): a snapshot and a restore of a small database, and a rollout.
+pub const DEFAULT_EXPECTED_MINUTES: u32 = 45;
+
+/// What a deploy is about to do, as its request and the records say before it starts, and what
+/// every bound policy says about each step of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployPlan {
+    pub namespace: String,
+    /// The namespace whose active database is snapshotted; `None` for a given snapshot.
+    pub source_namespace: Option<String>,
+    /// The source's active database, snapshotted by step 1.
+    pub source_db_instance_id: Option<String>,
+    pub snapshot_id: String,
+    /// Whether step 1 takes the snapshot (else it restores the given one).
+    pub snapshot_taken: bool,
+    /// The database step 3 restores beside the active one.
+    pub new_db_instance_id: String,
+    pub instance_class: String,
+    /// The database the pointer names now; deleted by step 6 once the new one serves.
+    pub active_db_instance_id: Option<String>,
+    pub cluster: String,
+    pub service: String,
+    pub current_image: Option<String>,
+    pub new_image: Option<String>,
+    pub current_version: Option<String>,
+    pub target_version: Option<String>,
+    /// When the steps that move traffic are expected to run (the change window's question).
+    pub expected_swap_at: DateTime<Utc>,
+    pub verdicts: Vec<PolicyVerdict>,
+}
+
+impl DeployPlan {
+    /// Whether every enforced policy lets the deploy start.
+    pub fn allowed(&self) -> bool {
+        !self.verdicts.iter().any(|v| v.answer.stops())
+    }
+}
+
+/// What the Preflight state adds to the deploy document: kept small (the plan's verdicts are in
+/// the logs, one line per plugin and step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightReport {
+    pub new_db_instance_id: String,
+    pub target_version: Option<String>,
+    /// How many plugin answers were asked for.
+    pub checked: usize,
+    /// Each warning, and each "no" of a binding in warn or audit mode, as `plugin: text`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The Preflight state: [`plan_deploy`], then any enforced "no" fails the deploy before step 1.
+pub async fn preflight(env: Env<'_>, state: &DeployState) -> Result<PreflightReport, StepError> {
+    let ns = state.namespace()?;
+    let (plan, judgements) = plan_and_judge(env, state).await?;
+    let mut failed = None;
+    let mut denials: Vec<Denial> = Vec::new();
+    let mut first_denied = None;
+    for judgement in judgements {
+        if let Some(failure) = judgement.failed {
+            failed.get_or_insert((judgement.step, failure));
+        }
+        if !judgement.denials.is_empty() {
+            first_denied.get_or_insert(judgement.step);
+        }
+        for denial in judgement.denials {
+            let reasons = denial
+                .reasons
+                .iter()
+                .map(|reason| format!("at {}: {reason}", judgement.step));
+            match denials.iter_mut().find(|d| d.plugin == denial.plugin) {
+                Some(known) => known.reasons.extend(reasons),
+                None => denials.push(Denial {
+                    plugin: denial.plugin,
+                    reasons: reasons.collect(),
+                }),
+            }
+        }
+    }
+    if let Some((step, failure)) = failed {
+        return Err(StepError::policy_failed(step, ns.as_str(), &failure));
+    }
+    if let Some(step) = first_denied {
+        return Err(StepError::PolicyDenied {
+            step,
+            namespace: ns.to_string(),
+            denials,
+        });
+    }
+    let warnings = plan
+        .verdicts
+        .iter()
+        .flat_map(|v| {
+            let plugin = v.plugin.clone();
+            let would = (v.answer == gate::Answer::WouldDeny).then(|| {
+                format!(
+                    "would deny at {} ({} mode): {}",
+                    v.step,
+                    v.mode.as_str(),
+                    v.reasons.join("; ")
+                )
+            });
+            v.warnings
+                .iter()
+                .cloned()
+                .chain(would)
+                .map(move |text| format!("{plugin}: {text}"))
+        })
+        .collect();
+    tracing::info!(namespace = %ns, checked = plan.verdicts.len(), "preflight passed");
+    Ok(PreflightReport {
+        checked: plan.verdicts.len(),
+        new_db_instance_id: plan.new_db_instance_id,
+        target_version: plan.target_version,
+        warnings,
+    })
+}
+
+/// What the deploy of `state` would do and every bound policy's verdict on each step, from
+/// reads alone. A request the steps would refuse (an unknown namespace, a source that is not
+/// the tenant's, a missing snapshot, service or database) is refused here with the same error.
+pub async fn plan_deploy(env: Env<'_>, state: &DeployState) -> Result<DeployPlan, StepError> {
+    Ok(plan_and_judge(env, state).await?.0)
+}
+
+/// The source of a deploy's data, as far as the request and the records say.
+struct PlannedSnapshot {
+    facts: SnapshotFacts,
+    timestamp: Timestamp,
+    source_db: Option<DatabaseFacts>,
+}
+
+async fn planned_snapshot(
+    env: Env<'_>,
+    state: &DeployState,
+    target: &Namespace,
+    settings: &NamespaceSettings,
+) -> Result<PlannedSnapshot, StepError> {
+    match (&state.source_namespace, &state.snapshot_id) {
+        (Some(source), None) => {
+            let source: Namespace = source.parse()?;
+            if &source == target {
+                return Err(StepError::invalid(format!(
+                    "source namespace {source} is the target namespace: deploy from another namespace or a snapshot"
+                )));
+            }
+            if !settings.admits_data_from(target, Some(&source)) {
+                return Err(other_tenant(target, &format!("namespace {source}")));
+            }
+            let Some((pointer, _)) = env.records().pointer(&source).await? else {
+                return Err(StepError::invalid(format!(
+                    "source namespace {source} has no active database to snapshot"
+                )));
+            };
+            let source_db = match env.aws.describe_db(&pointer.db_instance_id).await {
+                Ok(instance) => DatabaseFacts {
+                    active: true,
+                    ..gate::instance_facts(&instance)
+                },
+                Err(AwsError::NotFound { .. }) => {
+                    return Err(StepError::invalid(format!(
+                        "active database {} of {source} does not exist",
+                        pointer.db_instance_id
+                    )));
+                }
+                Err(err) => return Err(err.into()),
+            };
+            // Step 1 names the snapshot with the execution's start time.
+            let timestamp = Timestamp::from_datetime(state.execution()?.started_at);
+            Ok(PlannedSnapshot {
+                facts: SnapshotFacts {
+                    id: names::snapshot_id(&source, timestamp)?,
+                    source_db: source_db.id.clone(),
+                    created_at: timestamp.datetime().timestamp(),
+                    age_seconds: 0,
+                    allocated_storage_gib: source_db.allocated_storage_gib,
+                    engine: source_db.engine.clone(),
+                    engine_version: source_db.engine_version.clone(),
+                    taken_by_this_execution: true,
+                },
+                timestamp,
+                source_db: Some(source_db),
+            })
+        }
+        (None, Some(snapshot_id)) => {
+            let snapshot = given_snapshot(env, target, snapshot_id).await?;
+            Ok(PlannedSnapshot {
+                facts: gate::snapshot_facts(&snapshot),
+                timestamp: snapshot.timestamp,
+                source_db: None,
+            })
+        }
+        (Some(_), Some(_)) => Err(StepError::invalid(
+            "give either source_namespace or snapshot_id, not both",
+        )),
+        (None, None) => Err(StepError::invalid(
+            "nothing to deploy: give source_namespace (snapshot its active database) or snapshot_id",
+        )),
+    }
+}
+
+async fn plan_and_judge(
+    env: Env<'_>,
+    state: &DeployState,
+) -> Result<(DeployPlan, Vec<Judgement>), StepError> {
+    let ns = state.namespace()?;
+    let records = env.records();
+    let settings = records.settings(&ns).await?;
+    let active = records.pointer(&ns).await?.map(|(pointer, _)| pointer);
+    let snapshot = planned_snapshot(env, state, &ns, &settings).await?;
+    let new_db_instance_id = names::db_instance_id(&ns, snapshot.timestamp)?;
+    if active
+        .as_ref()
+        .is_some_and(|active| active.db_instance_id == new_db_instance_id)
+    {
+        return Err(StepError::invalid(format!(
+            "snapshot {} is already active in {ns} as {new_db_instance_id}",
+            snapshot.facts.id
+        )));
+    }
+    let service = describe_service(env, &settings.cluster, &settings.service).await?;
+    let definition = env
+        .aws
+        .describe_task_definition(&service.task_definition_arn)
+        .await?;
+    let current_image = definition
+        .containers
+        .iter()
+        .find(|c| c.name == settings.container)
+        .map(|c| c.image.clone());
+    let Some(current_image) = current_image else {
+        return Err(StepError::invalid(format!(
+            "task definition {} has no container {:?} (the namespace's settings name it)",
+            service.task_definition_arn, settings.container
+        )));
+    };
+    let new_image = state
+        .image
+        .as_deref()
+        .map(|image| with_image(&current_image, image))
+        .transpose()?;
+
+    let current_version = active.as_ref().and_then(|a| a.app_version.clone());
+    let target_db = DatabaseFacts {
+        id: new_db_instance_id.clone(),
+        instance_class: settings.db_instance_class.clone(),
+        allocated_storage_gib: snapshot.facts.allocated_storage_gib,
+        engine: snapshot.facts.engine.clone(),
+        engine_version: snapshot.facts.engine_version.clone(),
+        ..DatabaseFacts::default()
+    };
+    let now = env.now();
+    let minutes = settings
+        .expected_deploy_minutes
+        .unwrap_or(DEFAULT_EXPECTED_MINUTES);
+    let expected_swap_at = now + Duration::minutes(i64::from(minutes));
+
+    let facts = |step: PolicyStep| -> Result<PolicyContext, StepError> {
+        let mut facts = gate::deploy_facts(step, state)?;
+        facts.current_version = current_version.clone();
+        Ok(facts)
+    };
+    // Each step as it will be asked, at the time it is expected to run: the snapshot and the
+    // restore now, the swap and the rollout once the restore is through.
+    let mut questions = Vec::new();
+    if let Some(source_db) = &snapshot.source_db {
+        let mut snapshot_step = facts(PolicyStep::Snapshot)?;
+        snapshot_step.snapshot = Some(snapshot.facts.clone());
+        snapshot_step.source_db = Some(source_db.clone());
+        questions.push((snapshot_step, now));
+    }
+    let mut create = facts(PolicyStep::CreateDatabase)?;
+    create.snapshot = Some(snapshot.facts.clone());
+    create.target_db = Some(target_db.clone());
+    questions.push((create, now));
+    let mut swap = facts(PolicyStep::SwapPointer)?;
+    swap.current_pointer = active.as_ref().map(|a| a.db_instance_id.clone());
+    swap.new_pointer = Some(new_db_instance_id.clone());
+    swap.target_db = Some(target_db.clone());
+    questions.push((swap, expected_swap_at));
+    let mut rollout = facts(PolicyStep::DeployService)?;
+    rollout.service = Some(ServiceFacts {
+        cluster: settings.cluster.clone(),
+        service: settings.service.clone(),
+        container: settings.container.clone(),
+        new_image: new_image.clone().unwrap_or_else(|| current_image.clone()),
+        current_image: current_image.clone(),
+    });
+    rollout.target_db = Some(target_db);
+    questions.push((rollout, expected_swap_at));
+
+    let gate = Gate::load(env, &ns).await?;
+    let mut judgements = Vec::new();
+    for (question, at) in questions {
+        judgements.push(gate.judge(&settings, question, at).await?);
+    }
+    let target_version = gate::target_version_of(
+        state.image.as_deref(),
+        current_version.clone().or_else(|| settings.version.clone()),
+    );
+    let plan = DeployPlan {
+        namespace: ns.to_string(),
+        source_namespace: state.source_namespace.clone(),
+        source_db_instance_id: snapshot.source_db.as_ref().map(|db| db.id.clone()),
+        snapshot_id: snapshot.facts.id.clone(),
+        snapshot_taken: snapshot.facts.taken_by_this_execution,
+        new_db_instance_id,
+        instance_class: settings.db_instance_class.clone(),
+        active_db_instance_id: active.as_ref().map(|a| a.db_instance_id.clone()),
+        cluster: settings.cluster.clone(),
+        service: settings.service.clone(),
+        current_image: Some(current_image),
+        new_image,
+        current_version: current_version.or_else(|| settings.version.clone()),
+        target_version,
+        expected_swap_at,
+        verdicts: judgements
+            .iter()
+            .flat_map(|j| j.verdicts.iter().cloned())
+            .collect(),
+    };
+    Ok((plan, judgements))
+}
