@@ -138,6 +138,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// The tenant catalog: register, adopt, change, show, list and remove tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: commands::tenant::TenantCommand,
+    },
     /// Release a namespace's deploy lock left by an execution that died.
     Unlock {
         namespace: String,
@@ -226,7 +231,7 @@ enum Report {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
+pub(crate) enum Output {
     Text,
     Json,
 }
@@ -436,6 +441,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             operations,
             output,
         } => commands::campaign::run(seed, operations, output).await,
+        Command::Tenant { command } => {
+            let json = command.output() == Output::Json;
+            let writes = command.writes();
+            let access = if writes { Access::Write } else { Access::Read };
+            let (backend, _lock) = backend(global, json, access).await?;
+            // Only retiring deletes databases, which the policies judge.
+            let retires = matches!(
+                command,
+                commands::tenant::TenantCommand::Remove { retire: true, .. }
+            );
+            let policies: Arc<dyn PolicyEngine> = if retires {
+                local_policies(global, json).await?
+            } else {
+                Arc::new(switchyard_core::policy::NoPlugins)
+            };
+            let result = commands::tenant::run(&backend, &layout, policies.as_ref(), command).await;
+            // A refused command changed nothing (the world is not even re-saved); what a
+            // retirement did before it failed stays done, as it would in AWS.
+            if writes && (result.is_ok() || retires) {
+                backend.persist()?;
+            }
+            result
+        }
         Command::Unlock {
             namespace,
             execution,

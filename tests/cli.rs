@@ -2,40 +2,22 @@
 //! JSON output for scripts, status, fault injection, and named errors for bad arguments.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code)]
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+
+use common::{cli_in, output_text};
 
 use serde_json::Value;
 
 fn switchyard(dir: &Path, args: &[&str]) -> Output {
-    // Build the bundled policies once, before the deploys that evaluate them: concurrent first
-    // runs would each build them (correctly, but several times over).
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["policy", "build"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-    Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("--world")
-        .arg(dir.join("world.json"))
-        .args(args)
-        .env_remove("SWITCHYARD_ENDPOINT_URL")
-        .output()
-        .unwrap()
+    cli_in(dir, args)
 }
 
 fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    output_text(output)
 }
 
 #[test]

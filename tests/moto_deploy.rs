@@ -103,6 +103,67 @@ impl Tenant {
     }
 }
 
+impl Tenant {
+    /// Two tiers whose stacks exist before Switchyard knows them (plain RDS and ECS calls, no
+    /// Switchyard tag or record), onboarded with `switchyard tenant import` as a user types it.
+    async fn imported() -> Tenant {
+        let config = moto_config().await;
+        let clients = Clients {
+            aws: SdkAws::new(&config),
+            rds: aws_sdk_rds::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            layout: ParameterLayout::default(),
+        };
+        let customer = format!("mt{}", random_letters(4));
+        let cluster = format!("{customer}-nonprod");
+        create_cluster(&clients.ecs, &cluster).await;
+        let mut stacks = Vec::new();
+        for (tier, hours_old) in [("dev", 2), ("qa", 1)] {
+            let namespace = format!("{customer}-0146-{tier}");
+            let (stack, ..) = clients
+                .seed_stack(&namespace, &cluster, hours_old, false)
+                .await;
+            let out = cli(&[
+                "tenant",
+                "import",
+                &namespace,
+                "--db-instance-id",
+                &stack.db,
+                "--db-instance-class",
+                "db.t3.micro",
+                "--cluster",
+                &cluster,
+                "--service",
+                &stack.service,
+            ]);
+            assert!(
+                out.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            stacks.push(stack);
+        }
+        let qa = stacks.pop().unwrap();
+        let dev = stacks.pop().unwrap();
+        Tenant { clients, dev, qa }
+    }
+}
+
+/// The `switchyard` command against moto's server, as a user runs it.
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["--endpoint-url", &moto_url(), "--region", "us-east-1"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap()
+}
+
 impl Clients {
     fn records(&self) -> Records<'_> {
         Records {
@@ -111,9 +172,9 @@ impl Clients {
         }
     }
 
-    /// A namespace as the platform team onboards it: its database `<ns>-<timestamp>` tagged for
-    /// it, its settings and active-db records (written through the port, as records.rs lays
-    /// them out), and its service running a task definition that carries the database.
+    /// A namespace as the platform team onboards it: its stack ([`Clients::seed_stack`], with
+    /// the database tagged for it), its settings and active-db records (written through the
+    /// port, as records.rs lays them out).
     async fn seed(
         &self,
         namespace: &str,
@@ -122,26 +183,14 @@ impl Clients {
         final_snapshot: Option<bool>,
     ) -> Stack {
         let ns = ns(namespace);
-        let timestamp = Timestamp::from_datetime(Utc::now() - chrono::Duration::hours(hours_old));
-        let db = format!("{namespace}-{timestamp}");
-        let namespace_tag = RdsTag::builder()
-            .key(tag::NAMESPACE)
-            .value(namespace)
-            .build();
-        let created = create_postgres_db(&self.rds, &db, vec![namespace_tag]).await;
-        let endpoint = created.endpoint().unwrap();
-        let (host, port) = (
-            endpoint.address().unwrap().to_owned(),
-            endpoint.port().unwrap(),
-        );
-
-        let service = format!("{namespace}-app");
+        let (stack, timestamp, host, port) =
+            self.seed_stack(namespace, cluster, hours_old, true).await;
         let settings = NamespaceSettings {
             db_instance_class: "db.t3.micro".into(),
             db_subnet_group: None,
             vpc_security_group_ids: vec![],
             cluster: cluster.to_owned(),
-            service: service.clone(),
+            service: stack.service.clone(),
             container: "app".into(),
             final_snapshot,
             region: None,
@@ -153,9 +202,9 @@ impl Clients {
         };
         self.records().put_settings(&ns, &settings).await.unwrap();
         let pointer = ActivePointer {
-            db_instance_id: db.clone(),
+            db_instance_id: stack.db.clone(),
             timestamp,
-            endpoint: host.clone(),
+            endpoint: host,
             port,
             snapshot_id: None,
             execution_id: None,
@@ -169,7 +218,39 @@ impl Clients {
                 .unwrap(),
             1
         );
+        stack
+    }
 
+    /// A tenant's stack made with plain RDS and ECS calls, as the platform's own infrastructure
+    /// code makes it: its database `<ns>-<timestamp>` (tagged for the namespace if `tagged`)
+    /// and its service running a task definition that carries the database. Returns the stack,
+    /// the data's timestamp, and the database's host and port.
+    async fn seed_stack(
+        &self,
+        namespace: &str,
+        cluster: &str,
+        hours_old: i64,
+        tagged: bool,
+    ) -> (Stack, Timestamp, String, i32) {
+        let timestamp = Timestamp::from_datetime(Utc::now() - chrono::Duration::hours(hours_old));
+        let db = format!("{namespace}-{timestamp}");
+        let tags = if tagged {
+            vec![
+                RdsTag::builder()
+                    .key(tag::NAMESPACE)
+                    .value(namespace)
+                    .build(),
+            ]
+        } else {
+            Vec::new()
+        };
+        let created = create_postgres_db(&self.rds, &db, tags).await;
+        let endpoint = created.endpoint().unwrap();
+        let (host, port) = (
+            endpoint.address().unwrap().to_owned(),
+            endpoint.port().unwrap(),
+        );
+        let service = format!("{namespace}-app");
         let environment = [
             (env_var::DB_HOST, host.clone()),
             (env_var::DB_PORT, port.to_string()),
@@ -199,13 +280,14 @@ impl Clients {
             .container_definitions(app);
         let task_definition =
             create_service_running(&self.ecs, cluster, &service, 2, definition).await;
-        Stack {
+        let stack = Stack {
             namespace: namespace.to_owned(),
             db,
             cluster: cluster.to_owned(),
             service,
             task_definition,
-        }
+        };
+        (stack, timestamp, host, port)
     }
 }
 
@@ -751,6 +833,9 @@ impl Databases for CompletedRollouts {
     async fn list_dbs(&self) -> Result<Vec<DbInstance>, AwsError> {
         self.0.list_dbs().await
     }
+    async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.0.tag_db(db_instance_id, tags).await
+    }
 }
 
 #[async_trait]
@@ -827,4 +912,97 @@ async fn the_invariant_checker_reads_an_endpoint_through_the_sdk() {
         found.iter().all(|v| v.namespace == tenant.qa.namespace),
         "{found:?}"
     );
+}
+
+#[tokio::test]
+async fn tenant_import_adopts_a_stack_made_with_plain_calls_and_a_deploy_then_succeeds() {
+    let tenant = Tenant::imported().await;
+    let qa = &tenant.qa;
+    let ns_qa = ns(&qa.namespace);
+    // Recorded: the settings, the pointer on the running database (with the image's version),
+    // and the database tagged for the namespace.
+    let settings = tenant.records().settings(&ns_qa).await.unwrap();
+    assert_eq!(settings.service, qa.service);
+    assert_eq!(settings.version.as_deref(), Some("1.0"));
+    let (pointer, version) = tenant.pointer(&qa.namespace).await;
+    assert_eq!(
+        (pointer.db_instance_id.as_str(), version),
+        (qa.db.as_str(), 1)
+    );
+    let described = tenant.aws.describe_db(&qa.db).await.unwrap();
+    assert_eq!(
+        described.tags.get(tag::NAMESPACE).map(String::as_str),
+        Some(qa.namespace.as_str())
+    );
+    let listed = cli(&["tenant", "list", "--output", "json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["namespace"] == qa.namespace.as_str()
+                && t["active"]["db_instance_id"] == qa.db.as_str()),
+        "{listed}"
+    );
+
+    let input = request(
+        &qa.namespace,
+        Source::Namespace(tenant.dev.namespace.clone()),
+    )
+    .input();
+    let execution = tenant.run_with_completed_rollouts(input).await;
+    assert_succeeded(&execution);
+    let report = DeployReport::from_execution(&execution);
+    let (pointer, _) = tenant.pointer(&qa.namespace).await;
+    assert_eq!(Some(pointer.db_instance_id), report.new_db);
+    // The adopted database was the old one: the clean-up deleted it (the tag allowed it).
+    assert_eq!(report.deleted, vec![qa.db.clone()]);
+}
+
+#[tokio::test]
+async fn tenant_import_refuses_a_service_that_does_not_use_the_database_and_records_nothing() {
+    let config = moto_config().await;
+    let clients = Clients {
+        aws: SdkAws::new(&config),
+        rds: aws_sdk_rds::Client::new(&config),
+        ssm: aws_sdk_ssm::Client::new(&config),
+        ecs: aws_sdk_ecs::Client::new(&config),
+        layout: ParameterLayout::default(),
+    };
+    let customer = format!("mt{}", random_letters(4));
+    let cluster = format!("{customer}-nonprod");
+    create_cluster(&clients.ecs, &cluster).await;
+    let (dev, ..) = clients
+        .seed_stack(&format!("{customer}-0146-dev"), &cluster, 2, false)
+        .await;
+    let (qa, ..) = clients
+        .seed_stack(&format!("{customer}-0146-qa"), &cluster, 1, false)
+        .await;
+    // qa's database, with dev's service: the service runs on another database.
+    let out = cli(&[
+        "tenant",
+        "import",
+        &qa.namespace,
+        "--db-instance-id",
+        &qa.db,
+        "--db-instance-class",
+        "db.t3.micro",
+        "--cluster",
+        &cluster,
+        "--service",
+        &dev.service,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("InvalidInput")
+            && stderr.contains(&format!("does not use db instance {}", qa.db)),
+        "{stderr}"
+    );
+    let ns_qa = ns(&qa.namespace);
+    assert!(clients.records().settings(&ns_qa).await.is_err());
+    assert!(clients.records().pointer(&ns_qa).await.unwrap().is_none());
+    let described = clients.aws.describe_db(&qa.db).await.unwrap();
+    assert_eq!(described.tags.get(tag::NAMESPACE), None);
 }

@@ -3,3 +3,4 @@
 pub mod campaign;
 pub mod doctor;
 pub mod dry_run;
+pub mod tenant;

@@ -427,3 +427,35 @@ pub fn moto_post(base: &str, path: &str, body: &str) {
         response.lines().next().unwrap_or_default()
     );
 }
+
+/// The `switchyard` command run in the checkout on the embedded world `dir/world.json`, as a
+/// user runs it.
+pub fn cli_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    // Build the bundled policies once, before the deploys that evaluate them: concurrent first
+    // runs would each build them (correctly, but several times over).
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["policy", "build"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--world")
+        .arg(dir.join("world.json"))
+        .args(args)
+        .env_remove("SWITCHYARD_ENDPOINT_URL")
+        .output()
+        .unwrap()
+}
+
+pub fn output_text(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

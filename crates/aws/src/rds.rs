@@ -225,6 +225,44 @@ impl Databases for SdkAws {
             .ok_or_else(|| missing_in_response("DeleteDBInstance", ResourceKind::DbInstance, db_id))
     }
 
+    async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError> {
+        // AddTagsToResource takes the ARN, which only RDS knows for sure (partition, account).
+        let output = self
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(db_instance_id)
+            .send()
+            .await
+            .map_err(|err| {
+                map_sdk_error(err, |err| match err {
+                    DescribeDBInstancesError::DbInstanceNotFoundFault(_) => {
+                        not_found(ResourceKind::DbInstance, db_instance_id)
+                    }
+                    _ => None,
+                })
+            })?;
+        let arn = output
+            .db_instances
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|db| db.db_instance_arn)
+            .ok_or_else(|| {
+                missing_in_response(
+                    "DescribeDBInstances",
+                    ResourceKind::DbInstance,
+                    db_instance_id,
+                )
+            })?;
+        self.rds
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(to_sdk_tags(tags))
+            .send()
+            .await
+            .map_err(|err| map_sdk_error(err, |_| None))?;
+        Ok(())
+    }
+
     async fn list_dbs(&self) -> Result<Vec<DbInstance>, AwsError> {
         let mut items = self
             .rds

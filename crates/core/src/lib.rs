@@ -13,6 +13,7 @@ pub mod records;
 pub mod state;
 pub mod status;
 pub mod steps;
+pub mod tenants;
 
 pub use dispatch::{Step, run_step};
 pub use error::{AwsError, ResourceKind, StepError};

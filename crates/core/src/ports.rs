@@ -98,6 +98,8 @@ pub trait Databases: Send + Sync {
     async fn delete_db(&self, request: &DeleteDbRequest) -> Result<DbInstance, AwsError>;
     /// Every instance in the account and region, with tags.
     async fn list_dbs(&self) -> Result<Vec<DbInstance>, AwsError>;
+    /// Adds (or replaces) tags on an instance (`tenant import` marks what it adopted).
+    async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

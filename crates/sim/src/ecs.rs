@@ -187,6 +187,10 @@ impl WorldState {
         Ok(registered)
     }
 
+    pub(crate) fn delete_service_now(&mut self, cluster: &str, name: &str) -> bool {
+        self.services.remove(&service_key(cluster, name)).is_some()
+    }
+
     pub(crate) fn create_service_now(
         &mut self,
         cluster: &str,

@@ -74,11 +74,28 @@ impl fmt::Display for Fault {
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     armed: Vec<(Fault, u32)>,
+    /// How many more writes succeed before one fails (whoever makes it): a fault in the middle
+    /// of a multi-write command, which must leave nothing half-written.
+    writes_before_failure: Option<u32>,
+}
+
+/// The operations that change something.
+const WRITES: [&str; 7] = [
+    "Create", "Restore", "Delete", "Put", "Register", "Update", "AddTags",
+];
+
+fn is_write(operation: &str) -> bool {
+    WRITES.iter().any(|w| operation.starts_with(w))
 }
 
 impl Faults {
     pub(crate) fn arm(&mut self, fault: Fault) {
         self.armed.push((fault, THROTTLED_CALLS));
+    }
+
+    /// Lets `writes` writes through, then fails the next one, once.
+    pub(crate) fn fail_write_after(&mut self, writes: u32) {
+        self.writes_before_failure = Some(writes);
     }
 
     /// Called before every AWS call made on behalf of `stage`.
@@ -87,6 +104,18 @@ impl Faults {
         stage: Option<Stage>,
         operation: &str,
     ) -> Result<(), AwsError> {
+        if is_write(operation)
+            && let Some(remaining) = &mut self.writes_before_failure
+        {
+            if *remaining == 0 {
+                self.writes_before_failure = None;
+                return Err(AwsError::Rejected {
+                    code: "InjectedFault".into(),
+                    message: format!("{operation} failed: fault injected after the earlier writes"),
+                });
+            }
+            *remaining -= 1;
+        }
         let Some(stage) = stage else { return Ok(()) };
         for (fault, remaining) in &mut self.armed {
             if fault.stage != stage {
@@ -122,8 +151,7 @@ impl Faults {
         operation: &str,
     ) -> Result<(), AwsError> {
         let Some(stage) = stage else { return Ok(()) };
-        let writes = ["Create", "Restore", "Delete", "Put", "Register", "Update"];
-        if !writes.iter().any(|w| operation.starts_with(w)) {
+        if !is_write(operation) {
             return Ok(());
         }
         for (fault, remaining) in &mut self.armed {

@@ -283,6 +283,19 @@ impl Databases for SimAws {
         })
     }
 
+    async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.call("AddTagsToResource", |s| {
+            let instance = s
+                .instances
+                .get_mut(db_instance_id)
+                .ok_or_else(|| not_found(ResourceKind::DbInstance, db_instance_id))?;
+            instance
+                .tags
+                .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Ok(())
+        })
+    }
+
     async fn describe_db(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
         self.call("DescribeDBInstances", |s| {
             s.instance_view(db_instance_id)

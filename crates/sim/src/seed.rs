@@ -9,6 +9,7 @@ use switchyard_core::names::{self, Namespace, Timestamp};
 use switchyard_core::ports::{ContainerDefinition, Tags, TaskDefinition, tag};
 use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout, PolicyCatalog};
 use switchyard_core::steps::service::env_var;
+use switchyard_core::tenants;
 
 use crate::rds::SimInstance;
 use crate::world::World;
@@ -92,36 +93,71 @@ fn unreachable_namespace() -> Namespace {
         .unwrap_or_else(|_| unreachable_namespace())
 }
 
+impl DemoTenant {
+    /// The settings its onboarding records.
+    pub fn settings(&self) -> NamespaceSettings {
+        NamespaceSettings {
+            db_instance_class: "db.t4g.medium".into(),
+            db_subnet_group: Some(format!("{}-db", self.cluster())),
+            vpc_security_group_ids: vec!["sg-0de30db5".into()],
+            cluster: self.cluster().into(),
+            service: self.service(),
+            container: "app".into(),
+            final_snapshot: None,
+            region: None,
+            plan: Some("standard".into()),
+            version: Some(self.app_version.into()),
+            policies: BTreeMap::new(),
+            allowed_sources: Vec::new(),
+            expected_deploy_minutes: None,
+        }
+    }
+}
+
 impl World {
-    /// A world with the demo tenants, as it would be after onboarding them.
+    /// A world with the demo tenants, onboarded as a platform team onboards the tenants it runs
+    /// already: each stack (its database and its service on it) exists first, then
+    /// `tenant import` adopts it ([`tenants::import`], the same code the command runs).
     pub fn demo(now: DateTime<Utc>) -> World {
         let world = World::new(now);
         let layout = ParameterLayout::default();
         for tenant in demo_tenants() {
-            world.seed_tenant(&layout, &tenant);
+            let db_id = world.seed_stack(&tenant);
+            let ns = tenant.namespace();
+            let aws = world.aws();
+            // The simulated calls complete at once: nothing here waits on a runtime.
+            let imported = futures_executor::block_on(tenants::import(
+                &aws,
+                &layout,
+                &ns,
+                &tenant.settings(),
+                &db_id,
+            ));
+            if let Err(err) = imported {
+                // Caught by the seed's tests, which check every demo tenant is registered.
+                tracing::error!(namespace = %ns, "demo tenant not imported: {err}");
+            }
         }
         world
     }
 
-    fn seed_tenant(&self, layout: &ParameterLayout, tenant: &DemoTenant) {
+    /// A tenant's stack as the platform's own infrastructure code made it, before Switchyard
+    /// knows it: a database (data as old as the tenant's `data_age_days`) and a service whose
+    /// task definition names it. Returns the database's identifier.
+    pub fn seed_stack(&self, tenant: &DemoTenant) -> String {
         let ns = tenant.namespace();
         let mut state = self.lock();
         let now = state.now;
         let taken = now - Duration::days(tenant.data_age_days);
         let timestamp = Timestamp::from_datetime(taken);
         let db_id = names::db_instance_id(&ns, timestamp).unwrap_or_default();
-        let tags = Tags::from([
-            (tag::MANAGED_BY.to_owned(), tag::MANAGED_BY_VALUE.to_owned()),
-            (tag::NAMESPACE.to_owned(), ns.to_string()),
-            (tag::TIMESTAMP.to_owned(), timestamp.to_string()),
-        ]);
         let instance = SimInstance {
             id: db_id.clone(),
             instance_class: "db.t4g.medium".into(),
             engine: "postgres".into(),
             engine_version: "16.4".into(),
             allocated_storage_gib: tenant.storage_gib,
-            tags,
+            tags: Tags::new(),
             created_at: taken,
             backing_up_at: taken,
             available_at: taken,
@@ -130,44 +166,10 @@ impl World {
         let endpoint = instance.endpoint(&state.region);
         state.insert_instance(instance);
 
-        let settings = NamespaceSettings {
-            db_instance_class: "db.t4g.medium".into(),
-            db_subnet_group: Some(format!("{}-db", tenant.cluster())),
-            vpc_security_group_ids: vec!["sg-0demo0db".into()],
-            cluster: tenant.cluster().into(),
-            service: tenant.service(),
-            container: "app".into(),
-            final_snapshot: None,
-            region: None,
-            plan: Some("standard".into()),
-            version: Some(tenant.app_version.into()),
-            policies: BTreeMap::new(),
-            allowed_sources: Vec::new(),
-            expected_deploy_minutes: None,
-        };
-        let pointer = ActivePointer {
-            db_instance_id: db_id.clone(),
-            timestamp,
-            endpoint: endpoint.clone(),
-            port: 5432,
-            snapshot_id: None,
-            execution_id: None,
-            activated_at: taken,
-            app_version: Some(tenant.app_version.into()),
-        };
-        for (name, value) in [
-            (layout.settings(&ns), serde_json::to_string(&settings)),
-            (layout.active_db(&ns), serde_json::to_string(&pointer)),
-        ] {
-            if let Ok(value) = value {
-                let _ = state.put_parameter_now(&name, &value, true);
-            }
-        }
-
         let environment = BTreeMap::from([
             (env_var::DB_HOST.to_owned(), endpoint),
             (env_var::DB_PORT.to_owned(), "5432".to_owned()),
-            (env_var::DB_INSTANCE_ID.to_owned(), db_id),
+            (env_var::DB_INSTANCE_ID.to_owned(), db_id.clone()),
             (env_var::DB_TIMESTAMP.to_owned(), timestamp.to_string()),
         ]);
         let definition = TaskDefinition {
@@ -198,6 +200,13 @@ impl World {
             let arn = registered.arn.unwrap_or_default();
             state.create_service_now(tenant.cluster(), &tenant.service(), &arn, 2);
         }
+        db_id
+    }
+
+    /// Deletes a service, as the platform does when it takes a tenant's stack down (ECS
+    /// forgets it; here at once).
+    pub fn delete_service(&self, cluster: &str, name: &str) -> bool {
+        self.lock().delete_service_now(cluster, name)
     }
 
     /// Writes the policy catalog (`{root}/policies`), as the platform team would. The demo world
@@ -292,7 +301,22 @@ mod tests {
             assert_eq!(tenant.namespace().as_str(), tenant.namespace);
             let db = tenant.db_instance_id(&world);
             assert!(db.starts_with(tenant.namespace), "{db}");
-            assert!(instances.contains(&(db, "available".to_owned())));
+            assert!(instances.contains(&(db.clone(), "available".to_owned())));
+            // Imported: registered, and the database tagged for its namespace.
+            let layout = ParameterLayout::default();
+            let state = world.lock();
+            assert!(
+                state
+                    .parameters
+                    .contains_key(&layout.settings(&tenant.namespace()))
+            );
+            assert_eq!(
+                state.instances[&db]
+                    .tags
+                    .get(tag::NAMESPACE)
+                    .map(String::as_str),
+                Some(tenant.namespace)
+            );
         }
     }
 

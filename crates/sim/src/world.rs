@@ -178,6 +178,11 @@ impl World {
         self.faults().arm(fault);
     }
 
+    /// Lets `writes` AWS writes through, from any caller, then fails the next one, once.
+    pub fn fail_write_after(&self, writes: u32) {
+        self.faults().fail_write_after(writes);
+    }
+
     /// Disarms every injected fault (a fault is meant for one execution).
     pub fn clear_faults(&self) {
         *self.faults() = Faults::default();

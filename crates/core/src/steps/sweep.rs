@@ -34,6 +34,8 @@ pub(super) async fn in_use(
         .describe_service(&settings.cluster, &settings.service)
         .await
     {
+        // A deleted service (INACTIVE) runs nothing.
+        Ok(service) if service.status == "INACTIVE" => return Ok(BTreeSet::new()),
         Ok(service) => service,
         Err(AwsError::NotFound { .. }) => return Ok(BTreeSet::new()),
         Err(err) => return Err(err.into()),
