@@ -43,9 +43,28 @@ pub fn render(statuses: &[NamespaceStatus]) -> String {
         if let Some(version) = &s.app_version {
             notes.push(format!("version {version}"));
         }
-        if let Some(execution) = &s.last_execution {
-            let name = execution.rsplit(':').next().unwrap_or(execution);
-            notes.push(format!("last deploy {name}"));
+        match (&s.last_deploy, &s.last_execution) {
+            (Some(last), _) => {
+                let name = last
+                    .execution_id
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or(&last.execution_id);
+                let outcome = match &last.error {
+                    Some(error) => format!("FAILED ({error}), the old database kept serving"),
+                    None => last.outcome.clone(),
+                };
+                notes.push(format!(
+                    "last deploy {} {outcome}: {name}",
+                    last.finished_at.format("%Y-%m-%d %H:%M UTC")
+                ));
+            }
+            // Made active before deploys recorded how they ended.
+            (None, Some(execution)) => {
+                let name = execution.rsplit(':').next().unwrap_or(execution);
+                notes.push(format!("last deploy {name}"));
+            }
+            (None, None) => {}
         }
         if let Some(holder) = &s.locked_by {
             notes.push(format!("LOCKED by {holder}"));

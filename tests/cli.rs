@@ -252,6 +252,12 @@ fn an_upgrade_that_skips_a_release_is_denied_in_preflight_before_anything_is_cre
     for list in ["orphans", "candidates", "due_for_deletion", "drift"] {
         assert_eq!(after[list], serde_json::json!([]), "{list}: {after}");
     }
+    // The failure is on record, with its name.
+    assert_eq!(after["last_deploy"]["outcome"], "failed", "{after}");
+    assert_eq!(after["last_deploy"]["error"], "PolicyDenied", "{after}");
+    assert_eq!(after["last_deploy"]["app_version"], "1.4.1", "{after}");
+    let shown = stdout(&switchyard(dir.path(), &["status"]));
+    assert!(shown.contains("FAILED (PolicyDenied)"), "{shown}");
 }
 
 #[test]
@@ -275,6 +281,8 @@ fn a_tenant_moves_along_its_release_line_one_recorded_deploy_at_a_time() {
         assert!(out.status.success(), "{version}: {text}");
         let status = qa_status(dir.path());
         assert_eq!(status["app_version"], version, "{status}");
+        assert_eq!(status["last_deploy"]["outcome"], "succeeded", "{status}");
+        assert_eq!(status["last_deploy"]["app_version"], version, "{status}");
         let execution = status["last_execution"].as_str().unwrap();
         let name = execution.rsplit(':').next().unwrap();
         assert!(

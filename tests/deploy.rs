@@ -13,7 +13,7 @@ use switchyard::backend::StepInvoker;
 use switchyard::deploy::{DeployReport, Source};
 use switchyard_asl::{Clock, Runner};
 use switchyard_core::ports::Services;
-use switchyard_core::records::{ParameterLayout, TrackedRole};
+use switchyard_core::records::{ParameterLayout, Records, TrackedRole};
 use switchyard_core::steps::service::env_var;
 
 const QA: &str = "xy-0146-qa";
@@ -390,6 +390,23 @@ async fn bad_input_fails_with_a_named_error_and_changes_nothing() {
         assert_failed_with(&execution, "InvalidInput");
         let cause = execution.cause.clone().unwrap_or_default();
         assert!(cause.contains(message), "{input}: {cause}");
+        // The one write: a refusal after the lock was taken is on record as the last deploy.
+        if let Some(namespace) = input["namespace"].as_str().and_then(|n| n.parse().ok()) {
+            let layout = ParameterLayout::default();
+            let aws = world.aws();
+            let records = Records {
+                params: &aws,
+                layout: &layout,
+            };
+            if let Some(last) = records.last_deploy(&namespace).await.unwrap() {
+                assert_eq!(last.outcome, "failed", "{input}");
+                assert_eq!(last.error.as_deref(), Some("InvalidInput"), "{input}");
+                use switchyard_core::ports::Parameters;
+                aws.delete_parameter(&layout.last_deploy(&namespace))
+                    .await
+                    .unwrap();
+            }
+        }
         let mut state_after = world.snapshot_state();
         state_after.now = state_before.now;
         assert_eq!(state_before, state_after, "{input} changed the world");

@@ -79,6 +79,10 @@ impl ParameterLayout {
         format!("{}/active-db", self.namespace(ns))
     }
 
+    pub fn last_deploy(&self, ns: &Namespace) -> String {
+        format!("{}/{ns}/last-deploy", self.namespaces())
+    }
+
     pub fn lock(&self, ns: &Namespace) -> String {
         format!("{}/lock", self.namespace(ns))
     }
@@ -187,6 +191,23 @@ pub struct ActivePointer {
     /// deploy rolled out (`unknown` for an image without one), or the version before it when
     /// the deploy kept the image. `None` in records written before versions were kept, or
     /// by hand: then the namespace's settings say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+}
+
+/// How the last deploy that held a namespace's lock ended, written as it released the lock:
+/// the pointer's history records the deploys that succeeded, this one also a failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastDeploy {
+    pub execution_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// `succeeded`, or `failed` (the old database kept serving).
+    pub outcome: String,
+    /// The error name of a failed deploy (`PolicyDenied`, `RolloutFailed`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The version it rolled out, or meant to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_version: Option<String>,
 }
@@ -522,6 +543,28 @@ impl Records<'_> {
             .params
             .delete_parameter(&self.layout.active_db(ns))
             .await?)
+    }
+
+    pub async fn last_deploy(&self, ns: &Namespace) -> Result<Option<LastDeploy>, StepError> {
+        match self
+            .params
+            .get_parameter(&self.layout.last_deploy(ns))
+            .await?
+        {
+            Some(parameter) => Ok(Some(parse_record(&parameter)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_last_deploy(
+        &self,
+        ns: &Namespace,
+        last: &LastDeploy,
+    ) -> Result<(), StepError> {
+        self.params
+            .put_parameter(&self.layout.last_deploy(ns), &to_json(last)?, true)
+            .await?;
+        Ok(())
     }
 
     pub async fn lock(&self, ns: &Namespace) -> Result<Option<LockRecord>, StepError> {

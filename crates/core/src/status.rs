@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::{AwsError, StepError};
 use crate::names::{Namespace, Timestamp};
 use crate::ports::{Aws, DbInstance, tag};
-use crate::records::{ParameterLayout, Records, TrackedDb, TrackedRole};
+use crate::records::{LastDeploy, ParameterLayout, Records, TrackedDb, TrackedRole};
 use crate::steps::service::env_var;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,6 +32,8 @@ pub struct NamespaceStatus {
     pub task_definition_arn: Option<String>,
     pub rollout_state: Option<String>,
     pub locked_by: Option<String>,
+    /// How the last deploy that held the lock ended (a failed one included).
+    pub last_deploy: Option<LastDeploy>,
     /// Replaced databases awaiting clean-up.
     pub due_for_deletion: Vec<String>,
     /// Databases being created by the execution holding the lock, or left by one that died.
@@ -63,6 +65,7 @@ impl NamespaceStatus {
             task_definition_arn: None,
             rollout_state: None,
             locked_by: None,
+            last_deploy: None,
             due_for_deletion: Vec::new(),
             candidates: Vec::new(),
             orphans: Vec::new(),
@@ -130,6 +133,7 @@ async fn one(
     let lock = records.lock(ns).await?;
     let mut status = NamespaceStatus::new(ns, settings.service.clone());
     status.locked_by = lock.map(|l| l.execution_id);
+    status.last_deploy = records.last_deploy(ns).await?;
     status.app_version = pointer
         .as_ref()
         .and_then(|(p, _)| p.app_version.clone())

@@ -597,6 +597,8 @@ pub async fn remove(
             holds.join(", ")
         )));
     }
+    // The settings last: while they exist, the tenant is listed and the rest can be retried.
+    aws.delete_parameter(&layout.last_deploy(ns)).await?;
     aws.delete_parameter(&layout.settings(ns)).await?;
     tracing::info!(namespace = %ns, "tenant removed");
     Ok(())

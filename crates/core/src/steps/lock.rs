@@ -1,9 +1,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::Env;
+use super::gate;
 use super::service::check_image;
 use crate::error::StepError;
-use crate::records::LockRecord;
+use crate::records::{LastDeploy, LockRecord};
 use crate::state::{DeployState, STEP_KEYS};
 
 /// Takes the namespace for this execution, so that two pipelines can never both swap its
@@ -54,6 +55,22 @@ pub async fn release_lock(env: Env<'_>, state: &DeployState) -> Result<ReleaseRe
     let records = env.records();
     match records.lock(&ns).await? {
         Some(holder) if state.holds(&holder)? => {
+            // Recorded before the lock goes, so that a retry after a lost reply records again
+            // (the same record) rather than never.
+            let execution = state.execution()?;
+            let last = LastDeploy {
+                execution_id: execution.id.clone(),
+                started_at: execution.started_at,
+                finished_at: env.now(),
+                outcome: if state.error.is_some() {
+                    "failed".to_owned()
+                } else {
+                    "succeeded".to_owned()
+                },
+                error: state.error.as_ref().map(|caught| caught.error.clone()),
+                app_version: gate::target_version(state),
+            };
+            records.put_last_deploy(&ns, &last).await?;
             records.unlock(&ns).await?;
             tracing::info!(namespace = %ns, execution_id, "lock released");
             Ok(ReleaseReport {
