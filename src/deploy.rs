@@ -26,6 +26,8 @@ pub enum Source {
     Namespace(String),
     /// Restore this existing snapshot.
     Snapshot(String),
+    /// Keep the database: a new revision with the catalog's settings (and image, if given).
+    SettingsOnly,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,7 @@ impl DeployRequest {
         match &self.source {
             Source::Namespace(ns) => input["source_namespace"] = json!(ns),
             Source::Snapshot(id) => input["snapshot_id"] = json!(id),
+            Source::SettingsOnly => input["settings_only"] = json!(true),
         }
         if let Some(image) = &self.image {
             input["image"] = json!(image);

@@ -66,13 +66,17 @@ enum Command {
         #[arg(
             long,
             value_name = "NAMESPACE",
-            required_unless_present = "snapshot",
-            conflicts_with = "snapshot"
+            required_unless_present_any = ["snapshot", "settings_only"],
+            conflicts_with_all = ["snapshot", "settings_only"]
         )]
         from: Option<String>,
         /// Deploy this existing snapshot (the artifact promoted dev -> qa -> prod).
-        #[arg(long, value_name = "SNAPSHOT_ID")]
+        #[arg(long, value_name = "SNAPSHOT_ID", conflicts_with = "settings_only")]
         snapshot: Option<String>,
+        /// Keep the database: roll a new revision carrying the tenant's settings (and --image, if
+        /// given) onto the active one, with the same rollback rules.
+        #[arg(long)]
+        settings_only: bool,
         /// Also roll the service onto this image (a tag, or a full reference).
         #[arg(long)]
         image: Option<String>,
@@ -324,13 +328,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             from,
             snapshot,
             image,
+            settings_only,
             dry_run,
             run,
         } => {
-            let source = match (from, snapshot) {
-                (Some(ns), None) => Source::Namespace(ns),
-                (None, Some(id)) => Source::Snapshot(id),
-                _ => bail!("give exactly one of --from NAMESPACE or --snapshot SNAPSHOT_ID"),
+            let source = match (from, snapshot, settings_only) {
+                (Some(ns), None, false) => Source::Namespace(ns),
+                (None, Some(id), false) => Source::Snapshot(id),
+                (None, None, true) => Source::SettingsOnly,
+                _ => bail!(
+                    "give exactly one of --from NAMESPACE, --snapshot SNAPSHOT_ID or --settings-only"
+                ),
             };
             let request = DeployRequest {
                 namespace,
@@ -340,6 +348,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let heading = match &request.source {
                 Source::Namespace(ns) => format!("deploy {ns} -> {}", request.namespace),
                 Source::Snapshot(id) => format!("deploy snapshot {id} -> {}", request.namespace),
+                Source::SettingsOnly => {
+                    format!(
+                        "deploy the settings of {}, keeping its database",
+                        request.namespace
+                    )
+                }
             };
             if dry_run {
                 let json = run.output == Output::Json;

@@ -748,3 +748,157 @@ async fn a_retry_that_finds_its_own_work_done_does_not_ask_the_policies_again() 
         );
     }
 }
+
+// --- settings reach the application ----------------------------------------------------------
+
+async fn set(world: &switchyard_sim::World, namespace: &str, assignments: &[&str]) {
+    let assignments: Vec<String> = assignments.iter().map(|a| (*a).to_owned()).collect();
+    switchyard_core::tenants::set(
+        &world.aws(),
+        &ParameterLayout::default(),
+        &ns(namespace),
+        &assignments,
+    )
+    .await
+    .unwrap();
+}
+
+/// The `app` container of the revision the service runs now: its environment and secrets.
+async fn running_app(
+    world: &switchyard_sim::World,
+    namespace: &str,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+) {
+    let status = status_of(world, namespace).await;
+    let definition = world
+        .aws()
+        .describe_task_definition(&status.task_definition_arn.unwrap())
+        .await
+        .unwrap();
+    let app = definition
+        .containers
+        .into_iter()
+        .find(|c| c.name == "app")
+        .unwrap();
+    (app.environment, app.secrets)
+}
+
+#[tokio::test]
+async fn the_tenants_settings_reach_each_revision_and_a_settings_only_deploy_keeps_the_database() {
+    let world = demo();
+    set(
+        &world,
+        QA,
+        &[
+            "app_environment.MAX_USERS=100",
+            "app_environment.FEATURE_EXPORT=on",
+            "app_secrets.API_KEY=/xy-0146-qa/api-key",
+        ],
+    )
+    .await;
+    assert_succeeded(&deploy_from(&world, QA, DEV, &[]).await);
+    let (environment, secrets) = running_app(&world, QA).await;
+    assert_eq!(environment["MAX_USERS"], "100");
+    assert_eq!(environment["FEATURE_EXPORT"], "on");
+    assert_eq!(secrets["API_KEY"], "/xy-0146-qa/api-key", "by reference");
+    let deployed = before(&world, QA).await;
+    let pointer_version = status_of(&world, QA).await.pointer_version;
+
+    // A change in the catalog reaches the service through a deploy that keeps the database.
+    set(
+        &world,
+        QA,
+        &[
+            "app_environment.MAX_USERS=250",
+            "app_environment.FEATURE_EXPORT=",
+        ],
+    )
+    .await;
+    let input = serde_json::json!({"namespace": QA, "settings_only": true});
+    let execution = run(&world, &deploy_machine(), "settings", input, &[]).await;
+    assert_succeeded(&execution);
+    assert!(
+        !tasks_run(&execution)
+            .iter()
+            .any(|t| ["Snapshot", "CreateDb", "SwapPointer"].contains(&t.as_str())),
+        "{:?}",
+        tasks_run(&execution)
+    );
+    let (environment, secrets) = running_app(&world, QA).await;
+    assert_eq!(environment["MAX_USERS"], "250");
+    assert!(
+        !environment.contains_key("FEATURE_EXPORT"),
+        "dropped: {environment:?}"
+    );
+    assert_eq!(secrets["API_KEY"], "/xy-0146-qa/api-key");
+    assert_eq!(
+        environment["DB_INSTANCE_ID"], deployed.db,
+        "the same database"
+    );
+    let status = status_of(&world, QA).await;
+    assert_eq!(status.active_db.as_deref(), Some(deployed.db.as_str()));
+    assert_eq!(
+        status.pointer_version, pointer_version,
+        "the pointer never moved"
+    );
+    assert_ne!(
+        status.task_definition_arn.unwrap(),
+        deployed.task_definition
+    );
+    assert_eq!(dbs_of(&world, QA).len(), 1);
+    assert!(status.drift.is_empty() && status.orphans.is_empty());
+}
+
+#[tokio::test]
+async fn a_settings_only_deploy_that_fails_to_roll_out_goes_back_to_the_old_revision() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    set(&world, QA, &["app_environment.MAX_USERS=100"]).await;
+    let input = serde_json::json!({"namespace": QA, "settings_only": true});
+    let execution = run(
+        &world,
+        &deploy_machine(),
+        "settings",
+        input,
+        &["wait-stable:rollout-failed"],
+    )
+    .await;
+    assert_failed_with(&execution, "RolloutFailed");
+    let report = DeployReport::from_execution(&execution);
+    // ECS's circuit breaker (or the rollback) took the service back; no database was touched.
+    let rollback = report.rollback.unwrap();
+    assert!(!rollback.pointer_restored, "the pointer never moved");
+    assert!(rollback.deleted.is_empty(), "{:?}", rollback.deleted);
+    let status = status_of(&world, QA).await;
+    assert_eq!(status.active_db.as_deref(), Some(old.db.as_str()));
+    assert_eq!(
+        status.task_definition_arn.as_deref(),
+        Some(old.task_definition.as_str())
+    );
+    assert_eq!(dbs_of(&world, QA), vec![(old.db, "available".to_owned())]);
+    assert_eq!(status.locked_by, None);
+}
+
+#[tokio::test]
+async fn a_settings_only_deploy_refuses_a_source_and_a_tenant_without_a_database() {
+    let world = demo();
+    let input =
+        serde_json::json!({"namespace": QA, "settings_only": true, "source_namespace": DEV});
+    let execution = run(&world, &deploy_machine(), "both", input, &[]).await;
+    assert_failed_with(&execution, "InvalidInput");
+    assert!(
+        execution
+            .cause
+            .as_deref()
+            .unwrap()
+            .contains("keeps the database"),
+        "{:?}",
+        execution.cause
+    );
+    assert_eq!(
+        tasks_run(&execution),
+        ["AcquireLock", "Preflight", "ReleaseLockOnFailure"]
+    );
+}

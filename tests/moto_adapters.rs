@@ -879,6 +879,8 @@ fn app_environment_change(environment: &[(&str, &str)], tags: Tags) -> RevisionC
     RevisionChange {
         container: "app".into(),
         environment: map(environment),
+        secrets: Default::default(),
+        unset: Vec::new(),
         image: None,
         tags,
     }
@@ -992,6 +994,8 @@ async fn ecs_register_revision_changes_env_and_image_and_keeps_everything_else()
     let change = RevisionChange {
         container: "app".into(),
         environment: map(&[("DB_HOST", "new.example"), ("DB_INSTANCE_ID", "db-green")]),
+        secrets: Default::default(),
+        unset: Vec::new(),
         image: Some("registry.example/team/app:1.1".into()),
         tags: map(&[
             (tag::EXECUTION, &execution),
@@ -1544,4 +1548,55 @@ async fn moto_differs_running_count_comes_from_the_server_not_the_scheduler() {
         assert_eq!(service.deployments[0].rollout_state, "IN_PROGRESS");
         assert!(!switchyard_core::steps::service::is_stable(&service));
     }
+}
+
+#[tokio::test]
+async fn ecs_register_revision_sets_secrets_by_reference_and_removes_dropped_settings() {
+    let m = moto("sec").await;
+    let ecs = seed_ecs(&m, 2).await;
+    let api_key = format!(
+        "arn:aws:ssm:us-east-1:123456789012:parameter/switchyard-test/{}/api-key",
+        m.prefix
+    );
+    let change = RevisionChange {
+        container: "app".into(),
+        environment: map(&[("MAX_USERS", "100")]),
+        secrets: map(&[("API_KEY", api_key.as_str())]),
+        // A setting the catalog dropped since the base revision.
+        unset: vec!["KEEP".into()],
+        image: None,
+        tags: Tags::new(),
+    };
+    let registered = m
+        .aws
+        .register_revision(&ecs.base_arn, &change)
+        .await
+        .unwrap();
+    let (base, _) = sdk_task_definition(&m, &ecs.base_arn).await;
+    let (new, _) = sdk_task_definition(&m, registered.arn.as_deref().unwrap()).await;
+    let app = &new.container_definitions()[0];
+    let names: Vec<(&str, Option<&str>)> = app
+        .environment()
+        .iter()
+        .map(|pair| (pair.name().unwrap_or_default(), pair.value()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("DB_HOST", Some("old.example")),
+            ("DB_PORT", Some("5432")),
+            ("MAX_USERS", Some("100"))
+        ]
+    );
+    // The secret by reference, beside the base's own; no value anywhere in the definition.
+    let secrets: Vec<(&str, &str)> = app
+        .secrets()
+        .iter()
+        .map(|secret| (secret.name(), secret.value_from()))
+        .collect();
+    let base_secret = base.container_definitions()[0].secrets()[0].value_from();
+    assert_eq!(
+        secrets,
+        [("DB_PASSWORD", base_secret), ("API_KEY", api_key.as_str())]
+    );
 }

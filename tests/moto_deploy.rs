@@ -199,6 +199,8 @@ impl Clients {
             policies: BTreeMap::new(),
             allowed_sources: Vec::new(),
             expected_deploy_minutes: None,
+            app_environment: BTreeMap::new(),
+            app_secrets: BTreeMap::new(),
         };
         self.records().put_settings(&ns, &settings).await.unwrap();
         let pointer = ActivePointer {

@@ -52,56 +52,62 @@ pub fn render(plan: &DeployPlan) -> String {
     let mut out = String::new();
     let ns = &plan.namespace;
     let _ = writeln!(out, "dry run: deploy into {ns} (nothing is changed)");
-    match (&plan.source_namespace, plan.snapshot_taken) {
-        (Some(source), true) => {
-            let _ = writeln!(
-                out,
-                "  1. snapshot     {} of {source}'s active database {}",
-                plan.snapshot_id,
-                or_dash(plan.source_db_instance_id.as_deref())
-            );
+    if plan.settings_only {
+        let _ = writeln!(
+            out,
+            "  keeps the database {}: no snapshot, no restore, no swap",
+            plan.new_db_instance_id
+        );
+    } else {
+        let snapshot = or_dash(plan.snapshot_id.as_deref());
+        match (&plan.source_namespace, plan.snapshot_taken) {
+            (Some(source), true) => {
+                let _ = writeln!(
+                    out,
+                    "  1. snapshot     {snapshot} of {source}'s active database {}",
+                    or_dash(plan.source_db_instance_id.as_deref())
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "  1. snapshot     restore the given {snapshot}");
+            }
         }
-        _ => {
-            let _ = writeln!(
-                out,
-                "  1. snapshot     restore the given {}",
-                plan.snapshot_id
-            );
-        }
+        let _ = writeln!(
+            out,
+            "  2. pointer      {ns} names {}",
+            or_dash(plan.active_db_instance_id.as_deref())
+        );
+        let _ = writeln!(
+            out,
+            "  3. restore      {} ({}) beside it",
+            plan.new_db_instance_id, plan.instance_class
+        );
+        let _ = writeln!(
+            out,
+            "  4. swap         {ns} -> {} (expected by {})",
+            plan.new_db_instance_id,
+            plan.expected_swap_at.format("%Y-%m-%d %H:%M UTC")
+        );
     }
-    let _ = writeln!(
-        out,
-        "  2. pointer      {ns} names {}",
-        or_dash(plan.active_db_instance_id.as_deref())
-    );
-    let _ = writeln!(
-        out,
-        "  3. restore      {} ({}) beside it",
-        plan.new_db_instance_id, plan.instance_class
-    );
-    let _ = writeln!(
-        out,
-        "  4. swap         {ns} -> {} (expected by {})",
-        plan.new_db_instance_id,
-        plan.expected_swap_at.format("%Y-%m-%d %H:%M UTC")
-    );
     let image = match &plan.new_image {
         Some(new) => format!("{} -> {new}", or_dash(plan.current_image.as_deref())),
         None => format!("keeps {}", or_dash(plan.current_image.as_deref())),
     };
     let _ = writeln!(
         out,
-        "  5. service      {}/{} onto a new revision, image {image}; version {} -> {}",
+        "  5. service      {}/{} onto a new revision with the tenant's settings, image {image}; version {} -> {}",
         plan.cluster,
         plan.service,
         or_dash(plan.current_version.as_deref()),
         or_dash(plan.target_version.as_deref())
     );
-    let _ = writeln!(
-        out,
-        "  6. clean-up     delete {}",
-        or_dash(plan.active_db_instance_id.as_deref())
-    );
+    if !plan.settings_only {
+        let _ = writeln!(
+            out,
+            "  6. clean-up     delete {}",
+            or_dash(plan.active_db_instance_id.as_deref())
+        );
+    }
     if plan.verdicts.is_empty() {
         let _ = writeln!(out, "policies: none bound to {ns}");
     } else {

@@ -136,6 +136,14 @@ pub struct SettingsArgs {
     allowed_sources: Vec<String>,
     #[arg(long, value_name = "MINUTES")]
     expected_deploy_minutes: Option<u32>,
+    /// A plain setting the application reads from its environment (a limit, a feature flag),
+    /// carried by every revision a deploy registers (repeat).
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    environment: Vec<String>,
+    /// A secret setting, by reference: a Parameter Store SecureString (name or ARN) or a
+    /// Secrets Manager ARN, resolved by ECS at task start (repeat).
+    #[arg(long = "secret", value_name = "NAME=REFERENCE")]
+    secrets: Vec<String>,
 }
 
 impl SettingsArgs {
@@ -184,6 +192,20 @@ impl SettingsArgs {
         }
         if !self.allowed_sources.is_empty() {
             set("allowed_sources", self.allowed_sources.clone().into());
+        }
+        for (key, pairs) in [
+            ("app_environment", &self.environment),
+            ("app_secrets", &self.secrets),
+        ] {
+            for pair in pairs {
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("invalid {pair:?}: expected NAME=VALUE"))?;
+                if !document[key].is_object() {
+                    document[key] = serde_json::json!({});
+                }
+                document[key][name] = value.into();
+            }
         }
         serde_json::from_value(document).map_err(|err| {
             anyhow::anyhow!(

@@ -285,6 +285,25 @@ fn apply_change(container: &mut SdkContainer, change: &RevisionChange) {
             }
         }
     }
+    if !change.secrets.is_empty() {
+        let secrets = container.secrets.get_or_insert_with(Vec::new);
+        for (name, value_from) in &change.secrets {
+            secrets.retain(|secret| secret.name != *name);
+            // Both fields are given: the builder cannot fail.
+            if let Ok(secret) = Secret::builder().name(name).value_from(value_from).build() {
+                secrets.push(secret);
+            }
+        }
+    }
+    if !change.unset.is_empty() {
+        let unset = |name: &str| change.unset.iter().any(|u| u == name);
+        if let Some(environment) = &mut container.environment {
+            environment.retain(|pair| !pair.name.as_deref().is_some_and(unset));
+        }
+        if let Some(secrets) = &mut container.secrets {
+            secrets.retain(|secret| !unset(&secret.name));
+        }
+    }
     if let Some(image) = &change.image {
         container.image = Some(image.clone());
     }
@@ -891,6 +910,8 @@ mod tests {
         RevisionChange {
             container: "web".into(),
             environment: pairs(&[("MODE", "blue"), ("RELEASE", "42")]),
+            secrets: Default::default(),
+            unset: Vec::new(),
             image: Some("registry/app:1.3".into()),
             tags: pairs(&[
                 ("switchyard:namespace", "xy-0146-qa"),
@@ -1010,6 +1031,8 @@ mod tests {
         let change = RevisionChange {
             container: "web".into(),
             environment: pairs(&[]),
+            secrets: Default::default(),
+            unset: Vec::new(),
             image: None,
             tags: pairs(&[("switchyard:execution", "e-2")]),
         };

@@ -217,7 +217,13 @@ pub async fn run_step(
 }
 
 /// What a deploy's execution input may hold, besides the `execution` its first state adds.
-pub const REQUEST_KEYS: [&str; 4] = ["namespace", "source_namespace", "snapshot_id", "image"];
+pub const REQUEST_KEYS: [&str; 5] = [
+    "namespace",
+    "source_namespace",
+    "snapshot_id",
+    "image",
+    "settings_only",
+];
 
 /// A key the request does not know is refused, not ignored: a typo (`snapshotid`) must not
 /// deploy something else than was meant. The keys the steps write are refused by the first

@@ -24,6 +24,9 @@ pub mod tag {
     pub const EXECUTION_START: &str = "switchyard:execution-start";
     pub const DB_INSTANCE: &str = "switchyard:db-instance";
     pub const PREVIOUS_TASK_DEFINITION: &str = "switchyard:previous-task-definition";
+    /// The names of the variables and secrets a revision carries from the tenant's settings
+    /// (comma-separated): a setting removed from the catalog is removed from the next revision.
+    pub const APP_SETTINGS: &str = "switchyard:app-settings";
     pub const MANAGED_BY_VALUE: &str = "switchyard";
 }
 
@@ -188,6 +191,12 @@ pub struct RevisionChange {
     pub container: String,
     /// Environment variables to set (added or replaced); the others are kept.
     pub environment: BTreeMap<String, String>,
+    /// Secrets to set (name -> `valueFrom`, added or replaced), resolved by ECS at task start.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    /// Variables and secrets to remove (settings the catalog no longer has).
+    #[serde(default)]
+    pub unset: Vec<String>,
     /// A new image reference for the container.
     pub image: Option<String>,
     /// Tags to set (added or replaced); tags under `switchyard:` not named here are dropped.

@@ -155,6 +155,16 @@ pub struct NamespaceSettings {
     /// to run, so a change window that closes before then says no before anything starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_deploy_minutes: Option<u32>,
+    /// Plain settings the application reads from its environment (capacity limits, feature
+    /// flags): each a variable of the service's container in every revision a deploy registers,
+    /// so the application never asks the control plane on a request path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub app_environment: BTreeMap<String, String>,
+    /// Secret settings: variable -> a Parameter Store SecureString (its name or ARN) or a
+    /// Secrets Manager ARN. Passed by reference (`secrets[].valueFrom`), resolved by ECS at task
+    /// start: no value passes through Switchyard.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub app_secrets: BTreeMap<String, String>,
 }
 
 impl NamespaceSettings {

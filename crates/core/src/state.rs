@@ -65,6 +65,10 @@ pub struct DeployState {
     /// A new image for the service's container (a full reference, or a tag for the current one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Keep the database: roll a new revision carrying the catalog's settings (and the image,
+    /// if given) onto the active one. No data moves; the same rollback rules hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settings_only: bool,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<ExecutionInfo>,
@@ -249,6 +253,21 @@ impl DeployState {
             Some(started) => lock.execution_id == execution.id && started == execution.started_at,
             None => execution.could_have_written(&lock.execution_id, lock.acquired_at),
         })
+    }
+
+    /// The pointer the service is rolled onto: the one the swap wrote or, when the deploy keeps
+    /// the database, the active one step 2 read.
+    pub fn rollout_pointer(&self) -> Result<&ActivePointer, StepError> {
+        if self.settings_only {
+            self.previous()?.active.as_ref().ok_or_else(|| {
+                StepError::invalid(format!(
+                    "namespace {} has no active database: a settings-only deploy keeps the database, so there must be one",
+                    self.namespace
+                ))
+            })
+        } else {
+            Ok(&self.swap()?.pointer)
+        }
     }
 
     pub fn snapshot(&self) -> Result<&SnapshotRef, StepError> {

@@ -173,6 +173,47 @@ pub fn validate(ns: &Namespace, settings: &NamespaceSettings) -> Result<(), Step
             "is out of range (1 to 10080, a week)",
         );
     }
+    let variable = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    for (name, _) in settings.app_environment.iter().chain(&settings.app_secrets) {
+        if !is_name(name, 255, variable) || name.starts_with(|c: char| c.is_ascii_digit()) {
+            bad(
+                "app setting",
+                name,
+                "is not an environment variable name (letters, digits, '_', not starting with a digit)",
+            );
+        } else if RESERVED_VARIABLES.contains(&name.as_str()) {
+            bad(
+                "app setting",
+                name,
+                "is set by every deploy (the database's coordinates): choose another name",
+            );
+        }
+    }
+    for name in settings.app_environment.keys() {
+        if settings.app_secrets.contains_key(name) {
+            bad("app setting", name, "is both a plain value and a secret");
+        }
+    }
+    for (name, reference) in &settings.app_secrets {
+        if !is_secret_reference(reference) {
+            bad(
+                &format!("app_secrets.{name}"),
+                reference,
+                "is not a reference (a Parameter Store name or ARN, or a Secrets Manager ARN): a secret's value never goes in the settings",
+            );
+        }
+    }
+    let managed: usize = settings
+        .app_environment
+        .keys()
+        .chain(settings.app_secrets.keys())
+        .map(|name| name.len() + 1)
+        .sum();
+    if managed > MAX_MANAGED_NAMES {
+        problems.push(format!(
+            "the app settings' names take {managed} characters; at most {MAX_MANAGED_NAMES} fit the tag that lets a later deploy remove a dropped one"
+        ));
+    }
     let size = serde_json::to_string(settings).map_or(0, |text| text.len());
     if size > MAX_SETTINGS_BYTES {
         problems.push(format!(
@@ -187,6 +228,32 @@ pub fn validate(ns: &Namespace, settings: &NamespaceSettings) -> Result<(), Step
             problems.join("; ")
         )))
     }
+}
+
+/// The variables every deploy sets itself.
+const RESERVED_VARIABLES: [&str; 5] = [
+    env_var::DB_HOST,
+    env_var::DB_PORT,
+    env_var::DB_INSTANCE_ID,
+    env_var::DB_TIMESTAMP,
+    "DB_PASSWORD",
+];
+
+/// An ECS tag value holds 256 characters (`switchyard:app-settings`).
+const MAX_MANAGED_NAMES: usize = 256;
+
+fn is_secret_reference(reference: &str) -> bool {
+    let arn_of = |service: &str| {
+        reference.starts_with("arn:")
+            && reference.split(':').nth(2) == Some(service)
+            && reference.split(':').count() >= 6
+    };
+    arn_of("ssm")
+        || arn_of("secretsmanager")
+        || (reference.starts_with('/')
+            && is_name(reference, 2048, |c| {
+                c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-')
+            }))
 }
 
 fn is_name(text: &str, max: usize, allowed: impl Fn(char) -> bool) -> bool {
@@ -489,6 +556,7 @@ pub fn apply(
         .ok_or_else(|| StepError::Internal("settings are not a JSON object".into()))?;
     // Text fields take the text as it is (`version=2` is the version "2", not a number).
     let json_valued = key.starts_with("policies.")
+        || matches!(key, "app_environment" | "app_secrets")
         || matches!(key, "expected_deploy_minutes" | "final_snapshot")
         || text.starts_with('[');
     let value = if text.is_empty() {
@@ -499,6 +567,18 @@ pub fn apply(
         Value::String(text.to_owned())
     };
     match key.split_once('.') {
+        Some((map @ ("app_environment" | "app_secrets"), name)) => {
+            let entries = object
+                .entry(map)
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Some(entries) = entries.as_object_mut() {
+                if text.is_empty() {
+                    entries.remove(name);
+                } else {
+                    entries.insert(name.to_owned(), Value::String(text.to_owned()));
+                }
+            }
+        }
         Some(("policies", plugin)) => {
             let policies = object
                 .entry("policies")
@@ -513,7 +593,7 @@ pub fn apply(
         }
         Some(_) => {
             return Err(StepError::invalid(format!(
-                "unknown setting {key:?}: only policies.<plugin> takes a dotted key"
+                "unknown setting {key:?}: only policies.<plugin>, app_environment.<NAME> and app_secrets.<NAME> take a dotted key"
             )));
         }
         None => {
@@ -741,7 +821,20 @@ mod tests {
     #[test]
     fn every_bad_setting_is_named_with_its_value() {
         type Spoil = fn(&mut NamespaceSettings);
-        let cases: [(&str, Spoil); 12] = [
+        let cases: [(&str, Spoil); 16] = [
+            ("app setting \"9LIVES\"", |s| {
+                s.app_environment.insert("9LIVES".into(), "x".into());
+            }),
+            ("app setting \"DB_HOST\"", |s| {
+                s.app_environment.insert("DB_HOST".into(), "x".into());
+            }),
+            ("app_secrets.API_KEY \"hunter2\"", |s| {
+                s.app_secrets.insert("API_KEY".into(), "hunter2".into());
+            }),
+            ("app setting \"MODE\" is both", |s| {
+                s.app_environment.insert("MODE".into(), "a".into());
+                s.app_secrets.insert("MODE".into(), "/xy/mode".into());
+            }),
             ("db_instance_class \"m5.large\"", |s| {
                 s.db_instance_class = "m5.large".into()
             }),
@@ -815,6 +908,13 @@ mod tests {
         assert_eq!(s.policies["capacity"]["max_storage_gib"], 200);
         let s = apply(&s, "policies.capacity=").unwrap();
         assert!(s.policies.is_empty());
+        let s = apply(&s, "app_environment.MAX_USERS=100").unwrap();
+        assert_eq!(s.app_environment["MAX_USERS"], "100");
+        let s = apply(&s, "app_secrets.API_KEY=/xy-0146-qa/api-key").unwrap();
+        assert_eq!(s.app_secrets["API_KEY"], "/xy-0146-qa/api-key");
+        validate(&ns(), &s).unwrap();
+        let s = apply(&s, "app_environment.MAX_USERS=").unwrap();
+        assert!(s.app_environment.is_empty());
         let s = apply(&s, "region=").unwrap();
         assert_eq!(s.region, None);
         // A version that looks like a number stays the text it was.
@@ -828,7 +928,10 @@ mod tests {
             ("plan", "expected KEY=VALUE"),
             ("colour=blue", "unknown field `colour`"),
             ("expected_deploy_minutes=soon", "expected_deploy_minutes"),
-            ("cluster.name=x", "only policies.<plugin>"),
+            (
+                "cluster.name=x",
+                "only policies.<plugin>, app_environment.<NAME>",
+            ),
         ] {
             let err = apply(&settings(), assignment).unwrap_err();
             assert_eq!(err.name(), "InvalidInput", "{assignment}");

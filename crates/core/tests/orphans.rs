@@ -591,6 +591,8 @@ async fn a_database_a_service_uses_is_no_orphan_whatever_its_tags_say() {
                     "xy-0146-qa-20260101-000000".to_owned(),
                 )]
                 .into(),
+                secrets: Default::default(),
+                unset: Vec::new(),
                 image: None,
                 tags: Tags::new(),
             },

@@ -686,7 +686,7 @@ async fn a_service_deploy_that_finds_its_registered_revision_does_not_ask_again(
     let change = steps::service::revision_change(
         &current,
         &service.task_definition_arn,
-        "app",
+        &state.previous.as_ref().unwrap().settings,
         &state.swap.as_ref().unwrap().pointer,
         None,
         QA,

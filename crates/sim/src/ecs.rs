@@ -286,6 +286,11 @@ impl Services for SimAws {
                     message: format!("{base_arn} has no container {}", change.container),
                 })?;
             container.environment.extend(change.environment.clone());
+            container.secrets.extend(change.secrets.clone());
+            for name in &change.unset {
+                container.environment.remove(name);
+                container.secrets.remove(name);
+            }
             if let Some(image) = &change.image {
                 container.image = image.clone();
             }

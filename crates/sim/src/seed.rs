@@ -110,6 +110,8 @@ impl DemoTenant {
             policies: BTreeMap::new(),
             allowed_sources: Vec::new(),
             expected_deploy_minutes: None,
+            app_environment: BTreeMap::new(),
+            app_secrets: BTreeMap::new(),
         }
     }
 }

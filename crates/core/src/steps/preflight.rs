@@ -34,10 +34,14 @@ pub struct DeployPlan {
     pub source_namespace: Option<String>,
     /// The source's active database, snapshotted by step 1.
     pub source_db_instance_id: Option<String>,
-    pub snapshot_id: String,
+    /// The snapshot step 1 takes or is given; `None` when the deploy keeps the database.
+    pub snapshot_id: Option<String>,
     /// Whether step 1 takes the snapshot (else it restores the given one).
     pub snapshot_taken: bool,
-    /// The database step 3 restores beside the active one.
+    /// The deploy keeps the database: only a new revision with the settings (and image).
+    pub settings_only: bool,
+    /// The database the service runs on once the deploy is through: the one step 3 restores
+    /// beside the active one, or the active one itself when the deploy keeps it.
     pub new_db_instance_id: String,
     pub instance_class: String,
     /// The database the pointer names now; deleted by step 6 once the new one serves.
@@ -231,11 +235,29 @@ async fn plan_and_judge(
     let records = env.records();
     let settings = records.settings(&ns).await?;
     let active = records.pointer(&ns).await?.map(|(pointer, _)| pointer);
-    let snapshot = planned_snapshot(env, state, &ns, &settings).await?;
-    let new_db_instance_id = names::db_instance_id(&ns, snapshot.timestamp)?;
-    if active
-        .as_ref()
-        .is_some_and(|active| active.db_instance_id == new_db_instance_id)
+    let snapshot = if state.settings_only {
+        if state.source_namespace.is_some() || state.snapshot_id.is_some() {
+            return Err(StepError::invalid(
+                "a settings-only deploy keeps the database: give no source_namespace or snapshot_id",
+            ));
+        }
+        None
+    } else {
+        Some(planned_snapshot(env, state, &ns, &settings).await?)
+    };
+    let new_db_instance_id = match (&snapshot, &active) {
+        (Some(snapshot), _) => names::db_instance_id(&ns, snapshot.timestamp)?,
+        (None, Some(active)) => active.db_instance_id.clone(),
+        (None, None) => {
+            return Err(StepError::invalid(format!(
+                "namespace {ns} has no active database: a settings-only deploy keeps the database, so there must be one"
+            )));
+        }
+    };
+    if let Some(snapshot) = &snapshot
+        && active
+            .as_ref()
+            .is_some_and(|active| active.db_instance_id == new_db_instance_id)
     {
         return Err(StepError::invalid(format!(
             "snapshot {} is already active in {ns} as {new_db_instance_id}",
@@ -265,19 +287,26 @@ async fn plan_and_judge(
         .transpose()?;
 
     let current_version = active.as_ref().and_then(|a| a.app_version.clone());
-    let target_db = DatabaseFacts {
-        id: new_db_instance_id.clone(),
-        instance_class: settings.db_instance_class.clone(),
-        allocated_storage_gib: snapshot.facts.allocated_storage_gib,
-        engine: snapshot.facts.engine.clone(),
-        engine_version: snapshot.facts.engine_version.clone(),
-        ..DatabaseFacts::default()
+    let target_db = match &snapshot {
+        Some(snapshot) => DatabaseFacts {
+            id: new_db_instance_id.clone(),
+            instance_class: settings.db_instance_class.clone(),
+            allocated_storage_gib: snapshot.facts.allocated_storage_gib,
+            engine: snapshot.facts.engine.clone(),
+            engine_version: snapshot.facts.engine_version.clone(),
+            ..DatabaseFacts::default()
+        },
+        None => gate::database_facts(env, &new_db_instance_id).await?,
     };
     let now = env.now();
     let minutes = settings
         .expected_deploy_minutes
         .unwrap_or(DEFAULT_EXPECTED_MINUTES);
-    let expected_swap_at = now + Duration::minutes(i64::from(minutes));
+    // A deploy that keeps the database rolls the service out at once.
+    let expected_swap_at = match snapshot {
+        Some(_) => now + Duration::minutes(i64::from(minutes)),
+        None => now,
+    };
 
     let facts = |step: PolicyStep| -> Result<PolicyContext, StepError> {
         let mut facts = gate::deploy_facts(step, state)?;
@@ -287,21 +316,23 @@ async fn plan_and_judge(
     // Each step as it will be asked, at the time it is expected to run: the snapshot and the
     // restore now, the swap and the rollout once the restore is through.
     let mut questions = Vec::new();
-    if let Some(source_db) = &snapshot.source_db {
-        let mut snapshot_step = facts(PolicyStep::Snapshot)?;
-        snapshot_step.snapshot = Some(snapshot.facts.clone());
-        snapshot_step.source_db = Some(source_db.clone());
-        questions.push((snapshot_step, now));
+    if let Some(snapshot) = &snapshot {
+        if let Some(source_db) = &snapshot.source_db {
+            let mut snapshot_step = facts(PolicyStep::Snapshot)?;
+            snapshot_step.snapshot = Some(snapshot.facts.clone());
+            snapshot_step.source_db = Some(source_db.clone());
+            questions.push((snapshot_step, now));
+        }
+        let mut create = facts(PolicyStep::CreateDatabase)?;
+        create.snapshot = Some(snapshot.facts.clone());
+        create.target_db = Some(target_db.clone());
+        questions.push((create, now));
+        let mut swap = facts(PolicyStep::SwapPointer)?;
+        swap.current_pointer = active.as_ref().map(|a| a.db_instance_id.clone());
+        swap.new_pointer = Some(new_db_instance_id.clone());
+        swap.target_db = Some(target_db.clone());
+        questions.push((swap, expected_swap_at));
     }
-    let mut create = facts(PolicyStep::CreateDatabase)?;
-    create.snapshot = Some(snapshot.facts.clone());
-    create.target_db = Some(target_db.clone());
-    questions.push((create, now));
-    let mut swap = facts(PolicyStep::SwapPointer)?;
-    swap.current_pointer = active.as_ref().map(|a| a.db_instance_id.clone());
-    swap.new_pointer = Some(new_db_instance_id.clone());
-    swap.target_db = Some(target_db.clone());
-    questions.push((swap, expected_swap_at));
     let mut rollout = facts(PolicyStep::DeployService)?;
     rollout.service = Some(ServiceFacts {
         cluster: settings.cluster.clone(),
@@ -325,9 +356,15 @@ async fn plan_and_judge(
     let plan = DeployPlan {
         namespace: ns.to_string(),
         source_namespace: state.source_namespace.clone(),
-        source_db_instance_id: snapshot.source_db.as_ref().map(|db| db.id.clone()),
-        snapshot_id: snapshot.facts.id.clone(),
-        snapshot_taken: snapshot.facts.taken_by_this_execution,
+        source_db_instance_id: snapshot
+            .as_ref()
+            .and_then(|s| s.source_db.as_ref())
+            .map(|db| db.id.clone()),
+        snapshot_id: snapshot.as_ref().map(|s| s.facts.id.clone()),
+        snapshot_taken: snapshot
+            .as_ref()
+            .is_some_and(|s| s.facts.taken_by_this_execution),
+        settings_only: state.settings_only,
         new_db_instance_id,
         instance_class: settings.db_instance_class.clone(),
         active_db_instance_id: active.as_ref().map(|a| a.db_instance_id.clone()),

@@ -1,12 +1,10 @@
-use std::collections::BTreeMap;
-
 use super::gate::{self, Gate};
 use super::{Env, made_by};
 use crate::error::{AwsError, ResourceKind, StepError};
 use crate::policy::{PolicyStep, ServiceFacts};
 
 use crate::ports::{RevisionChange, Service, TaskDefinition, tag};
-use crate::records::ActivePointer;
+use crate::records::{ActivePointer, NamespaceSettings};
 use crate::state::{DeployState, ExecutionInfo, Poll, ServiceRollout};
 
 /// The environment the service's container reads its database from.
@@ -26,7 +24,7 @@ pub async fn deploy_service(
     let ns = state.namespace()?;
     let execution = state.execution()?;
     let settings = &state.previous()?.settings;
-    let pointer = &state.swap()?.pointer;
+    let pointer = state.rollout_pointer()?;
 
     let service = describe_service(env, &settings.cluster, &settings.service).await?;
     let current = env
@@ -42,7 +40,7 @@ pub async fn deploy_service(
     let change = revision_change(
         &current,
         &current_arn,
-        &settings.container,
+        settings,
         pointer,
         state.image.as_deref(),
         ns.as_str(),
@@ -239,26 +237,29 @@ pub fn registered_by(
 }
 
 /// How the next revision differs from the current one: the database coordinates (and image)
-/// replaced, and tags that tell rollback what to return to.
+/// replaced, the tenant's settings as variables and secrets (those the catalog dropped
+/// removed), and tags that tell rollback what to return to.
 pub fn revision_change(
     current: &TaskDefinition,
     current_arn: &str,
-    container: &str,
+    settings: &NamespaceSettings,
     pointer: &ActivePointer,
     image: Option<&str>,
     namespace: &str,
     execution: &ExecutionInfo,
 ) -> Result<RevisionChange, StepError> {
+    let container = &settings.container;
     let target = current
         .containers
         .iter()
-        .find(|c| c.name == container)
+        .find(|c| &c.name == container)
         .ok_or_else(|| {
             StepError::invalid(format!(
                 "task definition {current_arn} has no container {container:?}"
             ))
         })?;
-    let environment = BTreeMap::from([
+    let mut environment = settings.app_environment.clone();
+    environment.extend([
         (env_var::DB_HOST.to_owned(), pointer.endpoint.clone()),
         (env_var::DB_PORT.to_owned(), pointer.port.to_string()),
         (
@@ -270,6 +271,24 @@ pub fn revision_change(
             pointer.timestamp.to_string(),
         ),
     ]);
+    let secrets = settings.app_secrets.clone();
+    let managed: Vec<&str> = settings
+        .app_environment
+        .keys()
+        .chain(settings.app_secrets.keys())
+        .map(String::as_str)
+        .collect();
+    let unset = current
+        .tags
+        .get(tag::APP_SETTINGS)
+        .map(|names| {
+            names
+                .split(',')
+                .filter(|name| !name.is_empty() && !managed.contains(name))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     let image = image.map(|i| with_image(&target.image, i)).transpose()?;
     let mut tags = super::execution_tags(namespace, execution);
     tags.extend([
@@ -279,9 +298,14 @@ pub fn revision_change(
             current_arn.to_owned(),
         ),
     ]);
+    if !managed.is_empty() {
+        tags.insert(tag::APP_SETTINGS.to_owned(), managed.join(","));
+    }
     Ok(RevisionChange {
         container: container.to_owned(),
         environment,
+        secrets,
+        unset,
         image,
         tags,
     })

@@ -445,12 +445,13 @@ async fn registered_revision(
         return Ok((rollout.task_definition_arn == current)
             .then(|| rollout.previous_task_definition_arn.clone()));
     }
-    let Some(swap) = &state.swap else {
-        // deploy-service needs the swap: without it this run never touched the service.
+    let Ok(pointer) = state.rollout_pointer() else {
+        // deploy-service needs the swap (or, keeping the database, the active one): without
+        // it this run never touched the service.
         return Ok(None);
     };
     let definition = env.aws.describe_task_definition(current).await?;
-    if registered_by(&definition, state.execution()?, &swap.pointer) {
+    if registered_by(&definition, state.execution()?, pointer) {
         Ok(Some(previous_of(&definition)?))
     } else {
         Ok(None)
