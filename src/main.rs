@@ -202,8 +202,9 @@ enum PolicyCommand {
 
 #[derive(Args)]
 struct RunOptions {
-    /// Make a stage fail on purpose (embedded world only): STAGE:KIND, STAGE one of snapshot,
-    /// read-pointer, create-db, swap-pointer, deploy-service, wait-stable, cleanup, rollback, sweep
+    /// Make a stage fail on purpose (embedded world only): STAGE:KIND, STAGE one of preflight,
+    /// snapshot, read-pointer, create-db, credentials, swap-pointer, deploy-service, wait-stable,
+    /// cleanup, rollback, sweep
     /// (the orphan sweep's deletes);
     /// KIND one of error, throttle, lost-reply, rollout-failed (wait-stable only).
     #[arg(long = "inject-fault", value_name = "STAGE:KIND", value_parser = parse_fault)]

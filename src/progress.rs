@@ -207,6 +207,29 @@ pub fn detail(state: &str, output: &Value) -> (&'static str, String) {
                 ),
             )
         }
+        "SetCredentials" => {
+            let c = &output["credentials"];
+            let said = match c["master_user_secret_arn"].as_str() {
+                Some(arn) => {
+                    // The secret's name, never a value: there is none here.
+                    let name = arn.rsplit(':').next().unwrap_or(arn);
+                    format!(
+                        "db {} {}: its own master password in secret {name}",
+                        text(c, &["db_instance_id"]),
+                        text(c, &["status"])
+                    )
+                }
+                None if c["status"] == "kept" => {
+                    "the snapshot's master password kept (the tenant's settings say so)".to_owned()
+                }
+                None => format!(
+                    "db {} {}: handing its master password to Secrets Manager",
+                    text(c, &["db_instance_id"]),
+                    text(c, &["status"])
+                ),
+            };
+            (mark(c), said)
+        }
         "SwapPointer" => {
             let s = &output["swap"];
             (

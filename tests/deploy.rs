@@ -12,7 +12,7 @@ use common::*;
 use switchyard::backend::StepInvoker;
 use switchyard::deploy::{DeployReport, Source};
 use switchyard_asl::{Clock, Runner};
-use switchyard_core::ports::Services;
+use switchyard_core::ports::{Databases, Services};
 use switchyard_core::records::{ParameterLayout, Records, TrackedRole};
 use switchyard_core::steps::service::env_var;
 
@@ -901,4 +901,79 @@ async fn a_settings_only_deploy_refuses_a_source_and_a_tenant_without_a_database
         tasks_run(&execution),
         ["AcquireLock", "Preflight", "ReleaseLockOnFailure"]
     );
+}
+
+// --- each tenant its own credentials ---------------------------------------------------------
+
+#[tokio::test]
+async fn a_restored_database_gets_its_own_master_password_before_it_takes_traffic() {
+    let world = demo();
+    let execution = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&execution);
+    let tasks = tasks_run(&execution);
+    let credentials = tasks.iter().position(|t| t == "SetCredentials").unwrap();
+    let swap = tasks.iter().position(|t| t == "SwapPointer").unwrap();
+    assert!(credentials < swap, "{tasks:?}");
+    let new_db = DeployReport::from_execution(&execution).new_db.unwrap();
+    let described = world.aws().describe_db(&new_db).await.unwrap();
+    let secret = described.master_user_secret.unwrap();
+    assert_eq!(secret.status, "active");
+    let pointer = world_pointer(&world, QA).await;
+    assert_eq!(
+        pointer.master_user_secret_arn.as_ref(),
+        Some(&secret.secret_arn)
+    );
+    let (_, secrets) = running_app(&world, QA).await;
+    assert_eq!(
+        secrets["DB_PASSWORD"],
+        format!("{}:password::", secret.secret_arn)
+    );
+}
+
+async fn world_pointer(
+    world: &switchyard_sim::World,
+    namespace: &str,
+) -> switchyard_core::ActivePointer {
+    let aws = world.aws();
+    let layout = ParameterLayout::default();
+    Records {
+        params: &aws,
+        layout: &layout,
+    }
+    .pointer(&ns(namespace))
+    .await
+    .unwrap()
+    .unwrap()
+    .0
+}
+
+#[tokio::test]
+async fn a_failure_at_the_credentials_rolls_back_and_a_lost_reply_is_retried() {
+    let world = demo();
+    let old = before(&world, QA).await;
+    let failed = deploy_from(&world, QA, DEV, &["credentials:error"]).await;
+    assert_failed_with(&failed, "AwsRejected");
+    assert_rolled_back(&world, &old, &failed).await;
+
+    let world = demo();
+    let execution = deploy_from(&world, QA, DEV, &["credentials:lost-reply"]).await;
+    assert_succeeded(&execution);
+    assert!(retries(&execution) >= 1);
+    let pointer = world_pointer(&world, QA).await;
+    assert!(pointer.master_user_secret_arn.is_some());
+}
+
+#[tokio::test]
+async fn a_tenant_may_keep_the_snapshots_password() {
+    let world = demo();
+    set(&world, QA, &["manage_master_password=false"]).await;
+    let (_, secrets_before) = running_app(&world, QA).await;
+    let execution = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&execution);
+    let new_db = DeployReport::from_execution(&execution).new_db.unwrap();
+    let described = world.aws().describe_db(&new_db).await.unwrap();
+    assert_eq!(described.master_user_secret, None);
+    assert_eq!(world_pointer(&world, QA).await.master_user_secret_arn, None);
+    let (_, secrets) = running_app(&world, QA).await;
+    assert_eq!(secrets, secrets_before);
 }

@@ -201,6 +201,7 @@ impl Clients {
             expected_deploy_minutes: None,
             app_environment: BTreeMap::new(),
             app_secrets: BTreeMap::new(),
+            manage_master_password: None,
         };
         self.records().put_settings(&ns, &settings).await.unwrap();
         let pointer = ActivePointer {
@@ -212,6 +213,7 @@ impl Clients {
             execution_id: None,
             activated_at: Utc::now(),
             app_version: None,
+            master_user_secret_arn: None,
         };
         assert_eq!(
             self.records()
@@ -466,6 +468,27 @@ impl Clients {
     }
 
     /// The environment of the container `app` of a task definition.
+    /// The `app` container's secrets: name -> `valueFrom`.
+    async fn app_secrets(&self, task_definition: &str) -> BTreeMap<String, String> {
+        let described = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .unwrap();
+        let definition = described.task_definition().unwrap();
+        let app = definition
+            .container_definitions()
+            .iter()
+            .find(|c| c.name() == Some("app"))
+            .unwrap();
+        app.secrets()
+            .iter()
+            .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
+            .collect()
+    }
+
     async fn app_environment(&self, task_definition: &str) -> BTreeMap<String, String> {
         let described = self
             .ecs
@@ -480,7 +503,7 @@ impl Clients {
             .iter()
             .find(|c| c.name() == Some("app"))
             .unwrap();
-        assert_eq!(app.secrets().len(), 1, "the secret is carried over");
+        assert_eq!(app.secrets().len(), 1, "one password secret");
         app.environment()
             .iter()
             .map(|pair| {
@@ -527,7 +550,11 @@ async fn a_deploy_from_dev_swaps_qa_to_a_new_database_on_moto() {
 
     let execution = tenant.run_with_completed_rollouts(input).await;
     assert_succeeded(&execution);
-    assert_quick(&execution, &[("WaitForCleanup", 15.0)]);
+    // moto's new secret is `creating` in ModifyDBInstance's answer, `active` a poll later.
+    assert_quick(
+        &execution,
+        &[("WaitForCredentials", 15.0), ("WaitForCleanup", 15.0)],
+    );
     let report = DeployReport::from_execution(&execution);
     assert_eq!(report.old_db.as_deref(), Some(qa.db.as_str()));
     let new_db = report.new_db.clone().unwrap();
@@ -601,6 +628,37 @@ async fn a_deploy_from_dev_swaps_qa_to_a_new_database_on_moto() {
     assert_eq!(environment[env_var::DB_PORT], "5432");
     assert_eq!(environment[env_var::DB_TIMESTAMP], started.to_string());
 
+    // The new database has its own master password, which RDS keeps in a secret of its own;
+    // the pointer and the service name the secret, and its value is nowhere Switchyard writes.
+    let secret = new
+        .master_user_secret()
+        .expect("RDS manages the new database's password");
+    let secret_arn = secret.secret_arn().unwrap().to_owned();
+    assert_eq!(
+        pointer.master_user_secret_arn.as_deref(),
+        Some(secret_arn.as_str())
+    );
+    let secrets = tenant.app_secrets(&running).await;
+    assert_eq!(
+        secrets[env_var::DB_PASSWORD],
+        format!("{secret_arn}:password::"),
+        "by reference, the JSON secret's password key"
+    );
+    let password = moto_secret_password(&secret_arn);
+    assert!(password.len() >= 8, "{password:?}");
+    let history = serde_json::to_string(&execution.history).unwrap();
+    let report_json = serde_json::to_string(&report).unwrap();
+    for (what, text) in [
+        ("the execution history", &history),
+        ("the report", &report_json),
+    ] {
+        assert!(!text.contains(&password), "the new password is in {what}");
+        assert!(
+            !text.contains("not-a-real-secret"),
+            "the snapshot's password is in {what}"
+        );
+    }
+
     // Nothing left behind: no lock, nothing tracked.
     tenant.assert_unlocked_and_untracked(&qa.namespace).await;
 
@@ -659,7 +717,10 @@ async fn moto_differs_a_plain_endpoint_deploy_sees_its_rollout_replaced_and_roll
         "{cause}"
     );
     assert!(tasks_run(&execution).contains(&"Rollback".to_owned()));
-    assert_quick(&execution, &[("WaitForRollback", 15.0)]);
+    assert_quick(
+        &execution,
+        &[("WaitForCredentials", 15.0), ("WaitForRollback", 15.0)],
+    );
     let report = DeployReport::from_execution(&execution);
     let new_db = report.new_db.clone().unwrap();
     let rollback = report.rollback.clone().unwrap();
@@ -838,6 +899,9 @@ impl Databases for CompletedRollouts {
     async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError> {
         self.0.tag_db(db_instance_id, tags).await
     }
+    async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
+        self.0.manage_master_password(db_instance_id).await
+    }
 }
 
 #[async_trait]
@@ -1007,4 +1071,31 @@ async fn tenant_import_refuses_a_service_that_does_not_use_the_database_and_reco
     assert!(clients.records().pointer(&ns_qa).await.unwrap().is_none());
     let described = clients.aws.describe_db(&qa.db).await.unwrap();
     assert_eq!(described.tags.get(tag::NAMESPACE), None);
+}
+
+/// The password in a secret of moto's Secrets Manager (GetSecretValue over its JSON protocol;
+/// moto does not check signatures), so a test can look for it where it must not be.
+fn moto_secret_password(secret_arn: &str) -> String {
+    use std::io::{Read, Write};
+    let base = moto_url();
+    let hostport = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let body = serde_json::json!({ "SecretId": secret_arn }).to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: secretsmanager.GetSecretValue\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20261130/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&hostport).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, payload) = response.split_once("\r\n\r\n").unwrap();
+    let answer: Value = serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {response}"));
+    let secret: Value = serde_json::from_str(answer["SecretString"].as_str().unwrap()).unwrap();
+    secret["password"].as_str().unwrap().to_owned()
 }

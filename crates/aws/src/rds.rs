@@ -6,11 +6,13 @@ use aws_sdk_rds::operation::delete_db_instance::DeleteDBInstanceError;
 use aws_sdk_rds::operation::delete_db_snapshot::DeleteDBSnapshotError;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
+use aws_sdk_rds::operation::modify_db_instance::ModifyDBInstanceError;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDBInstanceFromDBSnapshotError;
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, DbSnapshot, Tag};
 use switchyard_core::error::{AwsError, ResourceKind};
 use switchyard_core::ports::{
-    Databases, DbInstance, DeleteDbRequest, RestoreDbRequest, Snapshot, Snapshots, Tags,
+    Databases, DbInstance, DeleteDbRequest, MasterUserSecret, RestoreDbRequest, Snapshot,
+    Snapshots, Tags,
 };
 
 use crate::SdkAws;
@@ -225,6 +227,31 @@ impl Databases for SdkAws {
             .ok_or_else(|| missing_in_response("DeleteDBInstance", ResourceKind::DbInstance, db_id))
     }
 
+    async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
+        let output = self
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(db_instance_id)
+            .manage_master_user_password(true)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|err| {
+                map_sdk_error(err, |err| match err {
+                    ModifyDBInstanceError::DbInstanceNotFoundFault(_) => {
+                        not_found(ResourceKind::DbInstance, db_instance_id)
+                    }
+                    ModifyDBInstanceError::InvalidDbInstanceStateFault(fault) => {
+                        invalid_state(ResourceKind::DbInstance, db_instance_id, fault)
+                    }
+                    _ => None,
+                })
+            })?;
+        output.db_instance.map(to_db_instance).ok_or_else(|| {
+            missing_in_response("ModifyDBInstance", ResourceKind::DbInstance, db_instance_id)
+        })
+    }
+
     async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError> {
         // AddTagsToResource takes the ARN, which only RDS knows for sure (partition, account).
         let output = self
@@ -326,6 +353,12 @@ fn to_db_instance(db: SdkDbInstance) -> DbInstance {
         allocated_storage_gib: db.allocated_storage.unwrap_or_default(),
         created_at: db.instance_create_time.as_ref().and_then(timestamp),
         tags: from_sdk_tags(db.tag_list),
+        master_user_secret: db.master_user_secret.and_then(|secret| {
+            Some(MasterUserSecret {
+                secret_arn: secret.secret_arn?,
+                status: secret.secret_status.unwrap_or_default(),
+            })
+        }),
     }
 }
 
@@ -634,6 +667,7 @@ mod tests {
                 allocated_storage_gib: 20,
                 created_at: chrono::DateTime::from_timestamp(1_764_108_000, 0),
                 tags: tags(&[("no-value", ""), ("switchyard:managed-by", "switchyard")]),
+                master_user_secret: None,
             }
         );
     }

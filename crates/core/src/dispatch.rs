@@ -26,6 +26,7 @@ pub enum Step {
     ReadPointer,
     CreateDb,
     CheckDb,
+    SetCredentials,
     SwapPointer,
     DeployService,
     CheckService,
@@ -45,6 +46,8 @@ pub enum Stage {
     Snapshot,
     ReadPointer,
     CreateDb,
+    /// The new database's own master password (`set-credentials`).
+    Credentials,
     SwapPointer,
     DeployService,
     WaitStable,
@@ -55,11 +58,12 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 10] = [
+    pub const ALL: [Stage; 11] = [
         Stage::Preflight,
         Stage::Snapshot,
         Stage::ReadPointer,
         Stage::CreateDb,
+        Stage::Credentials,
         Stage::SwapPointer,
         Stage::DeployService,
         Stage::WaitStable,
@@ -74,6 +78,7 @@ impl Stage {
             Stage::Snapshot => "snapshot",
             Stage::ReadPointer => "read-pointer",
             Stage::CreateDb => "create-db",
+            Stage::Credentials => "credentials",
             Stage::SwapPointer => "swap-pointer",
             Stage::DeployService => "deploy-service",
             Stage::WaitStable => "wait-stable",
@@ -108,7 +113,7 @@ impl FromStr for Stage {
 }
 
 impl Step {
-    pub const ALL: [Step; 15] = [
+    pub const ALL: [Step; 16] = [
         Step::AcquireLock,
         Step::Preflight,
         Step::Snapshot,
@@ -116,6 +121,7 @@ impl Step {
         Step::ReadPointer,
         Step::CreateDb,
         Step::CheckDb,
+        Step::SetCredentials,
         Step::SwapPointer,
         Step::DeployService,
         Step::CheckService,
@@ -135,6 +141,7 @@ impl Step {
             Step::ReadPointer => "read-pointer",
             Step::CreateDb => "create-db",
             Step::CheckDb => "check-db",
+            Step::SetCredentials => "set-credentials",
             Step::SwapPointer => "swap-pointer",
             Step::DeployService => "deploy-service",
             Step::CheckService => "check-service",
@@ -174,6 +181,7 @@ impl Step {
             Step::Snapshot | Step::CheckSnapshot => Some(Stage::Snapshot),
             Step::ReadPointer => Some(Stage::ReadPointer),
             Step::CreateDb | Step::CheckDb => Some(Stage::CreateDb),
+            Step::SetCredentials => Some(Stage::Credentials),
             Step::SwapPointer => Some(Stage::SwapPointer),
             Step::DeployService => Some(Stage::DeployService),
             Step::CheckService => Some(Stage::WaitStable),
@@ -258,6 +266,7 @@ async fn run_deploy_step(step: Step, env: Env<'_>, event: Value) -> Result<Value
         Step::ReadPointer => to_value(steps::read_pointer(env, &state).await?),
         Step::CreateDb => to_value(steps::create_db(env, &state).await?),
         Step::CheckDb => to_value(steps::check_db(env, &state).await?),
+        Step::SetCredentials => to_value(steps::set_credentials(env, &state).await?),
         Step::SwapPointer => to_value(steps::swap_pointer(env, &state).await?),
         Step::DeployService => to_value(steps::deploy_service(env, &state).await?),
         Step::CheckService => to_value(steps::check_service(env, &state).await?),

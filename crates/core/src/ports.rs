@@ -56,6 +56,17 @@ pub struct DbInstance {
     pub allocated_storage_gib: i32,
     pub created_at: Option<DateTime<Utc>>,
     pub tags: Tags,
+    /// The master password RDS keeps in Secrets Manager for this instance, if it manages one.
+    #[serde(default)]
+    pub master_user_secret: Option<MasterUserSecret>,
+}
+
+/// RDS's `MasterUserSecret`: where the password is, never the password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MasterUserSecret {
+    pub secret_arn: String,
+    /// `creating`, `active`, `rotating`, `impaired`.
+    pub status: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +114,10 @@ pub trait Databases: Send + Sync {
     async fn list_dbs(&self) -> Result<Vec<DbInstance>, AwsError>;
     /// Adds (or replaces) tags on an instance (`tenant import` marks what it adopted).
     async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// Hands the instance's master password to RDS and Secrets Manager (ModifyDBInstance with
+    /// ManageMasterUserPassword, applied immediately): a new password nobody has seen, in a
+    /// secret of the instance's own.
+    async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -165,6 +165,12 @@ pub struct NamespaceSettings {
     /// start: no value passes through Switchyard.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub app_secrets: BTreeMap<String, String>,
+    /// Give each restored database its own master password, managed by RDS in Secrets Manager,
+    /// before it takes traffic (default on): a database restored from another tier's snapshot
+    /// would otherwise open with that tier's password. Off for a tenant whose application
+    /// authenticates otherwise (IAM database authentication, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manage_master_password: Option<bool>,
 }
 
 impl NamespaceSettings {
@@ -203,6 +209,10 @@ pub struct ActivePointer {
     /// by hand: then the namespace's settings say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_version: Option<String>,
+    /// The Secrets Manager secret RDS keeps this database's master password in (the deploy
+    /// gave the database its own before making it active); the service takes it by reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_user_secret_arn: Option<String>,
 }
 
 /// How the last deploy that held a namespace's lock ended, written as it released the lock:

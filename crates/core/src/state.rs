@@ -20,12 +20,13 @@ pub struct ExecutionInfo {
 
 /// The keys of the deploy document that the steps (and their `Catch`es) write, in the order of
 /// [`DeployState`]'s fields: an execution input may not set them.
-pub const STEP_KEYS: [&str; 10] = [
+pub const STEP_KEYS: [&str; 11] = [
     "lock",
     "preflight",
     "snapshot",
     "previous",
     "db",
+    "credentials",
     "swap",
     "service",
     "cleanup",
@@ -83,6 +84,8 @@ pub struct DeployState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db: Option<DbRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swap: Option<SwapReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceRollout>,
@@ -125,6 +128,17 @@ pub struct PointerRead {
     /// The Parameter Store version read; the swap proves it is still current.
     pub version: Option<i64>,
     pub settings: NamespaceSettings,
+}
+
+/// The new database's own credentials: where RDS keeps its master password, never the password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialsRef {
+    pub db_instance_id: String,
+    /// `None` when the tenant's settings keep the snapshot's password.
+    pub master_user_secret_arn: Option<String>,
+    pub status: String,
+    #[serde(flatten)]
+    pub poll: Poll,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -236,7 +236,7 @@ const RESERVED_VARIABLES: [&str; 5] = [
     env_var::DB_PORT,
     env_var::DB_INSTANCE_ID,
     env_var::DB_TIMESTAMP,
-    "DB_PASSWORD",
+    env_var::DB_PASSWORD,
 ];
 
 /// An ECS tag value holds 256 characters (`switchyard:app-settings`).
@@ -380,6 +380,10 @@ pub async fn import(
         execution_id: None,
         activated_at: aws.now(),
         app_version: settings.version.clone(),
+        master_user_secret_arn: db
+            .master_user_secret
+            .as_ref()
+            .map(|secret| secret.secret_arn.clone()),
     };
 
     create_settings(aws, layout, ns, &settings).await?;
@@ -557,7 +561,10 @@ pub fn apply(
     // Text fields take the text as it is (`version=2` is the version "2", not a number).
     let json_valued = key.starts_with("policies.")
         || matches!(key, "app_environment" | "app_secrets")
-        || matches!(key, "expected_deploy_minutes" | "final_snapshot")
+        || matches!(
+            key,
+            "expected_deploy_minutes" | "final_snapshot" | "manage_master_password"
+        )
         || text.starts_with('[');
     let value = if text.is_empty() {
         Value::Null

@@ -926,6 +926,7 @@ async fn rollback_restores_a_pointer_the_swap_wrote_after_a_foreign_write() {
         timestamp: state.snapshot.as_ref().unwrap().timestamp,
         activated_at: f.world.now(),
         app_version: None,
+        master_user_secret_arn: None,
     };
     f.records()
         .put_pointer(&ns(QA), &ours, Some(foreign))

@@ -80,8 +80,8 @@ pub(crate) struct Faults {
 }
 
 /// The operations that change something.
-const WRITES: [&str; 7] = [
-    "Create", "Restore", "Delete", "Put", "Register", "Update", "AddTags",
+const WRITES: [&str; 8] = [
+    "Create", "Restore", "Delete", "Put", "Register", "Update", "Modify", "AddTags",
 ];
 
 fn is_write(operation: &str) -> bool {

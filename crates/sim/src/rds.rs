@@ -3,7 +3,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_core::error::{AwsError, ResourceKind};
 use switchyard_core::ports::{
-    Databases, DbInstance, DeleteDbRequest, RestoreDbRequest, Snapshot, Snapshots, Tags,
+    Databases, DbInstance, DeleteDbRequest, MasterUserSecret, RestoreDbRequest, Snapshot,
+    Snapshots, Tags,
 };
 
 use crate::world::{SimAws, WorldState};
@@ -38,6 +39,13 @@ pub(crate) struct SimInstance {
     pub backing_up_at: DateTime<Utc>,
     pub available_at: DateTime<Utc>,
     pub deletion: Option<Deletion>,
+    /// The instance is `modifying` until then (ModifyDBInstance applied immediately).
+    #[serde(default)]
+    pub modified_at: Option<DateTime<Utc>>,
+    /// Set once RDS manages the master password: the secret's ARN; it is `creating` until the
+    /// modification is through, then `active`.
+    #[serde(default)]
+    pub master_user_secret_arn: Option<String>,
 }
 
 /// How long RDS takes, roughly: a snapshot reads every block once, a restore creates the
@@ -92,6 +100,8 @@ impl SimInstance {
             "creating"
         } else if now < self.available_at {
             "backing-up"
+        } else if self.modified_at.is_some_and(|at| now < at) {
+            "modifying"
         } else {
             "available"
         }
@@ -116,9 +126,23 @@ impl SimInstance {
             allocated_storage_gib: self.allocated_storage_gib,
             created_at: Some(self.created_at),
             tags: self.tags.clone(),
+            master_user_secret: self
+                .master_user_secret_arn
+                .as_ref()
+                .map(|arn| MasterUserSecret {
+                    secret_arn: arn.clone(),
+                    status: if self.modified_at.is_some_and(|at| now < at) {
+                        "creating".into()
+                    } else {
+                        "active".into()
+                    },
+                }),
         }
     }
 }
+
+/// How long ModifyDBInstance keeps an instance `modifying`.
+const MODIFY_DURATION: Duration = Duration::seconds(90);
 
 fn not_found(kind: ResourceKind, id: &str) -> AwsError {
     AwsError::NotFound {
@@ -276,10 +300,41 @@ impl Databases for SimAws {
                 backing_up_at: now + creating,
                 available_at: now + creating + backing_up,
                 deletion: None,
+                modified_at: None,
+                master_user_secret_arn: None,
             };
             let view = instance.view(now, &s.region);
             s.insert_instance(instance);
             Ok(view)
+        })
+    }
+
+    async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
+        self.call("ModifyDBInstance", |s| {
+            let now = s.now;
+            let region = s.region.clone();
+            let account = s.account.clone();
+            let suffix = s.next_id();
+            let instance = s
+                .instances
+                .get_mut(db_instance_id)
+                .ok_or_else(|| not_found(ResourceKind::DbInstance, db_instance_id))?;
+            let status = instance.status(now);
+            if status != "available" {
+                return Err(AwsError::InvalidState {
+                    kind: ResourceKind::DbInstance,
+                    id: db_instance_id.to_owned(),
+                    message: format!("instance is {status}"),
+                });
+            }
+            // Managing it already: RDS answers with the instance as it is.
+            if instance.master_user_secret_arn.is_none() {
+                instance.master_user_secret_arn = Some(format!(
+                    "arn:aws:secretsmanager:{region}:{account}:secret:rds!db-{suffix:012}-sim"
+                ));
+                instance.modified_at = Some(now + MODIFY_DURATION);
+            }
+            Ok(instance.view(now, &region))
         })
     }
 

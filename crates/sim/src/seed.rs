@@ -112,6 +112,7 @@ impl DemoTenant {
             expected_deploy_minutes: None,
             app_environment: BTreeMap::new(),
             app_secrets: BTreeMap::new(),
+            manage_master_password: None,
         }
     }
 }
@@ -164,6 +165,8 @@ impl World {
             backing_up_at: taken,
             available_at: taken,
             deletion: None,
+            modified_at: None,
+            master_user_secret_arn: None,
         };
         let endpoint = instance.endpoint(&state.region);
         state.insert_instance(instance);

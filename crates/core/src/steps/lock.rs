@@ -95,12 +95,14 @@ pub async fn release_lock(env: Env<'_>, state: &DeployState) -> Result<ReleaseRe
 /// The keys the steps write are theirs alone: an execution input that sets one (say a
 /// `previous` with other settings) would steer the steps.
 fn refuse_internal_keys(state: &DeployState) -> Result<(), StepError> {
-    let present = [
+    // As long as STEP_KEYS: a key added there and not here does not compile.
+    let present: [bool; STEP_KEYS.len()] = [
         state.lock.is_some(),
         state.preflight.is_some(),
         state.snapshot.is_some(),
         state.previous.is_some(),
         state.db.is_some(),
+        state.credentials.is_some(),
         state.swap.is_some(),
         state.service.is_some(),
         state.cleanup.is_some(),

@@ -2,6 +2,7 @@
 //! each is idempotent: run twice with the same input, it finds its own earlier work (by the
 //! execution id and start time it tags everything with) and does not repeat it.
 
+mod credentials;
 mod database;
 pub mod gate;
 mod lock;
@@ -12,6 +13,7 @@ pub mod service;
 mod snapshot;
 mod sweep;
 
+pub use credentials::set_credentials;
 pub use database::{check_db, create_db};
 pub use lock::{ReleaseReport, acquire_lock, release_lock};
 pub use orphans::{delete_orphans, find_orphans};

@@ -119,6 +119,10 @@ pub async fn swap_pointer(env: Env<'_>, state: &DeployState) -> Result<SwapRepor
         execution_id: Some(execution_id.to_owned()),
         activated_at: env.now(),
         app_version: gate::target_version(state),
+        master_user_secret_arn: state
+            .credentials
+            .as_ref()
+            .and_then(|c| c.master_user_secret_arn.clone()),
     };
     let version = records.put_pointer(&ns, &pointer, previous.version).await?;
     let expected = previous.version.map_or(1, |v| v + 1);

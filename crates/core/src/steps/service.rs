@@ -13,6 +13,8 @@ pub mod env_var {
     pub const DB_PORT: &str = "DB_PORT";
     pub const DB_INSTANCE_ID: &str = "DB_INSTANCE_ID";
     pub const DB_TIMESTAMP: &str = "DB_TIMESTAMP";
+    /// A secret, by reference to the database's own master password in Secrets Manager.
+    pub const DB_PASSWORD: &str = "DB_PASSWORD";
 }
 
 /// Step 5a: register a new, immutable task definition revision that carries the new database's
@@ -271,7 +273,11 @@ pub fn revision_change(
             pointer.timestamp.to_string(),
         ),
     ]);
-    let secrets = settings.app_secrets.clone();
+    let mut secrets = settings.app_secrets.clone();
+    if let Some(arn) = &pointer.master_user_secret_arn {
+        // The `password` key of the JSON secret RDS keeps (it also holds `username`).
+        secrets.insert(env_var::DB_PASSWORD.to_owned(), format!("{arn}:password::"));
+    }
     let managed: Vec<&str> = settings
         .app_environment
         .keys()
