@@ -548,7 +548,16 @@ async fn a_deploy_from_dev_swaps_qa_to_a_new_database_on_moto() {
     let (dev, qa) = (&tenant.dev, &tenant.qa);
     let input = request(&qa.namespace, Source::Namespace(dev.namespace.clone())).input();
 
-    let execution = tenant.run_with_completed_rollouts(input).await;
+    // Every log line of the deploy, down to debug and the SDK's own, to look for passwords in.
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(logs.clone())
+        .finish();
+    let execution = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        tenant.run_with_completed_rollouts(input).await
+    };
     assert_succeeded(&execution);
     // moto's new secret is `creating` in ModifyDBInstance's answer, `active` a poll later.
     assert_quick(
@@ -648,9 +657,15 @@ async fn a_deploy_from_dev_swaps_qa_to_a_new_database_on_moto() {
     assert!(password.len() >= 8, "{password:?}");
     let history = serde_json::to_string(&execution.history).unwrap();
     let report_json = serde_json::to_string(&report).unwrap();
+    let logged = logs.text();
+    assert!(
+        logged.contains("master password handed to Secrets Manager"),
+        "{logged}"
+    );
     for (what, text) in [
         ("the execution history", &history),
         ("the report", &report_json),
+        ("the logs", &logged),
     ] {
         assert!(!text.contains(&password), "the new password is in {what}");
         assert!(
@@ -1098,4 +1113,33 @@ fn moto_secret_password(secret_arn: &str) -> String {
     let answer: Value = serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {response}"));
     let secret: Value = serde_json::from_str(answer["SecretString"].as_str().unwrap()).unwrap();
     secret["password"].as_str().unwrap().to_owned()
+}
+
+/// A `tracing` writer that keeps what it is given.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

@@ -126,6 +126,8 @@ struct Accounts {
     locks: BTreeMap<Namespace, String>,
     /// The database each namespace's pointer names (what the policies see as current).
     pointers: BTreeMap<Namespace, String>,
+    /// The version each namespace runs, as its pointer records it (the policies' current one).
+    versions: BTreeMap<Namespace, String>,
 }
 
 const ACTIVE: &str = "active";
@@ -139,6 +141,7 @@ impl Accounts {
             snapshots: BTreeSet::new(),
             locks: BTreeMap::new(),
             pointers: BTreeMap::new(),
+            versions: BTreeMap::new(),
         };
         for ns in records.namespaces().await? {
             let settings = records.settings(&ns).await?;
@@ -156,6 +159,9 @@ impl Accounts {
                     .databases
                     .insert(pointer.db_instance_id.clone(), ACTIVE);
                 accounts.snapshots.extend(pointer.snapshot_id);
+                if let Some(version) = pointer.app_version {
+                    accounts.versions.insert(ns.clone(), version);
+                }
                 accounts.pointers.insert(ns.clone(), pointer.db_instance_id);
             }
             if let Some(lock) = records.lock(&ns).await? {
@@ -526,6 +532,7 @@ async fn delete_in(
         facts.execution_id = execution_id.to_owned();
         // As read under the lock above: nothing can have moved it since.
         facts.current_pointer = accounts.pointers.get(ns).cloned();
+        facts.current_version = accounts.versions.get(ns).cloned();
         let final_snapshot_id = match orphan.resource {
             ResourceType::Database if settings.keeps_final_snapshot(ns) => Some(
                 names::final_snapshot_id(&orphan.id, Timestamp::from_datetime(env.now()))?,
