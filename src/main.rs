@@ -73,9 +73,9 @@ enum Command {
         /// Deploy this existing snapshot (the artifact promoted dev -> qa -> prod).
         #[arg(long, value_name = "SNAPSHOT_ID", conflicts_with = "settings_only")]
         snapshot: Option<String>,
-        /// Keep the database: roll a new revision carrying the tenant's settings (and --image, if
-        /// given) onto the active one, with the same rollback rules.
-        #[arg(long)]
+        /// Keep the database: roll a new revision carrying the tenant's settings onto the active
+        /// one, with the same rollback rules.
+        #[arg(long, conflicts_with = "image")]
         settings_only: bool,
         /// Also roll the service onto this image (a tag, or a full reference).
         #[arg(long)]

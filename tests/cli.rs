@@ -292,6 +292,14 @@ fn a_tenant_moves_along_its_release_line_one_recorded_deploy_at_a_time() {
         let shown = stdout(&switchyard(dir.path(), &["status"]));
         assert!(shown.contains(&format!("version {version}")), "{shown}");
     }
+    // The database's password reaches the service by reference to its own secret, and no
+    // password is kept anywhere in the world.
+    let world = std::fs::read_to_string(dir.path().join("world.json")).unwrap();
+    assert!(world.contains(":secret:rds!db-"), "no managed secret");
+    assert!(world.contains(":password::"), "no DB_PASSWORD reference");
+    for key in ["\"password\":", "\\\"password\\\":", "MasterUserPassword"] {
+        assert!(!world.contains(key), "{key} in the world file");
+    }
 }
 
 #[test]

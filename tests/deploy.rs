@@ -843,12 +843,36 @@ async fn the_tenants_settings_reach_each_revision_and_a_settings_only_deploy_kee
         status.pointer_version, pointer_version,
         "the pointer never moved"
     );
-    assert_ne!(
-        status.task_definition_arn.unwrap(),
-        deployed.task_definition
-    );
+    let running = status.task_definition_arn.clone().unwrap();
+    assert_ne!(running, deployed.task_definition);
     assert_eq!(dbs_of(&world, QA).len(), 1);
     assert!(status.drift.is_empty() && status.orphans.is_empty());
+    // The names it carries, in a tag ECS accepts (no commas in a tag value).
+    let definition = world
+        .aws()
+        .describe_task_definition(&running)
+        .await
+        .unwrap();
+    assert_eq!(
+        definition.tags["switchyard:app-settings"],
+        "MAX_USERS API_KEY"
+    );
+
+    // A setting moved from a plain value to a secret is one or the other, never both.
+    set(
+        &world,
+        QA,
+        &[
+            "app_environment.MAX_USERS=",
+            "app_secrets.MAX_USERS=/xy-0146-qa/max-users",
+        ],
+    )
+    .await;
+    let input = serde_json::json!({"namespace": QA, "settings_only": true});
+    assert_succeeded(&run(&world, &deploy_machine(), "moved", input, &[]).await);
+    let (environment, secrets) = running_app(&world, QA).await;
+    assert!(!environment.contains_key("MAX_USERS"), "{environment:?}");
+    assert_eq!(secrets["MAX_USERS"], "/xy-0146-qa/max-users");
 }
 
 #[tokio::test]
@@ -900,6 +924,19 @@ async fn a_settings_only_deploy_refuses_a_source_and_a_tenant_without_a_database
     assert_eq!(
         tasks_run(&execution),
         ["AcquireLock", "Preflight", "ReleaseLockOnFailure"]
+    );
+    // A new image changes the version, which only a swap records: refused before the lock.
+    let input = serde_json::json!({"namespace": QA, "settings_only": true, "image": "1.3.3"});
+    let execution = run(&world, &deploy_machine(), "image", input, &[]).await;
+    assert_failed_with(&execution, "InvalidInput");
+    assert!(
+        execution
+            .cause
+            .as_deref()
+            .unwrap()
+            .contains("deploy image 1.3.3 with data"),
+        "{:?}",
+        execution.cause
     );
 }
 
@@ -976,4 +1013,18 @@ async fn a_tenant_may_keep_the_snapshots_password() {
     assert_eq!(world_pointer(&world, QA).await.master_user_secret_arn, None);
     let (_, secrets) = running_app(&world, QA).await;
     assert_eq!(secrets, secrets_before);
+}
+
+#[tokio::test]
+async fn turning_the_hand_over_off_drops_the_reference_to_the_old_databases_secret() {
+    let world = demo();
+    assert_succeeded(&deploy_from(&world, QA, DEV, &[]).await);
+    let (_, secrets) = running_app(&world, QA).await;
+    assert!(secrets["DB_PASSWORD"].contains(":secret:rds!"));
+    set(&world, QA, &["manage_master_password=false"]).await;
+    world.advance(std::time::Duration::from_secs(3600));
+    assert_succeeded(&deploy_from(&world, QA, DEV, &[]).await);
+    // That secret went with the database the clean-up deleted: no revision may name it.
+    let (_, secrets) = running_app(&world, QA).await;
+    assert!(!secrets.contains_key("DB_PASSWORD"), "{secrets:?}");
 }

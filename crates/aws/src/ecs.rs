@@ -269,6 +269,18 @@ impl SdkAws {
 /// Sets the changed environment variables (in place where the name exists, appended otherwise,
 /// every other variable kept as it was) and the image.
 fn apply_change(container: &mut SdkContainer, change: &RevisionChange) {
+    // One name is a variable or a secret, never both (ECS refuses the pair).
+    if let Some(secrets) = &mut container.secrets {
+        secrets.retain(|secret| !change.environment.contains_key(&secret.name));
+    }
+    if let Some(environment) = &mut container.environment {
+        environment.retain(|pair| {
+            !pair
+                .name
+                .as_deref()
+                .is_some_and(|name| change.secrets.contains_key(name))
+        });
+    }
     if !change.environment.is_empty() {
         let environment = container.environment.get_or_insert_with(Vec::new);
         for (name, value) in &change.environment {

@@ -25,7 +25,7 @@ pub mod tag {
     pub const DB_INSTANCE: &str = "switchyard:db-instance";
     pub const PREVIOUS_TASK_DEFINITION: &str = "switchyard:previous-task-definition";
     /// The names of the variables and secrets a revision carries from the tenant's settings
-    /// (comma-separated): a setting removed from the catalog is removed from the next revision.
+    /// (space-separated): a setting removed from the catalog is removed from the next revision.
     pub const APP_SETTINGS: &str = "switchyard:app-settings";
     pub const MANAGED_BY_VALUE: &str = "switchyard";
 }

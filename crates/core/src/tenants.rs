@@ -388,7 +388,9 @@ pub async fn import(
 
     create_settings(aws, layout, ns, &settings).await?;
     if let Err(err) = records.put_pointer(ns, &pointer, None).await {
-        return Err(undo(aws, layout, ns, false, err).await);
+        // The write may have landed with its answer lost: undone all the same (there was no
+        // pointer before, so whatever is there now is this import's).
+        return Err(undo(aws, layout, ns, true, err).await);
     }
     let tags = Tags::from([(tag::NAMESPACE.to_owned(), ns.to_string())]);
     if let Err(err) = aws.tag_db(&db.id, &tags).await {
@@ -684,9 +686,31 @@ pub async fn remove(
             holds.join(", ")
         )));
     }
+    // Under the namespace's lock: a deploy starting now waits for the tenant to be gone (and
+    // then finds it unregistered), rather than running on records vanishing beneath it.
+    let records = records(aws, layout);
+    let now = aws.now();
+    let lock = LockRecord {
+        execution_id: format!("remove-{ns}-{}", now.format("%Y%m%d-%H%M%S")),
+        acquired_at: now,
+        execution_started_at: Some(now),
+    };
+    if let Err(holder) = records.try_lock(ns, &lock).await? {
+        return Err(StepError::NamespaceLocked {
+            namespace: ns.to_string(),
+            holder: holder.execution_id,
+            since: holder.acquired_at.to_rfc3339(),
+        });
+    }
     // The settings last: while they exist, the tenant is listed and the rest can be retried.
-    aws.delete_parameter(&layout.last_deploy(ns)).await?;
-    aws.delete_parameter(&layout.settings(ns)).await?;
+    let removed = async {
+        aws.delete_parameter(&layout.last_deploy(ns)).await?;
+        aws.delete_parameter(&layout.settings(ns)).await?;
+        Ok::<(), StepError>(())
+    }
+    .await;
+    records.unlock(ns).await?;
+    removed?;
     tracing::info!(namespace = %ns, "tenant removed");
     Ok(())
 }
@@ -754,6 +778,32 @@ pub async fn retire(
             });
         }
     }
+    match retire_locked(env, ns, &settings, execution, poll).await {
+        Ok(retirement) => Ok(retirement),
+        Err(err) => {
+            // The active database is tracked before the pointer goes, so nothing is lost by
+            // letting go: a later run (another id) takes the lock and carries on. Only our
+            // own lock, though: by now it may be someone else's.
+            let ours = match records.lock(ns).await {
+                Ok(Some(holder)) => state.holds(&holder).unwrap_or(false),
+                _ => false,
+            };
+            if ours && let Err(unlock) = records.unlock(ns).await {
+                tracing::error!(namespace = %ns, "lock not released after a failed retirement: {unlock}");
+            }
+            Err(err)
+        }
+    }
+}
+
+async fn retire_locked(
+    env: Env<'_>,
+    ns: &Namespace,
+    settings: &NamespaceSettings,
+    execution: &ExecutionInfo,
+    poll: &Poll,
+) -> Result<Retirement, StepError> {
+    let records = env.records();
     let mut retired = None;
     if let Some((pointer, _)) = records.pointer(ns).await? {
         // Tracked before the pointer goes: never forgotten, whatever fails next.
@@ -776,7 +826,7 @@ pub async fn retire(
         execution_id: execution.id.clone(),
         ..PolicyContext::default()
     };
-    let sweep = sweep(env, ns, &settings, poll, &SweepPolicy::Cleanup(facts)).await?;
+    let sweep = sweep(env, ns, settings, poll, &SweepPolicy::Cleanup(facts)).await?;
     let finished = sweep.done || !sweep.kept.is_empty() && sweep.deleting.is_empty();
     let mut removed = false;
     if finished {

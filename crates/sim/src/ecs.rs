@@ -285,6 +285,13 @@ impl Services for SimAws {
                     code: "ClientException".into(),
                     message: format!("{base_arn} has no container {}", change.container),
                 })?;
+            // One name is a variable or a secret, never both (ECS refuses the pair).
+            for name in change.environment.keys() {
+                container.secrets.remove(name);
+            }
+            for name in change.secrets.keys() {
+                container.environment.remove(name);
+            }
             container.environment.extend(change.environment.clone());
             container.secrets.extend(change.secrets.clone());
             for name in &change.unset {

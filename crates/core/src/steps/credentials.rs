@@ -58,19 +58,29 @@ pub async fn set_credentials(
         instance.status == "available" && secret.as_ref().is_some_and(|s| s.status == "active");
     let poll = match instance.status.as_str() {
         _ if ready => poll.ready(),
-        "available"
-        | "modifying"
-        | "backing-up"
-        | "configuring-enhanced-monitoring"
-        | "configuring-log-exports"
-        | "rebooting" => poll.next(&format!("credentials of db instance {}", instance.id))?,
-        other => {
+        // States an instance does not come back from by waiting.
+        status @ ("failed"
+        | "deleting"
+        | "deleted"
+        | "inaccessible-encryption-credentials"
+        | "inaccessible-encryption-credentials-recoverable"
+        | "incompatible-network"
+        | "incompatible-option-group"
+        | "incompatible-parameters"
+        | "incompatible-restore"
+        | "restore-error"
+        | "storage-full"
+        | "stopped"
+        | "stopping") => {
             return Err(StepError::ResourceFailed {
                 kind: ResourceKind::DbInstance,
                 id: instance.id.clone(),
-                status: other.to_owned(),
+                status: status.to_owned(),
             });
         }
+        // modifying, resetting-master-credentials, backing-up, upgrading, maintenance, ...:
+        // RDS is at work; the poll budget bounds the wait.
+        _ => poll.next(&format!("credentials of db instance {}", instance.id))?,
     };
     Ok(CredentialsRef {
         db_instance_id: instance.id.clone(),

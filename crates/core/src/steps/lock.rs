@@ -16,6 +16,11 @@ pub async fn acquire_lock(env: Env<'_>, state: &DeployState) -> Result<LockRecor
     if let Some(image) = &state.image {
         // Caught here rather than after the restore: nothing is spent on a bad request.
         check_image(image)?;
+        if state.settings_only {
+            return Err(StepError::invalid(format!(
+                "a settings-only deploy keeps the database and the version it runs, which the pointer records at a swap: deploy image {image} with data (source_namespace or snapshot_id)"
+            )));
+        }
     }
     let records = env.records();
     // Refuse an unregistered namespace before taking anything.
@@ -70,7 +75,10 @@ pub async fn release_lock(env: Env<'_>, state: &DeployState) -> Result<ReleaseRe
                 error: state.error.as_ref().map(|caught| caught.error.clone()),
                 app_version: gate::target_version(state),
             };
-            records.put_last_deploy(&ns, &last).await?;
+            // Best effort: a record that cannot be written must not keep the namespace locked.
+            if let Err(err) = records.put_last_deploy(&ns, &last).await {
+                tracing::warn!(namespace = %ns, error = err.name(), "last deploy not recorded: {err}");
+            }
             records.unlock(&ns).await?;
             tracing::info!(namespace = %ns, execution_id, "lock released");
             Ok(ReleaseReport {

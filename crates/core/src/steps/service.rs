@@ -274,9 +274,24 @@ pub fn revision_change(
         ),
     ]);
     let mut secrets = settings.app_secrets.clone();
-    if let Some(arn) = &pointer.master_user_secret_arn {
+    let mut unset: Vec<String> = Vec::new();
+    match &pointer.master_user_secret_arn {
         // The `password` key of the JSON secret RDS keeps (it also holds `username`).
-        secrets.insert(env_var::DB_PASSWORD.to_owned(), format!("{arn}:password::"));
+        Some(arn) => {
+            secrets.insert(env_var::DB_PASSWORD.to_owned(), format!("{arn}:password::"));
+        }
+        // A reference to another database's RDS-managed secret is wrong for this one (and
+        // that secret goes with its database): dropped, so the rollout fails loudly and rolls
+        // back rather than running on a password that is about to vanish.
+        None => {
+            if target
+                .secrets
+                .get(env_var::DB_PASSWORD)
+                .is_some_and(|reference| reference.contains(":secret:rds!"))
+            {
+                unset.push(env_var::DB_PASSWORD.to_owned());
+            }
+        }
     }
     let managed: Vec<&str> = settings
         .app_environment
@@ -284,17 +299,14 @@ pub fn revision_change(
         .chain(settings.app_secrets.keys())
         .map(String::as_str)
         .collect();
-    let unset = current
-        .tags
-        .get(tag::APP_SETTINGS)
-        .map(|names| {
+    if let Some(names) = current.tags.get(tag::APP_SETTINGS) {
+        unset.extend(
             names
-                .split(',')
-                .filter(|name| !name.is_empty() && !managed.contains(name))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+                .split_whitespace()
+                .filter(|name| !managed.contains(name))
+                .map(str::to_owned),
+        );
+    }
     let image = image.map(|i| with_image(&target.image, i)).transpose()?;
     let mut tags = super::execution_tags(namespace, execution);
     tags.extend([
@@ -305,7 +317,8 @@ pub fn revision_change(
         ),
     ]);
     if !managed.is_empty() {
-        tags.insert(tag::APP_SETTINGS.to_owned(), managed.join(","));
+        // ECS tag values allow letters, digits, spaces and `_.:/=+-@`: no commas.
+        tags.insert(tag::APP_SETTINGS.to_owned(), managed.join(" "));
     }
     Ok(RevisionChange {
         container: container.to_owned(),
