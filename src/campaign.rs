@@ -24,6 +24,7 @@ use switchyard_core::policy::{
 };
 use switchyard_core::ports::{Databases, Services, tag};
 use switchyard_core::records::{ParameterLayout, PolicyBinding, PolicyCatalog, Records};
+use switchyard_core::tenants;
 use switchyard_core::{Namespace, identity};
 use switchyard_sim::{Fault, FaultKind, World};
 
@@ -207,9 +208,11 @@ impl Run<'_> {
     async fn operation(&mut self, index: usize) -> anyhow::Result<String> {
         let roll = self.rng.random_range(0..100);
         match roll {
-            0..35 => self.deploy(index, "deploy").await,
-            35..50 => self.deploy(index, "promote").await,
-            50..65 => self.deploy(index, "upgrade").await,
+            0..30 => self.deploy(index, "deploy").await,
+            30..45 => self.deploy(index, "promote").await,
+            45..59 => self.deploy(index, "upgrade").await,
+            // A change to the tenant's settings, rolled out keeping the database.
+            59..65 => self.deploy(index, "settings").await,
             65..75 => self.sweep(index).await,
             75..85 => self.unlock(index).await,
             85..92 => self.deploy(index, "reused-name").await,
@@ -265,6 +268,18 @@ impl Run<'_> {
         let mut input = json!({ "namespace": target });
         let mut source_ns = None;
         match kind {
+            "settings" => {
+                let value = self.rng.random_range(1..1000);
+                let aws = self.backend.aws_for(None);
+                tenants::set(
+                    aws.as_ref(),
+                    &self.layout,
+                    &ns,
+                    &[format!("app_environment.MAX_USERS={value}")],
+                )
+                .await?;
+                input["settings_only"] = json!(true);
+            }
             "promote" if !self.snapshots.is_empty() => {
                 let at = self.rng.random_range(0..self.snapshots.len());
                 input["snapshot_id"] = json!(self.snapshots[at]);
@@ -380,7 +395,7 @@ impl Run<'_> {
         let after = self.fingerprints().await?;
         let mut broken = Vec::new();
         let went_past_the_lock = execution.history.iter().any(|event| {
-            matches!(&event.kind, switchyard_asl::HistoryEventKind::StateEntered { name, .. } if name == "Snapshot")
+            matches!(&event.kind, switchyard_asl::HistoryEventKind::StateEntered { name, .. } if name == "Preflight")
         });
         if kept_for_operator && went_past_the_lock {
             broken.push(format!(
@@ -391,6 +406,8 @@ impl Run<'_> {
         match execution.status {
             ExecutionStatus::Succeeded => {
                 let moved = match (was, now) {
+                    // A settings-only deploy keeps the database: the pointer must not move.
+                    _ if kind == "settings" => was.is_some() && was == now,
                     (Some((_, v0)), Some((db, v1))) => {
                         v1 > v0 && report.new_db.as_ref() == Some(db)
                     }

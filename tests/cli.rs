@@ -476,3 +476,17 @@ fn missing_credentials_or_region_say_what_to_set() {
         "{said}"
     );
 }
+
+#[test]
+fn a_settings_only_deploys_name_is_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
+    let args = ["deploy", "xy-0146-qa", "--settings-only", "--name", "n1"];
+    let first = switchyard(dir.path(), &args);
+    assert!(first.status.success(), "{}", stdout(&first));
+    // It moved no pointer, but its record names it: a second run under that name is refused.
+    let second = switchyard(dir.path(), &args);
+    assert_eq!(second.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("the deploy record of xy-0146-qa"), "{said}");
+}

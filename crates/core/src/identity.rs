@@ -60,6 +60,19 @@ pub async fn name_used_in(
             return Ok(Some(format!("pointer version {version} of {ns}")));
         }
     }
+    // Every deploy that held the lock, a settings-only one (which moves no pointer) included.
+    let deploys = match aws.parameter_history(&layout.last_deploy(ns)).await {
+        Ok(deploys) => deploys,
+        Err(crate::error::AwsError::NotFound { .. }) => Vec::new(),
+        Err(err) => return Err(err.into()),
+    };
+    for record in deploys {
+        if let Ok(last) = serde_json::from_str::<crate::records::LastDeploy>(&record.value)
+            && same(&last.execution_id)
+        {
+            return Ok(Some(format!("the deploy record of {ns}")));
+        }
+    }
     if let Some(lock) = records.lock(ns).await?
         && same(&lock.execution_id)
     {
