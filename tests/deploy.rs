@@ -500,6 +500,34 @@ async fn a_rollback_that_cannot_finish_keeps_the_lock_and_forgets_nothing() {
 
 use switchyard_core::policy::PolicyStep;
 
+/// A deploy stopped before the restore: no database made, nothing tracked, the lock released,
+/// the pointer and service where they were.
+async fn assert_nothing_restored(
+    world: &switchyard_sim::World,
+    old: &Before,
+    execution: &switchyard_asl::Execution,
+) {
+    let report = DeployReport::from_execution(execution);
+    assert_eq!(report.new_db, None);
+    assert_eq!(report.pointer_version_after, None);
+    assert_eq!(
+        dbs_of(world, QA),
+        vec![(old.db.clone(), "available".to_owned())],
+        "no database was created"
+    );
+    assert!(tracked(world, QA).await.is_empty());
+    let status = status_of(world, QA).await;
+    assert_eq!(status.locked_by, None, "the lock is released");
+    assert_eq!(status.active_db.as_deref(), Some(old.db.as_str()));
+    assert_eq!(status.pointer_version, Some(1), "the pointer never moved");
+    assert_eq!(
+        status.task_definition_arn.as_deref(),
+        Some(old.task_definition.as_str())
+    );
+    assert!(status.orphans.is_empty() && status.candidates.is_empty());
+    assert!(status.drift.is_empty(), "{:?}", status.drift);
+}
+
 #[tokio::test]
 async fn a_policy_that_denies_the_restore_stops_the_deploy_in_preflight() {
     let world = demo();
@@ -537,25 +565,7 @@ async fn a_policy_that_denies_the_restore_stops_the_deploy_in_preflight() {
         tasks_run(&execution),
         ["AcquireLock", "Preflight", "ReleaseLockOnFailure"]
     );
-    let report = DeployReport::from_execution(&execution);
-    assert_eq!(report.new_db, None);
-    assert_eq!(report.pointer_version_after, None);
-    assert_eq!(
-        dbs_of(&world, QA),
-        vec![(old.db.clone(), "available".to_owned())],
-        "no database was created"
-    );
-    assert!(tracked(&world, QA).await.is_empty());
-    let status = status_of(&world, QA).await;
-    assert_eq!(status.locked_by, None, "the lock is released");
-    assert_eq!(status.active_db.as_deref(), Some(old.db.as_str()));
-    assert_eq!(status.pointer_version, Some(1), "the pointer never moved");
-    assert_eq!(
-        status.task_definition_arn.as_deref(),
-        Some(old.task_definition.as_str())
-    );
-    assert!(status.orphans.is_empty() && status.candidates.is_empty());
-    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert_nothing_restored(&world, &old, &execution).await;
 }
 
 #[tokio::test]
@@ -587,25 +597,7 @@ async fn a_policy_that_denies_the_restore_at_its_step_fails_the_deploy_before_an
         [PolicyStep::Snapshot, PolicyStep::CreateDatabase],
         "asked before each change (after preflight), never by the rollback"
     );
-    let report = DeployReport::from_execution(&execution);
-    assert_eq!(report.new_db, None);
-    assert_eq!(report.pointer_version_after, None);
-    assert_eq!(
-        dbs_of(&world, QA),
-        vec![(old.db.clone(), "available".to_owned())],
-        "no database was created"
-    );
-    assert!(tracked(&world, QA).await.is_empty());
-    let status = status_of(&world, QA).await;
-    assert_eq!(status.locked_by, None, "the lock is released");
-    assert_eq!(status.active_db.as_deref(), Some(old.db.as_str()));
-    assert_eq!(status.pointer_version, Some(1), "the pointer never moved");
-    assert_eq!(
-        status.task_definition_arn.as_deref(),
-        Some(old.task_definition.as_str())
-    );
-    assert!(status.orphans.is_empty() && status.candidates.is_empty());
-    assert!(status.drift.is_empty(), "{:?}", status.drift);
+    assert_nothing_restored(&world, &old, &execution).await;
 }
 
 #[tokio::test]

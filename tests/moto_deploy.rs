@@ -468,8 +468,11 @@ impl Clients {
     }
 
     /// The environment of the container `app` of a task definition.
-    /// The `app` container's secrets: name -> `valueFrom`.
-    async fn app_secrets(&self, task_definition: &str) -> BTreeMap<String, String> {
+    /// The `app` container of a task definition.
+    async fn app_container(
+        &self,
+        task_definition: &str,
+    ) -> aws_sdk_ecs::types::ContainerDefinition {
         let described = self
             .ecs
             .describe_task_definition()
@@ -477,12 +480,19 @@ impl Clients {
             .send()
             .await
             .unwrap();
-        let definition = described.task_definition().unwrap();
-        let app = definition
+        described
+            .task_definition()
+            .unwrap()
             .container_definitions()
             .iter()
             .find(|c| c.name() == Some("app"))
-            .unwrap();
+            .unwrap()
+            .clone()
+    }
+
+    /// The `app` container's secrets: name -> `valueFrom`.
+    async fn app_secrets(&self, task_definition: &str) -> BTreeMap<String, String> {
+        let app = self.app_container(task_definition).await;
         app.secrets()
             .iter()
             .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
@@ -490,19 +500,7 @@ impl Clients {
     }
 
     async fn app_environment(&self, task_definition: &str) -> BTreeMap<String, String> {
-        let described = self
-            .ecs
-            .describe_task_definition()
-            .task_definition(task_definition)
-            .send()
-            .await
-            .unwrap();
-        let definition = described.task_definition().unwrap();
-        let app = definition
-            .container_definitions()
-            .iter()
-            .find(|c| c.name() == Some("app"))
-            .unwrap();
+        let app = self.app_container(task_definition).await;
         assert_eq!(app.secrets().len(), 1, "one password secret");
         app.environment()
             .iter()

@@ -197,28 +197,7 @@ async fn another_customers_data_is_refused_before_anything_is_created() {
 
 /// The command as a user types it, on the world file in `dir`, with the bundled policies.
 fn switchyard(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["policy", "build"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("--world")
-        .arg(dir.join("world.json"))
-        .args(args)
-        .env_remove("SWITCHYARD_ENDPOINT_URL")
-        .env_remove("SWITCHYARD_PLUGIN_DIR")
-        .output()
-        .unwrap()
+    cli_in(dir, args)
 }
 
 fn report(out: &std::process::Output) -> serde_json::Value {

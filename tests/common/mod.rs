@@ -452,6 +452,7 @@ pub fn cli_in(dir: &Path, args: &[&str]) -> std::process::Output {
         .arg(dir.join("world.json"))
         .args(args)
         .env_remove("SWITCHYARD_ENDPOINT_URL")
+        .env_remove("SWITCHYARD_PLUGIN_DIR")
         .output()
         .unwrap()
 }

@@ -19,6 +19,35 @@ use crate::SdkAws;
 use crate::convert::timestamp;
 use crate::error::{already_exists, invalid_state, map_sdk_error, missing_in_response, not_found};
 
+impl SdkAws {
+    /// One instance as RDS describes it; `NotFound` when there is none.
+    async fn describe_sdk_db(&self, db_instance_id: &str) -> Result<SdkDbInstance, AwsError> {
+        let output = self
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(db_instance_id)
+            .send()
+            .await
+            .map_err(|err| {
+                map_sdk_error(err, |err| match err {
+                    DescribeDBInstancesError::DbInstanceNotFoundFault(_) => {
+                        not_found(ResourceKind::DbInstance, db_instance_id)
+                    }
+                    _ => None,
+                })
+            })?;
+        output
+            .db_instances
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .ok_or_else(|| AwsError::NotFound {
+                kind: ResourceKind::DbInstance,
+                id: db_instance_id.to_owned(),
+            })
+    }
+}
+
 #[async_trait]
 impl Snapshots for SdkAws {
     async fn create_snapshot(
@@ -170,30 +199,9 @@ impl Databases for SdkAws {
     }
 
     async fn describe_db(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
-        let output = self
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(db_instance_id)
-            .send()
+        self.describe_sdk_db(db_instance_id)
             .await
-            .map_err(|err| {
-                map_sdk_error(err, |err| match err {
-                    DescribeDBInstancesError::DbInstanceNotFoundFault(_) => {
-                        not_found(ResourceKind::DbInstance, db_instance_id)
-                    }
-                    _ => None,
-                })
-            })?;
-        output
-            .db_instances
-            .unwrap_or_default()
-            .into_iter()
             .map(to_db_instance)
-            .next()
-            .ok_or_else(|| AwsError::NotFound {
-                kind: ResourceKind::DbInstance,
-                id: db_instance_id.to_owned(),
-            })
     }
 
     async fn delete_db(&self, request: &DeleteDbRequest) -> Result<DbInstance, AwsError> {
@@ -254,25 +262,10 @@ impl Databases for SdkAws {
 
     async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError> {
         // AddTagsToResource takes the ARN, which only RDS knows for sure (partition, account).
-        let output = self
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(db_instance_id)
-            .send()
-            .await
-            .map_err(|err| {
-                map_sdk_error(err, |err| match err {
-                    DescribeDBInstancesError::DbInstanceNotFoundFault(_) => {
-                        not_found(ResourceKind::DbInstance, db_instance_id)
-                    }
-                    _ => None,
-                })
-            })?;
-        let arn = output
-            .db_instances
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|db| db.db_instance_arn)
+        let arn = self
+            .describe_sdk_db(db_instance_id)
+            .await?
+            .db_instance_arn
             .ok_or_else(|| {
                 missing_in_response(
                     "DescribeDBInstances",

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::Env;
 use super::gate::{self, Gate, Judgement, PolicyVerdict};
 use super::service::{describe_service, with_image};
-use super::snapshot::{given_snapshot, other_tenant};
-use crate::error::{AwsError, Denial, StepError};
+use super::snapshot::{DataSource, checked_source, data_source, given_snapshot, source_facts};
+use crate::error::{Denial, StepError};
 use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep, ServiceFacts, SnapshotFacts};
 use crate::records::NamespaceSettings;
@@ -164,53 +164,21 @@ async fn planned_snapshot(
     target: &Namespace,
     settings: &NamespaceSettings,
 ) -> Result<PlannedSnapshot, StepError> {
-    match (&state.source_namespace, &state.snapshot_id) {
-        (Some(source), None) => {
-            let source: Namespace = source.parse()?;
-            if &source == target {
-                return Err(StepError::invalid(format!(
-                    "source namespace {source} is the target namespace: deploy from another namespace or a snapshot"
-                )));
-            }
-            if !settings.admits_data_from(target, Some(&source)) {
-                return Err(other_tenant(target, &format!("namespace {source}")));
-            }
-            let Some((pointer, _)) = env.records().pointer(&source).await? else {
-                return Err(StepError::invalid(format!(
-                    "source namespace {source} has no active database to snapshot"
-                )));
-            };
-            let source_db = match env.aws.describe_db(&pointer.db_instance_id).await {
-                Ok(instance) => DatabaseFacts {
-                    active: true,
-                    ..gate::instance_facts(&instance)
-                },
-                Err(AwsError::NotFound { .. }) => {
-                    return Err(StepError::invalid(format!(
-                        "active database {} of {source} does not exist",
-                        pointer.db_instance_id
-                    )));
-                }
-                Err(err) => return Err(err.into()),
-            };
+    match data_source(state)? {
+        DataSource::Namespace(source) => {
+            let (source, pointer) = checked_source(env, target, settings, source).await?;
             // Step 1 names the snapshot with the execution's start time.
             let timestamp = Timestamp::from_datetime(state.execution()?.started_at);
+            let snapshot_id = names::snapshot_id(&source, timestamp)?;
+            let (source_db, facts) =
+                source_facts(env, &source, &pointer, &snapshot_id, timestamp).await?;
             Ok(PlannedSnapshot {
-                facts: SnapshotFacts {
-                    id: names::snapshot_id(&source, timestamp)?,
-                    source_db: source_db.id.clone(),
-                    created_at: timestamp.datetime().timestamp(),
-                    age_seconds: 0,
-                    allocated_storage_gib: source_db.allocated_storage_gib,
-                    engine: source_db.engine.clone(),
-                    engine_version: source_db.engine_version.clone(),
-                    taken_by_this_execution: true,
-                },
+                facts,
                 timestamp,
                 source_db: Some(source_db),
             })
         }
-        (None, Some(snapshot_id)) => {
+        DataSource::Snapshot(snapshot_id) => {
             let snapshot = given_snapshot(env, target, snapshot_id).await?;
             Ok(PlannedSnapshot {
                 facts: gate::snapshot_facts(&snapshot),
@@ -218,12 +186,6 @@ async fn planned_snapshot(
                 source_db: None,
             })
         }
-        (Some(_), Some(_)) => Err(StepError::invalid(
-            "give either source_namespace or snapshot_id, not both",
-        )),
-        (None, None) => Err(StepError::invalid(
-            "nothing to deploy: give source_namespace (snapshot its active database) or snapshot_id",
-        )),
     }
 }
 

@@ -4,16 +4,31 @@ use crate::error::{AwsError, ResourceKind, StepError};
 use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyStep, SnapshotFacts};
 use crate::ports::{Snapshot, tag};
-use crate::records::ActivePointer;
+use crate::records::{ActivePointer, NamespaceSettings};
 use crate::state::{DeployState, ExecutionInfo, Poll, SnapshotRef};
 
 /// Step 1: take a snapshot of the source namespace's active database, named with the
 /// execution's start time, or take the snapshot the caller names (the promoted artifact).
 pub async fn snapshot(env: Env<'_>, state: &DeployState) -> Result<SnapshotRef, StepError> {
     let target = state.namespace()?;
+    match data_source(state)? {
+        DataSource::Namespace(source) => take_snapshot(env, state, &target, source).await,
+        DataSource::Snapshot(snapshot_id) => given_snapshot(env, &target, snapshot_id).await,
+    }
+}
+
+/// Where a deploy's data comes from, as its request says.
+pub(super) enum DataSource<'a> {
+    /// Snapshot this namespace's active database.
+    Namespace(&'a str),
+    /// Restore this snapshot.
+    Snapshot(&'a str),
+}
+
+pub(super) fn data_source(state: &DeployState) -> Result<DataSource<'_>, StepError> {
     match (&state.source_namespace, &state.snapshot_id) {
-        (Some(source), None) => take_snapshot(env, state, &target, source).await,
-        (None, Some(snapshot_id)) => given_snapshot(env, &target, snapshot_id).await,
+        (Some(source), None) => Ok(DataSource::Namespace(source)),
+        (None, Some(snapshot_id)) => Ok(DataSource::Snapshot(snapshot_id)),
         (Some(_), Some(_)) => Err(StepError::invalid(
             "give either source_namespace or snapshot_id, not both",
         )),
@@ -23,28 +38,71 @@ pub async fn snapshot(env: Env<'_>, state: &DeployState) -> Result<SnapshotRef, 
     }
 }
 
-async fn take_snapshot(
+/// The source namespace of a deploy that snapshots it, checked: not the target, one whose data
+/// the target's `settings` admit, and with an active database. Returns it and its pointer.
+pub(super) async fn checked_source(
     env: Env<'_>,
-    state: &DeployState,
     target: &Namespace,
+    settings: &NamespaceSettings,
     source: &str,
-) -> Result<SnapshotRef, StepError> {
+) -> Result<(Namespace, ActivePointer), StepError> {
     let source: Namespace = source.parse()?;
     if &source == target {
         return Err(StepError::invalid(format!(
             "source namespace {source} is the target namespace: deploy from another namespace or a snapshot"
         )));
     }
-    let settings = env.records().settings(target).await?;
     if !settings.admits_data_from(target, Some(&source)) {
         return Err(other_tenant(target, &format!("namespace {source}")));
     }
-    let execution = state.execution()?;
     let Some((pointer, _)) = env.records().pointer(&source).await? else {
         return Err(StepError::invalid(format!(
             "source namespace {source} has no active database to snapshot"
         )));
     };
+    Ok((source, pointer))
+}
+
+/// The source's active database as a policy sees it, and the snapshot of it this execution is
+/// about to take (`snapshot_id`, stamped `timestamp`).
+pub(super) async fn source_facts(
+    env: Env<'_>,
+    source: &Namespace,
+    pointer: &ActivePointer,
+    snapshot_id: &str,
+    timestamp: Timestamp,
+) -> Result<(DatabaseFacts, SnapshotFacts), StepError> {
+    let source_db = match env.aws.describe_db(&pointer.db_instance_id).await {
+        Ok(instance) => DatabaseFacts {
+            // The source namespace's pointer names it: that is what `snapshot` copies.
+            active: true,
+            ..gate::instance_facts(&instance)
+        },
+        Err(AwsError::NotFound { .. }) => return Err(source_gone(pointer, source)),
+        Err(err) => return Err(err.into()),
+    };
+    let snapshot = SnapshotFacts {
+        id: snapshot_id.to_owned(),
+        source_db: source_db.id.clone(),
+        created_at: timestamp.datetime().timestamp(),
+        age_seconds: 0,
+        allocated_storage_gib: source_db.allocated_storage_gib,
+        engine: source_db.engine.clone(),
+        engine_version: source_db.engine_version.clone(),
+        taken_by_this_execution: true,
+    };
+    Ok((source_db, snapshot))
+}
+
+async fn take_snapshot(
+    env: Env<'_>,
+    state: &DeployState,
+    target: &Namespace,
+    source: &str,
+) -> Result<SnapshotRef, StepError> {
+    let settings = env.records().settings(target).await?;
+    let (source, pointer) = checked_source(env, target, &settings, source).await?;
+    let execution = state.execution()?;
     let timestamp = Timestamp::from_datetime(execution.started_at);
     let snapshot_id = names::snapshot_id(&source, timestamp)?;
 
@@ -60,27 +118,10 @@ async fn take_snapshot(
             Err(AwsError::NotFound { .. }) => {}
             Err(err) => return Err(err.into()),
         }
-        let settings = env.records().settings(target).await?;
-        let source_db = match env.aws.describe_db(&pointer.db_instance_id).await {
-            Ok(instance) => DatabaseFacts {
-                // The source namespace's pointer names it: that is what `snapshot` copies.
-                active: true,
-                ..gate::instance_facts(&instance)
-            },
-            Err(AwsError::NotFound { .. }) => return Err(source_gone(&pointer, &source)),
-            Err(err) => return Err(err.into()),
-        };
+        let (source_db, snapshot) =
+            source_facts(env, &source, &pointer, &snapshot_id, timestamp).await?;
         let mut facts = gate::deploy_facts(PolicyStep::Snapshot, state)?;
-        facts.snapshot = Some(SnapshotFacts {
-            id: snapshot_id.clone(),
-            source_db: source_db.id.clone(),
-            created_at: timestamp.datetime().timestamp(),
-            age_seconds: 0,
-            allocated_storage_gib: source_db.allocated_storage_gib,
-            engine: source_db.engine.clone(),
-            engine_version: source_db.engine_version.clone(),
-            taken_by_this_execution: true,
-        });
+        facts.snapshot = Some(snapshot);
         facts.source_db = Some(source_db);
         gate.check(&settings, facts).await?;
     }
