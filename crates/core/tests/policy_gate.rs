@@ -1144,6 +1144,9 @@ async fn each_decision_is_one_structured_log_line() {
     f.bind(&["naming", "capacity", "snapshot-only"]);
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(captured.clone());
+    // Other tests on other threads register the gate's callsites too; one registered while
+    // this dispatcher was being added can keep an interest computed without it. Recompute.
+    tracing::callsite::rebuild_interest_cache();
     steps::create_db(f.env(), &state).await.unwrap_err();
     let lines = captured.policy_lines();
     let decisions: Vec<&BTreeMap<String, String>> = lines
@@ -1171,6 +1174,9 @@ async fn each_decision_is_one_structured_log_line() {
     f.bind(&["broken"]);
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(captured.clone());
+    // Other tests on other threads register the gate's callsites too; one registered while
+    // this dispatcher was being added can keep an interest computed without it. Recompute.
+    tracing::callsite::rebuild_interest_cache();
     steps::create_db(f.env(), &state).await.unwrap_err();
     let lines = captured.policy_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
