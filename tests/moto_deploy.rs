@@ -81,17 +81,7 @@ struct Stack {
 
 impl Tenant {
     async fn new(final_snapshot: Option<bool>) -> Tenant {
-        let config = moto_config().await;
-        let clients = Clients {
-            aws: SdkAws::new(&config),
-            rds: aws_sdk_rds::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-            layout: ParameterLayout::default(),
-        };
-        let customer = format!("mt{}", random_letters(4));
-        let cluster = format!("{customer}-nonprod");
-        create_cluster(&clients.ecs, &cluster).await;
+        let (clients, customer, cluster) = Clients::for_a_new_customer().await;
         // Data two hours old in dev, one hour old in qa: neither collides with the deploy's.
         let dev = clients
             .seed(&format!("{customer}-0146-dev"), &cluster, 2, None)
@@ -107,17 +97,7 @@ impl Tenant {
     /// Two tiers whose stacks exist before Switchyard knows them (plain RDS and ECS calls, no
     /// Switchyard tag or record), onboarded with `switchyard tenant import` as a user types it.
     async fn imported() -> Tenant {
-        let config = moto_config().await;
-        let clients = Clients {
-            aws: SdkAws::new(&config),
-            rds: aws_sdk_rds::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-            layout: ParameterLayout::default(),
-        };
-        let customer = format!("mt{}", random_letters(4));
-        let cluster = format!("{customer}-nonprod");
-        create_cluster(&clients.ecs, &cluster).await;
+        let (clients, customer, cluster) = Clients::for_a_new_customer().await;
         let mut stacks = Vec::new();
         for (tier, hours_old) in [("dev", 2), ("qa", 1)] {
             let namespace = format!("{customer}-0146-{tier}");
@@ -165,6 +145,23 @@ fn cli(args: &[&str]) -> std::process::Output {
 }
 
 impl Clients {
+    /// Clients of moto's server, a customer name of their own (tests share the server) and its
+    /// ECS cluster, `<customer>-nonprod`.
+    async fn for_a_new_customer() -> (Clients, String, String) {
+        let config = moto_config().await;
+        let clients = Clients {
+            aws: SdkAws::new(&config),
+            rds: aws_sdk_rds::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            layout: ParameterLayout::default(),
+        };
+        let customer = format!("mt{}", random_letters(4));
+        let cluster = format!("{customer}-nonprod");
+        create_cluster(&clients.ecs, &cluster).await;
+        (clients, customer, cluster)
+    }
+
     fn records(&self) -> Records<'_> {
         Records {
             params: &self.aws,
@@ -1041,17 +1038,7 @@ async fn tenant_import_adopts_a_stack_made_with_plain_calls_and_a_deploy_then_su
 
 #[tokio::test]
 async fn tenant_import_refuses_a_service_that_does_not_use_the_database_and_records_nothing() {
-    let config = moto_config().await;
-    let clients = Clients {
-        aws: SdkAws::new(&config),
-        rds: aws_sdk_rds::Client::new(&config),
-        ssm: aws_sdk_ssm::Client::new(&config),
-        ecs: aws_sdk_ecs::Client::new(&config),
-        layout: ParameterLayout::default(),
-    };
-    let customer = format!("mt{}", random_letters(4));
-    let cluster = format!("{customer}-nonprod");
-    create_cluster(&clients.ecs, &cluster).await;
+    let (clients, customer, cluster) = Clients::for_a_new_customer().await;
     let (dev, ..) = clients
         .seed_stack(&format!("{customer}-0146-dev"), &cluster, 2, false)
         .await;
