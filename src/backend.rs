@@ -18,6 +18,8 @@ use switchyard_core::records::ParameterLayout;
 use switchyard_core::{Step, run_step};
 use switchyard_sim::World;
 
+use crate::integrations::{ECS_RUN_TASK_SYNC, run_task_sync};
+
 /// The default world file, relative to the working directory.
 pub const DEFAULT_WORLD: &str = ".switchyard/world.json";
 
@@ -208,6 +210,8 @@ pub struct StepInvoker {
     ports: Box<PortsFor>,
     layout: ParameterLayout,
     policies: Arc<dyn PolicyEngine>,
+    /// What a `.sync` integration waits on: the world's virtual clock, or the wall clock.
+    clock: Arc<dyn Clock>,
 }
 
 impl StepInvoker {
@@ -216,7 +220,13 @@ impl StepInvoker {
         layout: ParameterLayout,
         policies: Arc<dyn PolicyEngine>,
     ) -> Self {
-        Self::with_ports(move |stage| backend.aws_for(stage), layout, policies)
+        let clock = backend.clock();
+        Self::with_ports(move |stage| backend.aws_for(stage), layout, policies).with_clock(clock)
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// On any implementation of the ports (a test may wrap an adapter, say).
@@ -229,6 +239,7 @@ impl StepInvoker {
             ports: Box::new(ports),
             layout,
             policies,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -239,8 +250,19 @@ impl TaskInvoker for StepInvoker {
         &self,
         resource: &str,
         input: Value,
-        _ctx: &TaskContext,
+        ctx: &TaskContext,
     ) -> Result<Value, TaskFailure> {
+        if resource == ECS_RUN_TASK_SYNC {
+            // The only task the machines run on ECS directly: an upgrade's migration.
+            let aws = (self.ports)(Some(Stage::Migrate));
+            return run_task_sync(
+                aws.as_ref(),
+                self.clock.as_ref(),
+                input,
+                ctx.timeout_seconds,
+            )
+            .await;
+        }
         let step = step_of_resource(resource).ok_or_else(|| TaskFailure {
             error: "Lambda.ResourceNotFoundException".into(),
             cause: format!("function not found: {resource}"),

@@ -85,6 +85,10 @@ impl PolicyEngine for ObservedEngine {
             .push(decision_lines(plugin, context.step, &result));
         result
     }
+
+    async fn declares_setting(&self, plugin: &str, property: &str) -> bool {
+        self.inner.declares_setting(plugin, property).await
+    }
 }
 
 #[cfg(test)]

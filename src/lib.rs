@@ -5,6 +5,7 @@ pub mod backend;
 pub mod campaign;
 pub mod decisions;
 pub mod deploy;
+pub mod integrations;
 pub mod policy;
 pub mod progress;
 pub mod remote;

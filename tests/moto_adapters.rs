@@ -883,6 +883,8 @@ fn app_environment_change(environment: &[(&str, &str)], tags: Tags) -> RevisionC
         unset: Vec::new(),
         image: None,
         tags,
+        family: None,
+        command: None,
     }
 }
 
@@ -948,6 +950,7 @@ async fn ecs_describe_service_and_task_definition_map_to_domain_types() {
                     ("DB_PORT", "5432"),
                 ]),
                 secrets: map(&[("DB_PASSWORD", &ecs.secret_arn)]),
+                command: Vec::new(),
             },
             ContainerDefinition {
                 name: "proxy".into(),
@@ -956,6 +959,7 @@ async fn ecs_describe_service_and_task_definition_map_to_domain_types() {
                 memory_mib: Some(64),
                 environment: map(&[("MODE", "proxy"), ("DB_HOST", "not-this-one")]),
                 secrets: BTreeMap::new(),
+                command: Vec::new(),
             },
         ]
     );
@@ -1001,6 +1005,8 @@ async fn ecs_register_revision_changes_env_and_image_and_keeps_everything_else()
             (tag::EXECUTION, &execution),
             (tag::PREVIOUS_TASK_DEFINITION, &ecs.base_arn),
         ]),
+        family: None,
+        command: None,
     };
     let registered = m
         .aws
@@ -1108,6 +1114,7 @@ async fn ecs_register_task_definition_and_latest_revision() {
                 "PASSWORD",
                 "arn:aws:ssm:us-east-1:123456789012:parameter/switchyard-test/pw",
             )]),
+            command: Vec::new(),
         }],
         cpu: Some("256".into()),
         memory: Some("512".into()),
@@ -1566,6 +1573,8 @@ async fn ecs_register_revision_sets_secrets_by_reference_and_removes_dropped_set
         unset: vec!["KEEP".into()],
         image: None,
         tags: Tags::new(),
+        family: None,
+        command: None,
     };
     let registered = m
         .aws

@@ -36,8 +36,9 @@ use switchyard_aws::SdkAws;
 use switchyard_core::error::AwsError;
 use switchyard_core::names::Timestamp;
 use switchyard_core::ports::{
-    Clock, Databases, DbInstance, DeleteDbRequest, Parameter, Parameters, RestoreDbRequest,
-    RevisionChange, Service, Services, Snapshot, Snapshots, Tags, TaskDefinition, tag,
+    Clock, Databases, DbInstance, DeleteDbRequest, EcsTask, Parameter, Parameters,
+    RestoreDbRequest, RevisionChange, RunTaskRequest, Service, Services, Snapshot, Snapshots, Tags,
+    TaskDefinition, tag,
 };
 use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout, Records};
 use switchyard_core::steps::service::env_var;
@@ -211,6 +212,7 @@ impl Clients {
             activated_at: Utc::now(),
             app_version: None,
             master_user_secret_arn: None,
+            schema_version: None,
         };
         assert_eq!(
             self.records()
@@ -857,6 +859,26 @@ impl Services for CompletedRollouts {
         family: &str,
     ) -> Result<Option<TaskDefinition>, AwsError> {
         self.0.latest_task_definition(family).await
+    }
+
+    async fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired_count: i32,
+    ) -> Result<Service, AwsError> {
+        self.0
+            .set_desired_count(cluster, service, desired_count)
+            .await
+            .map(completed)
+    }
+
+    async fn run_task(&self, request: &RunTaskRequest) -> Result<EcsTask, AwsError> {
+        self.0.run_task(request).await
+    }
+
+    async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<EcsTask, AwsError> {
+        self.0.describe_task(cluster, task_arn).await
     }
 }
 

@@ -66,6 +66,8 @@ pub(crate) enum Kind {
     Task {
         resource: String,
         processing: Processing,
+        /// A static `TimeoutSeconds`: handed to the invoker, which must bound itself.
+        timeout_seconds: Option<u64>,
     },
     Pass {
         parameters: Option<Template>,
@@ -739,6 +741,10 @@ impl Loader {
                 Kind::Task {
                     resource: required_str(obj, "Resource", &loc)?.to_owned(),
                     processing: processing(obj, &loc, true)?,
+                    timeout_seconds: obj
+                        .get("TimeoutSeconds")
+                        .and_then(Value::as_u64)
+                        .filter(|seconds| *seconds > 0),
                 }
             }
             "Pass" => Kind::Pass {

@@ -35,6 +35,9 @@ pub struct TaskContext {
     pub execution_id: String,
     /// How many times this state has been retried so far (`$$.State.RetryCount`).
     pub retry_count: u32,
+    /// The Task's static `TimeoutSeconds`: an invoker that waits (a `.sync` integration) fails
+    /// with `States.Timeout` past it.
+    pub timeout_seconds: Option<u64>,
 }
 
 /// A Task's failure: the error name (matched by Retry/Catch verbatim) and its cause.
@@ -760,7 +763,11 @@ impl<'r> Exec<'r> {
             Kind::Task {
                 resource,
                 processing,
-            } => self.task(visit, raw, resource, processing).await,
+                timeout_seconds,
+            } => {
+                self.task(visit, raw, resource, processing, *timeout_seconds)
+                    .await
+            }
             Kind::Parallel {
                 branches,
                 processing,
@@ -860,6 +867,7 @@ impl<'r> Exec<'r> {
         raw: &Value,
         resource: &str,
         processing: &Processing,
+        timeout_seconds: Option<u64>,
     ) -> Result<Value, Interrupt> {
         let input = self.effective_input(visit, raw, processing.parameters.as_ref())?;
         self.emit(HistoryEventKind::TaskScheduled {
@@ -870,6 +878,7 @@ impl<'r> Exec<'r> {
             state_name: visit.state.name.clone(),
             execution_id: self.execution_arn.clone(),
             retry_count: visit.retry_count,
+            timeout_seconds,
         };
         let outcome = self.runner.invoker.invoke(resource, input, &ctx).await;
         self.check_deadline()?;

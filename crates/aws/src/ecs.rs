@@ -6,19 +6,24 @@ use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
 use aws_sdk_ecs::operation::describe_task_definition::{
     DescribeTaskDefinitionError, DescribeTaskDefinitionOutput,
 };
+use aws_sdk_ecs::operation::describe_tasks::DescribeTasksError;
 use aws_sdk_ecs::operation::register_task_definition::{
     RegisterTaskDefinitionError, RegisterTaskDefinitionOutput,
 };
+use aws_sdk_ecs::operation::run_task::RunTaskError;
 use aws_sdk_ecs::operation::update_service::UpdateServiceError;
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition as SdkContainer, Deployment as SdkDeployment, KeyValuePair,
-    NetworkMode, Secret, Service as SdkService, SortOrder, Tag,
-    TaskDefinition as SdkTaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
+    AssignPublicIp, AwsVpcConfiguration as SdkAwsVpc, Compatibility,
+    ContainerDefinition as SdkContainer, Deployment as SdkDeployment, KeyValuePair, LaunchType,
+    NetworkConfiguration, NetworkMode, Secret, Service as SdkService, SortOrder, Tag,
+    Task as SdkTask, TaskDefinition as SdkTaskDefinition, TaskDefinitionField,
+    TaskDefinitionStatus,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use switchyard_core::error::{AwsError, ResourceKind};
 use switchyard_core::ports::{
-    ContainerDefinition, Deployment, RevisionChange, Service, Services, Tags, TaskDefinition,
+    AwsVpcConfiguration, ContainerDefinition, Deployment, EcsTask, RevisionChange, RunTaskRequest,
+    Service, Services, Tags, TaskContainer, TaskDefinition,
 };
 
 use crate::SdkAws;
@@ -171,7 +176,10 @@ impl Services for SdkAws {
                 ),
             })?;
         apply_change(container, change);
-        let family = base.family.unwrap_or_default();
+        let family = change
+            .family
+            .clone()
+            .unwrap_or_else(|| base.family.unwrap_or_default());
         let tags = revision_tags(from_sdk_tags(described.tags), &change.tags);
         // Every field RegisterTaskDefinition accepts, taken from the base as described. The
         // describe-only ones (ARN, revision, status, compatibilities, requiresAttributes,
@@ -234,6 +242,160 @@ impl Services for SdkAws {
             .service
             .map(|updated| to_service(cluster, updated))
             .ok_or_else(|| missing_in_response("UpdateService", ResourceKind::Service, service))
+    }
+
+    async fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired_count: i32,
+    ) -> Result<Service, AwsError> {
+        let output = self
+            .ecs
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(desired_count)
+            .send()
+            .await
+            .map_err(|err| {
+                map_sdk_error(err, |err| match err {
+                    UpdateServiceError::ServiceNotFoundException(_)
+                    | UpdateServiceError::ServiceNotActiveException(_) => {
+                        not_found(ResourceKind::Service, service)
+                    }
+                    UpdateServiceError::ClusterNotFoundException(_) => {
+                        not_found(ResourceKind::Cluster, cluster)
+                    }
+                    _ => None,
+                })
+            })?;
+        output
+            .service
+            .map(|updated| to_service(cluster, updated))
+            .ok_or_else(|| missing_in_response("UpdateService", ResourceKind::Service, service))
+    }
+
+    async fn run_task(&self, request: &RunTaskRequest) -> Result<EcsTask, AwsError> {
+        let network = match &request.network {
+            Some(network) => Some(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        SdkAwsVpc::builder()
+                            .set_subnets(Some(network.subnets.clone()))
+                            .set_security_groups(non_empty(network.security_groups.clone()))
+                            .set_assign_public_ip(
+                                network
+                                    .assign_public_ip
+                                    .as_deref()
+                                    .map(AssignPublicIp::from),
+                            )
+                            .build()
+                            .map_err(|err| AwsError::Rejected {
+                                code: "InvalidParameterException".to_owned(),
+                                message: format!("network configuration: {err}"),
+                            })?,
+                    )
+                    .build(),
+            ),
+            None => None,
+        };
+        let output = self
+            .ecs
+            .run_task()
+            .cluster(&request.cluster)
+            .task_definition(&request.task_definition)
+            .set_launch_type(request.launch_type.as_deref().map(LaunchType::from))
+            .set_network_configuration(network)
+            .set_started_by(request.started_by.clone())
+            .count(1)
+            .send()
+            .await
+            .map_err(|err| {
+                map_sdk_error(err, |err| match err {
+                    RunTaskError::ClusterNotFoundException(_) => {
+                        not_found(ResourceKind::Cluster, &request.cluster)
+                    }
+                    _ => None,
+                })
+            })?;
+        if let Some(failure) = output.failures.unwrap_or_default().into_iter().next() {
+            return Err(AwsError::Rejected {
+                code: "RunTaskFailure".to_owned(),
+                message: format!(
+                    "task of {} did not start: {} {}",
+                    request.task_definition,
+                    failure.reason.unwrap_or_default(),
+                    failure.detail.unwrap_or_default()
+                ),
+            });
+        }
+        output
+            .tasks
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(to_task)
+            .ok_or_else(|| {
+                missing_in_response("RunTask", ResourceKind::Task, &request.task_definition)
+            })
+    }
+
+    async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<EcsTask, AwsError> {
+        let output = self
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(task_arn)
+            .send()
+            .await
+            .map_err(|err| {
+                map_sdk_error(err, |err| match err {
+                    DescribeTasksError::ClusterNotFoundException(_) => {
+                        not_found(ResourceKind::Cluster, cluster)
+                    }
+                    _ => None,
+                })
+            })?;
+        output
+            .tasks
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(to_task)
+            .ok_or_else(|| AwsError::NotFound {
+                kind: ResourceKind::Task,
+                id: task_arn.to_owned(),
+            })
+    }
+}
+
+fn to_task(task: SdkTask) -> EcsTask {
+    let time = |t: Option<aws_smithy_types::DateTime>| {
+        t.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+    };
+    EcsTask {
+        task_arn: task.task_arn.unwrap_or_default(),
+        cluster_arn: task.cluster_arn.unwrap_or_default(),
+        task_definition_arn: task.task_definition_arn.unwrap_or_default(),
+        last_status: task.last_status.unwrap_or_default(),
+        desired_status: task.desired_status.unwrap_or_default(),
+        stop_code: task.stop_code.map(|code| code.as_str().to_owned()),
+        stopped_reason: task.stopped_reason,
+        containers: task
+            .containers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| TaskContainer {
+                name: c.name.unwrap_or_default(),
+                last_status: c.last_status.unwrap_or_default(),
+                exit_code: c.exit_code,
+                reason: c.reason,
+            })
+            .collect(),
+        started_by: task.started_by,
+        created_at: time(task.created_at),
+        stopped_at: time(task.stopped_at),
     }
 }
 
@@ -319,6 +481,9 @@ fn apply_change(container: &mut SdkContainer, change: &RevisionChange) {
     if let Some(image) = &change.image {
         container.image = Some(image.clone());
     }
+    if let Some(command) = &change.command {
+        container.command = Some(command.clone());
+    }
 }
 
 /// The base's own tags outside Switchyard's namespace, then `changed` on top: Switchyard's tags
@@ -392,6 +557,15 @@ fn to_service(cluster: &str, service: SdkService) -> Service {
             .into_iter()
             .map(to_deployment)
             .collect(),
+        launch_type: service.launch_type.map(|t| t.as_str().to_owned()),
+        network: service
+            .network_configuration
+            .and_then(|n| n.awsvpc_configuration)
+            .map(|vpc| AwsVpcConfiguration {
+                subnets: vpc.subnets,
+                security_groups: vpc.security_groups.unwrap_or_default(),
+                assign_public_ip: vpc.assign_public_ip.map(|a| a.as_str().to_owned()),
+            }),
     }
 }
 
@@ -455,6 +629,7 @@ fn to_container(container: SdkContainer) -> ContainerDefinition {
             .into_iter()
             .map(|secret| (secret.name, secret.value_from))
             .collect(),
+        command: container.command.unwrap_or_default(),
     }
 }
 
@@ -476,6 +651,7 @@ fn to_sdk_container(container: &ContainerDefinition) -> Result<SdkContainer, Aws
         .set_memory(container.memory_mib)
         .set_environment(non_empty(environment))
         .set_secrets(non_empty(secrets))
+        .set_command(non_empty(container.command.clone()))
         .build())
 }
 
@@ -604,6 +780,7 @@ mod tests {
                         "DATABASE_URL",
                         "arn:aws:ssm:us-east-1:123456789012:parameter/xy/db",
                     )]),
+                    command: Vec::new(),
                 },
                 ContainerDefinition {
                     name: "sidecar".into(),
@@ -612,6 +789,7 @@ mod tests {
                     memory_mib: None,
                     environment: pairs(&[]),
                     secrets: pairs(&[]),
+                    command: Vec::new(),
                 },
             ],
             cpu: Some("256".into()),
@@ -667,6 +845,8 @@ mod tests {
                         rollout_state_reason: None,
                     },
                 ],
+                launch_type: None,
+                network: None,
             }
         );
     }
@@ -929,6 +1109,8 @@ mod tests {
                 ("switchyard:namespace", "xy-0146-qa"),
                 ("switchyard:previous-task-definition", TD_ARN),
             ]),
+            family: None,
+            command: None,
         }
     }
 
@@ -1047,6 +1229,8 @@ mod tests {
             unset: Vec::new(),
             image: None,
             tags: pairs(&[("switchyard:execution", "e-2")]),
+            family: None,
+            command: None,
         };
         testing::ecs(&[&describe, &register])
             .register_revision(TD_ARN, &change)

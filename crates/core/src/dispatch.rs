@@ -21,12 +21,16 @@ use crate::steps::{self, Env};
 pub enum Step {
     AcquireLock,
     Preflight,
+    /// An upgrade's freeze: the service scaled to zero before its own data is snapshotted.
+    FreezeService,
     Snapshot,
     CheckSnapshot,
     ReadPointer,
     CreateDb,
     CheckDb,
     SetCredentials,
+    /// Registers the task definitions the `Migrate` map runs (`ecs:runTask.sync`).
+    PrepareMigrations,
     SwapPointer,
     DeployService,
     CheckService,
@@ -43,11 +47,16 @@ pub enum Step {
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     Preflight,
+    /// An upgrade's freeze (`freeze-service`).
+    Freeze,
     Snapshot,
     ReadPointer,
     CreateDb,
     /// The new database's own master password (`set-credentials`).
     Credentials,
+    /// The migrations: their task definitions (`prepare-migrations`) and the ECS tasks that run
+    /// them (`ecs:runTask.sync`).
+    Migrate,
     SwapPointer,
     DeployService,
     WaitStable,
@@ -58,12 +67,14 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 11] = [
+    pub const ALL: [Stage; 13] = [
         Stage::Preflight,
+        Stage::Freeze,
         Stage::Snapshot,
         Stage::ReadPointer,
         Stage::CreateDb,
         Stage::Credentials,
+        Stage::Migrate,
         Stage::SwapPointer,
         Stage::DeployService,
         Stage::WaitStable,
@@ -75,10 +86,12 @@ impl Stage {
     pub fn as_str(&self) -> &'static str {
         match self {
             Stage::Preflight => "preflight",
+            Stage::Freeze => "freeze",
             Stage::Snapshot => "snapshot",
             Stage::ReadPointer => "read-pointer",
             Stage::CreateDb => "create-db",
             Stage::Credentials => "credentials",
+            Stage::Migrate => "migrate",
             Stage::SwapPointer => "swap-pointer",
             Stage::DeployService => "deploy-service",
             Stage::WaitStable => "wait-stable",
@@ -113,15 +126,17 @@ impl FromStr for Stage {
 }
 
 impl Step {
-    pub const ALL: [Step; 16] = [
+    pub const ALL: [Step; 18] = [
         Step::AcquireLock,
         Step::Preflight,
+        Step::FreezeService,
         Step::Snapshot,
         Step::CheckSnapshot,
         Step::ReadPointer,
         Step::CreateDb,
         Step::CheckDb,
         Step::SetCredentials,
+        Step::PrepareMigrations,
         Step::SwapPointer,
         Step::DeployService,
         Step::CheckService,
@@ -136,12 +151,14 @@ impl Step {
         match self {
             Step::AcquireLock => "acquire-lock",
             Step::Preflight => "preflight",
+            Step::FreezeService => "freeze-service",
             Step::Snapshot => "snapshot",
             Step::CheckSnapshot => "check-snapshot",
             Step::ReadPointer => "read-pointer",
             Step::CreateDb => "create-db",
             Step::CheckDb => "check-db",
             Step::SetCredentials => "set-credentials",
+            Step::PrepareMigrations => "prepare-migrations",
             Step::SwapPointer => "swap-pointer",
             Step::DeployService => "deploy-service",
             Step::CheckService => "check-service",
@@ -182,6 +199,8 @@ impl Step {
             Step::ReadPointer => Some(Stage::ReadPointer),
             Step::CreateDb | Step::CheckDb => Some(Stage::CreateDb),
             Step::SetCredentials => Some(Stage::Credentials),
+            Step::FreezeService => Some(Stage::Freeze),
+            Step::PrepareMigrations => Some(Stage::Migrate),
             Step::SwapPointer => Some(Stage::SwapPointer),
             Step::DeployService => Some(Stage::DeployService),
             Step::CheckService => Some(Stage::WaitStable),
@@ -225,12 +244,13 @@ pub async fn run_step(
 }
 
 /// What a deploy's execution input may hold, besides the `execution` its first state adds.
-pub const REQUEST_KEYS: [&str; 5] = [
+pub const REQUEST_KEYS: [&str; 6] = [
     "namespace",
     "source_namespace",
     "snapshot_id",
     "image",
     "settings_only",
+    "upgrade_to",
 ];
 
 /// A key the request does not know is refused, not ignored: a typo (`snapshotid`) must not
@@ -267,6 +287,8 @@ async fn run_deploy_step(step: Step, env: Env<'_>, event: Value) -> Result<Value
         Step::CreateDb => to_value(steps::create_db(env, &state).await?),
         Step::CheckDb => to_value(steps::check_db(env, &state).await?),
         Step::SetCredentials => to_value(steps::set_credentials(env, &state).await?),
+        Step::FreezeService => to_value(steps::freeze_service(env, &state).await?),
+        Step::PrepareMigrations => to_value(steps::prepare_migrations(env, &state).await?),
         Step::SwapPointer => to_value(steps::swap_pointer(env, &state).await?),
         Step::DeployService => to_value(steps::deploy_service(env, &state).await?),
         Step::CheckService => to_value(steps::check_service(env, &state).await?),

@@ -34,6 +34,12 @@ pub mod names {
     pub const AWS_REJECTED: &str = "AwsRejected";
     /// A bug or an impossible state: stop and page someone.
     pub const INTERNAL: &str = "Internal";
+    /// The release catalog (`{root}/releases`) is malformed, or a change would make it so
+    /// (lines that do not order, a backport that points forward, ...).
+    pub const INVALID_RELEASE_CATALOG: &str = "InvalidReleaseCatalog";
+    /// No upgrade path leads from the tenant's version to the target: a downgrade, or a
+    /// version the release catalog does not have.
+    pub const NO_UPGRADE_PATH: &str = "NoUpgradePath";
 
     /// Every name a Switchyard function can raise.
     pub const ALL: &[&str] = &[
@@ -48,6 +54,8 @@ pub mod names {
         POLL_TIMEOUT,
         AWS_REJECTED,
         INTERNAL,
+        INVALID_RELEASE_CATALOG,
+        NO_UPGRADE_PATH,
     ];
 }
 
@@ -60,6 +68,7 @@ pub enum ResourceKind {
     Cluster,
     Service,
     TaskDefinition,
+    Task,
     StateMachine,
     Execution,
 }
@@ -73,6 +82,7 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Cluster => "cluster",
             ResourceKind::Service => "service",
             ResourceKind::TaskDefinition => "task definition",
+            ResourceKind::Task => "task",
             ResourceKind::StateMachine => "state machine",
             ResourceKind::Execution => "execution",
         })
@@ -157,6 +167,10 @@ pub enum StepError {
     AwsRejected(AwsError),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("{0}")]
+    InvalidReleaseCatalog(String),
+    #[error("no upgrade path for {namespace}: {reason}")]
+    NoUpgradePath { namespace: String, reason: String },
 }
 
 impl StepError {
@@ -174,6 +188,8 @@ impl StepError {
             StepError::PollTimeout { .. } => names::POLL_TIMEOUT,
             StepError::AwsRejected(_) => names::AWS_REJECTED,
             StepError::Internal(_) => names::INTERNAL,
+            StepError::InvalidReleaseCatalog(_) => names::INVALID_RELEASE_CATALOG,
+            StepError::NoUpgradePath { .. } => names::NO_UPGRADE_PATH,
         }
     }
 

@@ -272,6 +272,25 @@ pub trait PolicyEngine: Send + Sync {
         plugin: &str,
         context: &PolicyContext,
     ) -> Result<Option<Evaluation>, PluginFailure>;
+
+    /// Whether the named plugin's settings schema declares `property`, one of the values the
+    /// host supplies (see [`HOST_SETTINGS`]). A plugin asks for them by declaring them.
+    async fn declares_setting(&self, _plugin: &str, _property: &str) -> bool {
+        false
+    }
+}
+
+/// The settings Switchyard supplies to a plugin that declares them in its settings schema:
+/// `release_catalog`, the installation's release catalog (`{root}/releases`).
+pub const HOST_SETTINGS: &[&str] = &[RELEASE_CATALOG_SETTING];
+pub const RELEASE_CATALOG_SETTING: &str = "release_catalog";
+
+/// Whether a settings schema (JSON Schema text) declares a top-level `property`.
+pub fn schema_declares(schema: &str, property: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(schema)
+        .ok()
+        .and_then(|schema| schema.get("properties")?.get(property).cloned())
+        .is_some()
 }
 
 /// An engine with no plugins: every plugin the catalog names is missing, so a namespace with

@@ -157,6 +157,9 @@ pub struct ContainerDefinition {
     pub environment: BTreeMap<String, String>,
     /// Environment name -> Parameter Store or Secrets Manager ARN.
     pub secrets: BTreeMap<String, String>,
+    /// The command, when the definition overrides the image's (a migration's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +200,83 @@ pub struct Service {
     pub desired_count: i32,
     pub running_count: i32,
     pub deployments: Vec<Deployment>,
+    /// `FARGATE`, `EC2`, ...; `None` when the service uses a capacity provider strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The service's `awsvpc` network: a one-off task of the tenant (a migration) runs in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<AwsVpcConfiguration>,
+}
+
+/// ECS's `awsvpcConfiguration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AwsVpcConfiguration {
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// `ENABLED` or `DISABLED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<String>,
+}
+
+/// ECS RunTask, as much of it as a migration needs: the task definition carries the command,
+/// the image and the database's coordinates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunTaskRequest {
+    pub cluster: String,
+    pub task_definition: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<AwsVpcConfiguration>,
+    /// ECS's `startedBy` (up to 128 characters): who ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+}
+
+/// One container of an ECS task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskContainer {
+    pub name: String,
+    pub last_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An ECS task, as DescribeTasks tells it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EcsTask {
+    pub task_arn: String,
+    pub cluster_arn: String,
+    pub task_definition_arn: String,
+    /// `PROVISIONING`, `PENDING`, `ACTIVATING`, `RUNNING`, `DEACTIVATING`, `STOPPING`,
+    /// `DEPROVISIONING`, `STOPPED`.
+    pub last_status: String,
+    pub desired_status: String,
+    /// `EssentialContainerExited`, `TaskFailedToStart`, `UserInitiated`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    pub containers: Vec<TaskContainer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+impl EcsTask {
+    /// Stopped, with every container's exit code 0: what Step Functions' `runTask.sync` calls
+    /// success.
+    pub fn succeeded(&self) -> bool {
+        self.last_status == "STOPPED"
+            && !self.containers.is_empty()
+            && self.containers.iter().all(|c| c.exit_code == Some(0))
+    }
 }
 
 /// How a new task definition revision differs from the one it is derived from.
@@ -216,6 +296,13 @@ pub struct RevisionChange {
     pub image: Option<String>,
     /// Tags to set (added or replaced); tags under `switchyard:` not named here are dropped.
     pub tags: Tags,
+    /// Register into this family instead of the base's (a migration's task definition is a copy
+    /// of the service's, in a family of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// A new command for the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
 }
 
 #[async_trait]
@@ -247,6 +334,19 @@ pub trait Services: Send + Sync {
         service: &str,
         task_definition_arn: &str,
     ) -> Result<Service, AwsError>;
+    /// Changes only the service's desired count (UpdateService with `desiredCount`): the
+    /// upgrade's freeze (0) and thaw.
+    async fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired_count: i32,
+    ) -> Result<Service, AwsError>;
+    /// Starts one task (RunTask). A non-empty `failures` list is [`AwsError::Rejected`] with code
+    /// `RunTaskFailure`.
+    async fn run_task(&self, request: &RunTaskRequest) -> Result<EcsTask, AwsError>;
+    /// DescribeTasks of one task.
+    async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<EcsTask, AwsError>;
 }
 
 /// One event of a Step Functions execution's history, as much of it as progress needs.

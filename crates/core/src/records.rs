@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::error::{AwsError, StepError};
 use crate::names::{Namespace, Timestamp};
 use crate::ports::{Parameter, Parameters};
+use switchyard_releases::ReleaseCatalog;
 
 pub const DEFAULT_ROOT: &str = "/switchyard";
 
@@ -98,6 +99,11 @@ impl ParameterLayout {
     /// The policy catalog: one parameter for the installation, outside every namespace.
     pub fn policies(&self) -> String {
         format!("{}/policies", self.root)
+    }
+
+    /// The release catalog: one parameter for the installation (`switchyard release add`).
+    pub fn releases(&self) -> String {
+        format!("{}/releases", self.root)
     }
 
     /// The namespace a parameter name belongs to, when it is a settings parameter.
@@ -213,6 +219,11 @@ pub struct ActivePointer {
     /// gave the database its own before making it active); the service takes it by reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_user_secret_arn: Option<String>,
+    /// The release whose schema the database holds: the target of the migrations the deploy
+    /// ran on it, else the schema of the data it restored. `None` when unknown (then the
+    /// application version is the best guess).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<String>,
 }
 
 /// How the last deploy that held a namespace's lock ended, written as it released the lock:
@@ -671,6 +682,28 @@ impl Records<'_> {
         Ok(self
             .params
             .put_parameter(&self.layout.policies(), &to_json(catalog)?, true)
+            .await?)
+    }
+
+    /// The release catalog and its parameter version; `None` when none was recorded.
+    pub async fn release_catalog(&self) -> Result<Option<(ReleaseCatalog, i64)>, StepError> {
+        let Some(parameter) = self.params.get_parameter(&self.layout.releases()).await? else {
+            return Ok(None);
+        };
+        let catalog = ReleaseCatalog::from_json(&parameter.value).map_err(|err| {
+            StepError::InvalidReleaseCatalog(format!(
+                "parameter {} (version {}): {err}",
+                parameter.name, parameter.version
+            ))
+        })?;
+        Ok(Some((catalog, parameter.version)))
+    }
+
+    /// Writes the catalog (validated by construction); returns the parameter's new version.
+    pub async fn put_release_catalog(&self, catalog: &ReleaseCatalog) -> Result<i64, StepError> {
+        Ok(self
+            .params
+            .put_parameter(&self.layout.releases(), &catalog.to_json(), true)
             .await?)
     }
 

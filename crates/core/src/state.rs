@@ -20,13 +20,15 @@ pub struct ExecutionInfo {
 
 /// The keys of the deploy document that the steps (and their `Catch`es) write, in the order of
 /// [`DeployState`]'s fields: an execution input may not set them.
-pub const STEP_KEYS: [&str; 11] = [
+pub const STEP_KEYS: [&str; 13] = [
     "lock",
     "preflight",
+    "freeze",
     "snapshot",
     "previous",
     "db",
     "credentials",
+    "migrations",
     "swap",
     "service",
     "cleanup",
@@ -70,6 +72,11 @@ pub struct DeployState {
     /// if given) onto the active one. No data moves; the same rollback rules hold.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settings_only: bool,
+    /// Upgrade the tenant's own data to this release (`switchyard upgrade`): writes frozen,
+    /// its own active database snapshotted and restored beside, migrated along the release
+    /// catalog's path, then the release's image rolled out. The image comes from the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_to: Option<String>,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<ExecutionInfo>,
@@ -78,6 +85,8 @@ pub struct DeployState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preflight: Option<PreflightReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<FreezeReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<PointerRead>,
@@ -85,6 +94,8 @@ pub struct DeployState {
     pub db: Option<DbRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<CredentialsRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrations: Option<MigrationRun>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swap: Option<SwapReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,10 +201,44 @@ pub struct SweepReport {
     pub poll: Poll,
 }
 
+/// The upgrade's freeze: the service scaled to zero so that no write reaches the database
+/// between its snapshot and the swap. Rollback and the rollout scale it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreezeReport {
+    pub cluster: String,
+    pub service: String,
+    /// The desired count before the freeze (from Preflight's read), restored by the thaw.
+    pub desired_count_before: i32,
+    pub running_count: i32,
+    #[serde(flatten)]
+    pub poll: Poll,
+}
+
+/// What `prepare-migrations` registered for the `Migrate` map: one task definition per hop
+/// (a copy of the service's, with the release's image and migration command, pointed at the new
+/// database), and where the tasks run. `run` is ECS RunTask's own shape, as
+/// `arn:aws:states:::ecs:runTask.sync` takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationRun {
+    pub db_instance_id: String,
+    pub hops: Vec<MigrationHop>,
+    pub run: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationHop {
+    pub version: String,
+    pub task_definition_arn: String,
+    pub command: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RollbackReport {
     pub pointer_restored: bool,
     pub service_restored: bool,
+    /// The upgrade's frozen service is back at its desired count.
+    #[serde(default)]
+    pub service_thawed: bool,
     pub service_stable: bool,
     #[serde(flatten)]
     pub sweep: SweepReport,
@@ -282,6 +327,17 @@ impl DeployState {
         } else {
             Ok(&self.swap()?.pointer)
         }
+    }
+
+    /// The image the rollout brings: the request's, or the catalog's for the upgrade's target
+    /// (which Preflight resolved).
+    pub fn rollout_image(&self) -> Option<&str> {
+        self.image.as_deref().or_else(|| {
+            self.preflight
+                .as_ref()
+                .and_then(|p| p.schema.as_ref())
+                .and_then(|schema| schema.image.as_deref())
+        })
     }
 
     pub fn snapshot(&self) -> Result<&SnapshotRef, StepError> {

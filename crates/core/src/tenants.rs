@@ -384,6 +384,8 @@ pub async fn import(
             .master_user_secret
             .as_ref()
             .map(|secret| secret.secret_arn.clone()),
+        // Adopted as it runs: its schema is its application's.
+        schema_version: settings.version.clone(),
     };
 
     create_settings(aws, layout, ns, &settings).await?;

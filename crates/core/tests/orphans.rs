@@ -595,6 +595,8 @@ async fn a_database_a_service_uses_is_no_orphan_whatever_its_tags_say() {
                 unset: Vec::new(),
                 image: None,
                 tags: Tags::new(),
+                family: None,
+                command: None,
             },
         )
         .await

@@ -927,6 +927,7 @@ async fn rollback_restores_a_pointer_the_swap_wrote_after_a_foreign_write() {
         activated_at: f.world.now(),
         app_version: None,
         master_user_secret_arn: None,
+        schema_version: None,
     };
     f.records()
         .put_pointer(&ns(QA), &ours, Some(foreign))

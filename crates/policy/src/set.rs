@@ -235,4 +235,10 @@ impl PolicyEngine for PluginSet {
         }
         self.host.evaluate(loaded, context).await.map(Some)
     }
+
+    async fn declares_setting(&self, plugin: &str, property: &str) -> bool {
+        self.plugins.get(plugin).is_some_and(|loaded| {
+            switchyard_core::policy::schema_declares(&loaded.descriptor.settings_schema, property)
+        })
+    }
 }

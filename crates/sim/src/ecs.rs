@@ -2,7 +2,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_core::error::{AwsError, ResourceKind};
-use switchyard_core::ports::{Deployment, RevisionChange, Service, Services, TaskDefinition};
+use switchyard_core::ports::{
+    AwsVpcConfiguration, Deployment, EcsTask, RevisionChange, RunTaskRequest, Service, Services,
+    TaskContainer, TaskDefinition,
+};
 
 use crate::world::{SimAws, WorldState};
 
@@ -32,6 +35,77 @@ pub(crate) struct SimService {
     pub desired_count: i32,
     /// The primary first.
     pub deployments: Vec<SimDeployment>,
+    #[serde(default)]
+    pub launch_type: Option<String>,
+    #[serde(default)]
+    pub network: Option<AwsVpcConfiguration>,
+}
+
+/// A one-off task (RunTask): a migration. Its life is decided when it starts, as ECS's is by
+/// its container: PROVISIONING, PENDING, RUNNING, then STOPPED with an exit code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SimTask {
+    pub arn: String,
+    pub cluster: String,
+    pub task_definition_arn: String,
+    pub container: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub started_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub running_at: DateTime<Utc>,
+    pub stopped_at: DateTime<Utc>,
+    pub exit_code: i32,
+    /// Why the container exited non-zero, as its last log line would say.
+    pub reason: Option<String>,
+    /// The database its `DB_INSTANCE_ID` names: where a successful migration leaves its mark.
+    pub db_instance_id: Option<String>,
+    /// Whether its effect on the database was applied (once, when it stopped with 0).
+    pub applied: bool,
+}
+
+/// A task is provisioned, pulls its image, then runs its command for this long.
+const TASK_PROVISIONING: Duration = Duration::seconds(10);
+const TASK_PENDING: Duration = Duration::seconds(30);
+const TASK_RUNNING: Duration = Duration::seconds(60);
+/// Scaling a service (the upgrade's freeze and thaw) takes this long to show in its counts.
+const SCALE_DURATION: Duration = Duration::seconds(30);
+
+impl SimTask {
+    fn status(&self, now: DateTime<Utc>) -> &'static str {
+        if now < self.created_at + TASK_PROVISIONING {
+            "PROVISIONING"
+        } else if now < self.running_at {
+            "PENDING"
+        } else if now < self.stopped_at {
+            "RUNNING"
+        } else {
+            "STOPPED"
+        }
+    }
+
+    fn view(&self, now: DateTime<Utc>, region: &str, account: &str) -> EcsTask {
+        let status = self.status(now);
+        let stopped = status == "STOPPED";
+        EcsTask {
+            task_arn: self.arn.clone(),
+            cluster_arn: format!("arn:aws:ecs:{region}:{account}:cluster/{}", self.cluster),
+            task_definition_arn: self.task_definition_arn.clone(),
+            last_status: status.to_owned(),
+            desired_status: if stopped { "STOPPED" } else { "RUNNING" }.to_owned(),
+            stop_code: stopped.then(|| "EssentialContainerExited".to_owned()),
+            stopped_reason: stopped.then(|| "Essential container in task exited".to_owned()),
+            containers: vec![TaskContainer {
+                name: self.container.clone(),
+                last_status: status.to_owned(),
+                exit_code: stopped.then_some(self.exit_code),
+                reason: if stopped { self.reason.clone() } else { None },
+            }],
+            started_by: self.started_by.clone(),
+            created_at: Some(self.created_at),
+            stopped_at: stopped.then_some(self.stopped_at),
+        }
+    }
 }
 
 /// Rolling a service takes a few minutes: new tasks start, pass health checks, old ones drain.
@@ -74,6 +148,8 @@ impl SimService {
             desired_count: self.desired_count,
             running_count: self.deployments.iter().map(|d| d.running_count).sum(),
             deployments,
+            launch_type: self.launch_type.clone(),
+            network: self.network.clone(),
         }
     }
 
@@ -147,6 +223,109 @@ impl WorldState {
             service.settle(now, &mut next_id);
         }
         self.next_id = counter;
+        // A migration that exited 0 has changed its database's schema.
+        let mut applied = Vec::new();
+        for task in self.tasks.values_mut() {
+            if !task.applied && task.exit_code == 0 && task.stopped_at <= now {
+                task.applied = true;
+                if let Some(db) = &task.db_instance_id {
+                    applied.push((db.clone(), task.command.join(" ")));
+                }
+            }
+        }
+        for (db, command) in applied {
+            if let Some(instance) = self.instances.get_mut(&db) {
+                instance.migrations.push(command);
+            }
+        }
+    }
+
+    /// Starts a task of `request.task_definition`; `fail` makes its container exit 1.
+    pub(crate) fn run_task_now(
+        &mut self,
+        request: &RunTaskRequest,
+        fail: bool,
+    ) -> Result<EcsTask, AwsError> {
+        if !self.clusters.contains(&request.cluster) {
+            return Err(AwsError::NotFound {
+                kind: ResourceKind::Cluster,
+                id: request.cluster.clone(),
+            });
+        }
+        let definition = self
+            .find_task_definition(&request.task_definition)
+            .cloned()
+            .ok_or_else(|| AwsError::Rejected {
+                code: "ClientException".into(),
+                message: format!("TaskDefinition not found: {}", request.task_definition),
+            })?;
+        if definition.network_mode.as_deref() == Some("awsvpc") && request.network.is_none() {
+            return Err(AwsError::Rejected {
+                code: "InvalidParameterException".into(),
+                message:
+                    "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+                        .into(),
+            });
+        }
+        let container = definition
+            .containers
+            .iter()
+            .find(|c| c.essential)
+            .or(definition.containers.first())
+            .cloned()
+            .ok_or_else(|| AwsError::Rejected {
+                code: "ClientException".into(),
+                message: "task definition has no container".into(),
+            })?;
+        let now = self.now;
+        let db_instance_id = container.environment.get("DB_INSTANCE_ID").cloned();
+        // The container connects once it runs: to a database that exists and is available.
+        let running_at = now + TASK_PENDING;
+        let reachable = db_instance_id.as_ref().is_some_and(|id| {
+            self.instances
+                .get(id)
+                .is_some_and(|db| db.deletion.is_none() && db.available_at <= running_at)
+        });
+        let (exit_code, reason) = if fail {
+            (
+                1,
+                Some("migration failed: fault injected (task-failed)".to_owned()),
+            )
+        } else if !reachable {
+            (
+                1,
+                Some(format!(
+                    "could not connect to database {}",
+                    db_instance_id.as_deref().unwrap_or("(no DB_INSTANCE_ID)")
+                )),
+            )
+        } else {
+            (0, None)
+        };
+        let id = self.next_id();
+        let arn = format!(
+            "arn:aws:ecs:{}:{}:task/{}/{id:032x}",
+            self.region, self.account, request.cluster
+        );
+        let task = SimTask {
+            arn: arn.clone(),
+            cluster: request.cluster.clone(),
+            task_definition_arn: definition.arn.clone().unwrap_or_default(),
+            container: container.name.clone(),
+            image: container.image.clone(),
+            command: container.command.clone(),
+            started_by: request.started_by.clone(),
+            created_at: now,
+            running_at,
+            stopped_at: running_at + TASK_RUNNING,
+            exit_code,
+            reason,
+            db_instance_id,
+            applied: false,
+        };
+        let view = task.view(now, &self.region, &self.account);
+        self.tasks.insert(arn, task);
+        Ok(view)
     }
 
     pub(crate) fn find_task_definition(&self, arn: &str) -> Option<&TaskDefinition> {
@@ -208,6 +387,12 @@ impl WorldState {
                 cluster: cluster.to_owned(),
                 name: name.to_owned(),
                 desired_count,
+                launch_type: Some("FARGATE".into()),
+                network: Some(AwsVpcConfiguration {
+                    subnets: vec!["subnet-0a1b2c3d".into(), "subnet-0e5f6a7b".into()],
+                    security_groups: vec!["sg-0de30db5".into()],
+                    assign_public_ip: Some("DISABLED".into()),
+                }),
                 deployments: vec![SimDeployment {
                     id,
                     status: "PRIMARY".into(),
@@ -301,6 +486,12 @@ impl Services for SimAws {
             if let Some(image) = &change.image {
                 container.image = image.clone();
             }
+            if let Some(command) = &change.command {
+                container.command = command.clone();
+            }
+            if let Some(family) = &change.family {
+                next.family = family.clone();
+            }
             next.tags.retain(|key, _| !key.starts_with("switchyard:"));
             next.tags.extend(change.tags.clone());
             s.register_now(&next)
@@ -363,6 +554,46 @@ impl Services for SimAws {
                 },
             );
             Ok(svc.view())
+        })
+    }
+
+    async fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired_count: i32,
+    ) -> Result<Service, AwsError> {
+        self.call("UpdateService", |s| {
+            let now = s.now;
+            let svc = s.service_mut(cluster, service)?;
+            svc.desired_count = desired_count.max(0);
+            if let Some(primary) = svc.deployments.first_mut()
+                && primary.completes_at.is_none()
+                && primary.fails_at.is_none()
+            {
+                // Tasks start or drain; the counts follow when that is through.
+                primary.completes_at = Some(now + SCALE_DURATION);
+            }
+            Ok(svc.view())
+        })
+    }
+
+    async fn run_task(&self, request: &RunTaskRequest) -> Result<EcsTask, AwsError> {
+        let fail = self.take_task_failure();
+        self.call("RunTask", |s| s.run_task_now(request, fail))
+    }
+
+    async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<EcsTask, AwsError> {
+        self.call("DescribeTasks", |s| {
+            let task = s
+                .tasks
+                .get(task_arn)
+                .filter(|t| t.cluster == cluster)
+                .ok_or_else(|| AwsError::NotFound {
+                    kind: ResourceKind::Task,
+                    id: task_arn.to_owned(),
+                })?;
+            Ok(task.view(s.now, &s.region, &s.account))
         })
     }
 }

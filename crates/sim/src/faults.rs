@@ -18,9 +18,12 @@ pub enum FaultKind {
     /// The stage's first writes are applied, but their answers are lost (the connection drops):
     /// the retry must find its own work done and not repeat it.
     LostReply,
+    /// The `hop`-th migration task the stage starts (1-based) exits 1: the migration fails.
+    TaskFailed { hop: u32 },
 }
 
-/// `STAGE:KIND`, e.g. `create-db:error` or `wait-stable:rollout-failed`.
+/// `STAGE:KIND`, e.g. `create-db:error`, `wait-stable:rollout-failed` or
+/// `migrate:task-failed@2` (the second migration exits 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     pub stage: Stage,
@@ -43,15 +46,24 @@ impl FromStr for Fault {
             "throttle" => FaultKind::Throttle,
             "rollout-failed" => FaultKind::RolloutFailed,
             "lost-reply" => FaultKind::LostReply,
-            other => {
-                return Err(format!(
-                    "invalid fault kind {other:?}: expected error, throttle, lost-reply or rollout-failed"
-                ));
-            }
+            "task-failed" => FaultKind::TaskFailed { hop: 1 },
+            other => match other.strip_prefix("task-failed@").map(str::parse::<u32>) {
+                Some(Ok(hop)) if hop > 0 => FaultKind::TaskFailed { hop },
+                _ => {
+                    return Err(format!(
+                        "invalid fault kind {other:?}: expected error, throttle, lost-reply, rollout-failed or task-failed[@HOP]"
+                    ));
+                }
+            },
         };
         if kind == FaultKind::RolloutFailed && stage != Stage::WaitStable {
             return Err(format!(
                 "invalid fault {text:?}: rollout-failed applies to wait-stable only"
+            ));
+        }
+        if matches!(kind, FaultKind::TaskFailed { .. }) && stage != Stage::Migrate {
+            return Err(format!(
+                "invalid fault {text:?}: task-failed applies to migrate only"
             ));
         }
         Ok(Fault { stage, kind })
@@ -61,10 +73,12 @@ impl FromStr for Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
-            FaultKind::Error => "error",
-            FaultKind::Throttle => "throttle",
-            FaultKind::RolloutFailed => "rollout-failed",
-            FaultKind::LostReply => "lost-reply",
+            FaultKind::Error => "error".to_owned(),
+            FaultKind::Throttle => "throttle".to_owned(),
+            FaultKind::RolloutFailed => "rollout-failed".to_owned(),
+            FaultKind::LostReply => "lost-reply".to_owned(),
+            FaultKind::TaskFailed { hop: 1 } => "task-failed".to_owned(),
+            FaultKind::TaskFailed { hop } => format!("task-failed@{hop}"),
         };
         write!(f, "{}:{kind}", self.stage)
     }
@@ -77,11 +91,13 @@ pub(crate) struct Faults {
     /// How many more writes succeed before one fails (whoever makes it): a fault in the middle
     /// of a multi-write command, which must leave nothing half-written.
     writes_before_failure: Option<u32>,
+    /// ECS tasks started by a stage's calls so far (`task-failed@N` counts them).
+    tasks_started: u32,
 }
 
 /// The operations that change something.
-const WRITES: [&str; 8] = [
-    "Create", "Restore", "Delete", "Put", "Register", "Update", "Modify", "AddTags",
+const WRITES: [&str; 9] = [
+    "Create", "Restore", "Delete", "Put", "Register", "Update", "Modify", "AddTags", "RunTask",
 ];
 
 fn is_write(operation: &str) -> bool {
@@ -137,7 +153,10 @@ impl Faults {
                         ),
                     });
                 }
-                FaultKind::Throttle | FaultKind::RolloutFailed | FaultKind::LostReply => {}
+                FaultKind::Throttle
+                | FaultKind::RolloutFailed
+                | FaultKind::LostReply
+                | FaultKind::TaskFailed { .. } => {}
             }
         }
         Ok(())
@@ -165,6 +184,24 @@ impl Faults {
             }
         }
         Ok(())
+    }
+
+    /// Whether the migration task starting now must fail: the tasks started under `stage` are
+    /// counted; the fault is consumed when its hop comes.
+    pub(crate) fn take_task_failure(&mut self, stage: Option<Stage>) -> bool {
+        let Some(stage) = stage else { return false };
+        self.tasks_started = self.tasks_started.saturating_add(1);
+        let started = self.tasks_started;
+        let due = self.armed.iter().position(|(fault, _)| {
+            fault.stage == stage && fault.kind == FaultKind::TaskFailed { hop: started }
+        });
+        match due {
+            Some(index) => {
+                self.armed.remove(index);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether the next rollout must fail; consumed, so a rollback's own rollout succeeds.

@@ -46,6 +46,10 @@ pub(crate) struct SimInstance {
     /// modification is through, then `active`.
     #[serde(default)]
     pub master_user_secret_arn: Option<String>,
+    /// The migration commands that ran to completion against it, in order: what its schema
+    /// went through since it was created.
+    #[serde(default)]
+    pub migrations: Vec<String>,
 }
 
 /// How long RDS takes, roughly: a snapshot reads every block once, a restore creates the
@@ -302,6 +306,7 @@ impl Databases for SimAws {
                 deletion: None,
                 modified_at: None,
                 master_user_secret_arn: None,
+                migrations: Vec::new(),
             };
             let view = instance.view(now, &s.region);
             s.insert_instance(instance);

@@ -13,6 +13,7 @@ use switchyard_core::tenants;
 
 use crate::rds::SimInstance;
 use crate::world::World;
+use switchyard_releases::{CatalogError, ReleaseCatalog};
 
 #[derive(Debug, Clone)]
 pub struct DemoTenant {
@@ -21,6 +22,14 @@ pub struct DemoTenant {
     pub storage_gib: i32,
     /// How long ago its current data was snapshotted.
     pub data_age_days: i64,
+}
+
+/// The example application's releases (`examples/tenant-app/releases.json`): two release lines,
+/// 1.3 and 1.4, the main line on to 2.0, and a fix made in 2.0.1 backported to 1.3.3 and 1.4.1.
+pub const DEMO_RELEASES: &str = include_str!("../../../examples/tenant-app/releases.json");
+
+pub fn demo_release_catalog() -> Result<ReleaseCatalog, CatalogError> {
+    ReleaseCatalog::from_json(DEMO_RELEASES)
 }
 
 /// Two customers; `xy-0146` has the full dev -> qa -> prod chain.
@@ -141,6 +150,14 @@ impl World {
                 tracing::error!(namespace = %ns, "demo tenant not imported: {err}");
             }
         }
+        match demo_release_catalog() {
+            Ok(catalog) => {
+                if let Err(err) = world.seed_release_catalog(&layout, &catalog) {
+                    tracing::error!("demo release catalog not written: {err}");
+                }
+            }
+            Err(err) => tracing::error!("demo release catalog: {err}"),
+        }
         world
     }
 
@@ -167,6 +184,7 @@ impl World {
             deletion: None,
             modified_at: None,
             master_user_secret_arn: None,
+            migrations: Vec::new(),
         };
         let endpoint = instance.endpoint(&state.region);
         state.insert_instance(instance);
@@ -192,6 +210,7 @@ impl World {
                 memory_mib: Some(512),
                 environment,
                 secrets: BTreeMap::new(),
+                command: Vec::new(),
             }],
             cpu: Some("256".into()),
             memory: Some("512".into()),
@@ -245,6 +264,16 @@ impl World {
         self.seed_policy_catalog(layout, &catalog)
     }
 
+    /// Writes the release catalog (`{root}/releases`), as `switchyard release add` would.
+    pub fn seed_release_catalog(
+        &self,
+        layout: &ParameterLayout,
+        catalog: &ReleaseCatalog,
+    ) -> Result<i64, AwsError> {
+        self.lock()
+            .put_parameter_now(&layout.releases(), &catalog.to_json(), true)
+    }
+
     /// The database a namespace's pointer names, read straight from the world.
     pub fn active_db(&self, ns: &Namespace) -> Option<String> {
         let layout = ParameterLayout::default();
@@ -287,9 +316,7 @@ pub fn demo_policy_catalog() -> serde_json::Value {
             "default_plan": "standard"
         }},
         {"plugin": "protect-active"},
-        {"plugin": "upgrade-path", "settings": {
-            "releases": ["1.3.0", "1.3.1", "1.3.2", "1.3.3", "1.4.0", "1.4.1", "2.0.0", "2.0.1"]
-        }}
+        {"plugin": "upgrade-path"}
     ]})
 }
 

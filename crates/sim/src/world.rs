@@ -9,7 +9,7 @@ use switchyard_core::dispatch::Stage;
 use switchyard_core::error::AwsError;
 use switchyard_core::ports::Clock;
 
-use crate::ecs::{SimService, SimTaskDefinition};
+use crate::ecs::{SimService, SimTask, SimTaskDefinition};
 use crate::faults::{Fault, Faults};
 use crate::rds::{SimInstance, SimSnapshot};
 use crate::ssm::ParameterVersion;
@@ -47,6 +47,9 @@ pub struct WorldState {
     pub(crate) clusters: Vec<String>,
     /// `cluster/service` -> service.
     pub(crate) services: BTreeMap<String, SimService>,
+    /// Task ARN -> one-off task (RunTask).
+    #[serde(default)]
+    pub(crate) tasks: BTreeMap<String, SimTask>,
     pub(crate) next_id: u64,
 }
 
@@ -82,6 +85,7 @@ impl World {
             task_definitions: BTreeMap::new(),
             clusters: Vec::new(),
             services: BTreeMap::new(),
+            tasks: BTreeMap::new(),
             next_id: 0,
         })
     }
@@ -174,6 +178,17 @@ impl World {
         state.settle();
     }
 
+    /// The migration commands that completed against a database, in order.
+    pub fn migrations_of(&self, db_instance_id: &str) -> Vec<String> {
+        let mut state = self.lock();
+        state.settle();
+        state
+            .instances
+            .get(db_instance_id)
+            .map(|db| db.migrations.clone())
+            .unwrap_or_default()
+    }
+
     pub fn inject(&self, fault: Fault) {
         self.faults().arm(fault);
     }
@@ -224,6 +239,10 @@ impl SimAws {
         };
         self.world.faults().after_call(self.stage, operation)?;
         Ok(result)
+    }
+
+    pub(crate) fn take_task_failure(&self) -> bool {
+        self.world.faults().take_task_failure(self.stage)
     }
 
     pub(crate) fn take_rollout_failure(&self) -> bool {

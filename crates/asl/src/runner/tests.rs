@@ -277,7 +277,8 @@ async fn task_data_flow_with_context_and_result_selector() {
         TaskContext {
             state_name: "S".into(),
             execution_id: e.execution_arn.clone(),
-            retry_count: 0
+            retry_count: 0,
+            timeout_seconds: None
         }
     );
     let scheduled = events(&e, |k| matches!(k, HistoryEventKind::TaskScheduled { .. }));

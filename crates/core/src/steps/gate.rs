@@ -17,7 +17,8 @@ use super::Env;
 use crate::error::{AwsError, Denial, StepError};
 use crate::names::Namespace;
 use crate::policy::{
-    DatabaseFacts, Evaluation, PluginFailure, PolicyContext, PolicyStep, SnapshotFacts, Verdict,
+    DatabaseFacts, Evaluation, PluginFailure, PolicyContext, PolicyStep, RELEASE_CATALOG_SETTING,
+    SnapshotFacts, Verdict,
 };
 use crate::ports::DbInstance;
 use crate::records::{NamespaceSettings, PolicyBinding, PolicyMode};
@@ -127,9 +128,33 @@ impl<'a> Gate<'a> {
             denials: Vec::new(),
             failed: None,
         };
+        // Read once, and only when a bound plugin declares it.
+        let mut release_catalog: Option<Option<serde_json::Value>> = None;
         for binding in &self.bindings {
             let mut context = facts.clone();
             context.settings = binding.settings_for(ns, settings)?;
+            if self
+                .env
+                .policies
+                .declares_setting(&binding.plugin, RELEASE_CATALOG_SETTING)
+                .await
+            {
+                if release_catalog.is_none() {
+                    release_catalog = Some(
+                        self.env
+                            .records()
+                            .release_catalog()
+                            .await?
+                            .map(|(catalog, _)| serde_json::json!(catalog)),
+                    );
+                }
+                if let (Some(Some(catalog)), serde_json::Value::Object(map)) =
+                    (&release_catalog, &mut context.settings)
+                {
+                    // The installation's catalog, not a copy a binding could let drift.
+                    map.insert(RELEASE_CATALOG_SETTING.to_owned(), catalog.clone());
+                }
+            }
             let started = Instant::now();
             let mut result = self.env.policies.evaluate(&binding.plugin, &context).await;
             // Another artifact than the one the catalog pins fails closed, in any mode.
@@ -387,9 +412,10 @@ pub fn deploy_facts(step: PolicyStep, state: &DeployState) -> Result<PolicyConte
         execution_id: state.execution_id()?.to_owned(),
         source_namespace: state.source_namespace.clone(),
         current_version: recorded_version(state),
-        target_version: match state.image.as_deref() {
-            Some(image) => image_tag(image),
-            None => Some(KEEPS_VERSION.to_owned()),
+        target_version: match (&state.upgrade_to, state.image.as_deref()) {
+            (Some(version), _) => Some(version.clone()),
+            (None, Some(image)) => image_tag(image),
+            (None, None) => Some(KEEPS_VERSION.to_owned()),
         },
         ..PolicyContext::default()
     })
@@ -408,6 +434,10 @@ fn recorded_version(state: &DeployState) -> Option<String> {
 /// an image without one), or, keeping the image, the version it ran before (the pointer's
 /// record, else the namespace's settings).
 pub fn target_version(state: &DeployState) -> Option<String> {
+    if let Some(version) = &state.upgrade_to {
+        // The release catalog's version, whatever the image reference looks like.
+        return Some(version.trim_start_matches('v').to_owned());
+    }
     target_version_of(
         state.image.as_deref(),
         recorded_version(state).or_else(|| {

@@ -107,10 +107,12 @@ fn refuse_internal_keys(state: &DeployState) -> Result<(), StepError> {
     let present: [bool; STEP_KEYS.len()] = [
         state.lock.is_some(),
         state.preflight.is_some(),
+        state.freeze.is_some(),
         state.snapshot.is_some(),
         state.previous.is_some(),
         state.db.is_some(),
         state.credentials.is_some(),
+        state.migrations.is_some(),
         state.swap.is_some(),
         state.service.is_some(),
         state.cleanup.is_some(),

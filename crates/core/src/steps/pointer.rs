@@ -123,6 +123,12 @@ pub async fn swap_pointer(env: Env<'_>, state: &DeployState) -> Result<SwapRepor
             .credentials
             .as_ref()
             .and_then(|c| c.master_user_secret_arn.clone()),
+        // Preflight planned it: the migrations' target, else the restored data's own.
+        schema_version: state
+            .preflight
+            .as_ref()
+            .and_then(|p| p.schema.as_ref())
+            .and_then(|schema| schema.to.clone()),
     };
     let version = records.put_pointer(&ns, &pointer, previous.version).await?;
     let expected = previous.version.map_or(1, |v| v + 1);

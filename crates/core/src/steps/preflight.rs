@@ -18,8 +18,9 @@ use super::snapshot::{DataSource, checked_source, data_source, given_snapshot, s
 use crate::error::{Denial, StepError};
 use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep, ServiceFacts, SnapshotFacts};
-use crate::records::NamespaceSettings;
+use crate::records::{ActivePointer, NamespaceSettings};
 use crate::state::DeployState;
+use switchyard_releases::Hop;
 
 /// How long a deploy is expected to take when the tenant's settings do not say
 /// (`expected_deploy_minutes`): a snapshot and a restore of a small database, and a rollout.
@@ -54,6 +55,9 @@ pub struct DeployPlan {
     pub target_version: Option<String>,
     /// When the steps that move traffic are expected to run (the change window's question).
     pub expected_swap_at: DateTime<Utc>,
+    /// The data's schema version before and after, and the migrations in between.
+    pub schema: SchemaPlan,
+    pub service_desired_count: i32,
     pub verdicts: Vec<PolicyVerdict>,
 }
 
@@ -64,12 +68,49 @@ impl DeployPlan {
     }
 }
 
+/// The data's schema and what the deploy does to it: the versions as the records say, and the
+/// migrations the release catalog plans between them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchemaPlan {
+    /// The schema version of the data the deploy restores (as its source's pointer records
+    /// it); `None` when unknown (a given snapshot, or records from before versions were kept).
+    pub from: Option<String>,
+    /// The schema version once the deploy is through: the target when migrations run.
+    pub to: Option<String>,
+    /// The upgrade's image, from the release catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `1.3.2 → 1.3.3 → 1.4.0 → 2.0.0 → 2.0.1`, when a path was planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Every hop of the path, in order; those with a migration command run it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<Hop>,
+    /// An upgrade's expected downtime: the service is at zero from the freeze to the rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_downtime_minutes: Option<u32>,
+}
+
+impl SchemaPlan {
+    pub fn migrates(&self) -> bool {
+        self.hops.iter().any(Hop::migrates)
+    }
+}
+
 /// What the Preflight state adds to the deploy document: kept small (the plan's verdicts are in
 /// the logs, one line per plugin and step).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreflightReport {
     pub new_db_instance_id: String,
     pub target_version: Option<String>,
+    /// Whether the `Migrate` stage runs (`schema.hops` is not empty): the machine's Choice.
+    #[serde(default)]
+    pub migrate: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaPlan>,
+    /// The service's desired count when the deploy started: what an upgrade's thaw restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_desired_count: Option<i32>,
     /// How many plugin answers were asked for.
     pub checked: usize,
     /// Each warning, and each "no" of a binding in warn or audit mode, as `plugin: text`.
@@ -137,6 +178,9 @@ pub async fn preflight(env: Env<'_>, state: &DeployState) -> Result<PreflightRep
         .collect();
     tracing::info!(namespace = %ns, checked = plan.verdicts.len(), "preflight passed");
     Ok(PreflightReport {
+        migrate: plan.schema.migrates(),
+        service_desired_count: Some(plan.service_desired_count),
+        schema: Some(plan.schema),
         checked: plan.verdicts.len(),
         new_db_instance_id: plan.new_db_instance_id,
         target_version: plan.target_version,
@@ -156,6 +200,8 @@ struct PlannedSnapshot {
     facts: SnapshotFacts,
     timestamp: Timestamp,
     source_db: Option<DatabaseFacts>,
+    /// The source namespace's pointer: what it records of the data's schema.
+    source_pointer: Option<ActivePointer>,
 }
 
 async fn planned_snapshot(
@@ -166,7 +212,8 @@ async fn planned_snapshot(
 ) -> Result<PlannedSnapshot, StepError> {
     match data_source(state)? {
         DataSource::Namespace(source) => {
-            let (source, pointer) = checked_source(env, target, settings, source).await?;
+            let (source, pointer) =
+                checked_source(env, target, settings, source, state.upgrade_to.is_some()).await?;
             // Step 1 names the snapshot with the execution's start time.
             let timestamp = Timestamp::from_datetime(state.execution()?.started_at);
             let snapshot_id = names::snapshot_id(&source, timestamp)?;
@@ -176,6 +223,7 @@ async fn planned_snapshot(
                 facts,
                 timestamp,
                 source_db: Some(source_db),
+                source_pointer: Some(pointer),
             })
         }
         DataSource::Snapshot(snapshot_id) => {
@@ -184,6 +232,7 @@ async fn planned_snapshot(
                 facts: gate::snapshot_facts(&snapshot),
                 timestamp: snapshot.timestamp,
                 source_db: None,
+                source_pointer: None,
             })
         }
     }
@@ -242,13 +291,23 @@ async fn plan_and_judge(
             service.task_definition_arn, settings.container
         )));
     };
+    let current_version = active.as_ref().and_then(|a| a.app_version.clone());
+    let schema = schema_plan(
+        env,
+        state,
+        &ns,
+        &settings,
+        active.as_ref(),
+        snapshot.as_ref(),
+    )
+    .await?;
     let new_image = state
         .image
         .as_deref()
+        .or(schema.image.as_deref())
         .map(|image| with_image(&current_image, image))
         .transpose()?;
 
-    let current_version = active.as_ref().and_then(|a| a.app_version.clone());
     let target_db = match &snapshot {
         Some(snapshot) => DatabaseFacts {
             id: new_db_instance_id.clone(),
@@ -264,15 +323,19 @@ async fn plan_and_judge(
     let minutes = settings
         .expected_deploy_minutes
         .unwrap_or(DEFAULT_EXPECTED_MINUTES);
+    let minutes = minutes.saturating_add(migration_minutes(&schema));
     // A deploy that keeps the database rolls the service out at once.
     let expected_swap_at = match snapshot {
         Some(_) => now + Duration::minutes(i64::from(minutes)),
         None => now,
     };
-
+    let upgrade_target = state.upgrade_to.clone();
     let facts = |step: PolicyStep| -> Result<PolicyContext, StepError> {
         let mut facts = gate::deploy_facts(step, state)?;
         facts.current_version = current_version.clone();
+        if upgrade_target.is_some() {
+            facts.target_version = upgrade_target.clone();
+        }
         Ok(facts)
     };
     // Each step as it will be asked, at the time it is expected to run: the snapshot and the
@@ -304,6 +367,11 @@ async fn plan_and_judge(
         current_image: current_image.clone(),
     });
     rollout.target_db = Some(target_db);
+    if state.upgrade_to.is_some() {
+        // The freeze changes the service now: the window must be open at both ends of the
+        // downtime.
+        questions.push((rollout.clone(), now));
+    }
     questions.push((rollout, expected_swap_at));
 
     let gate = Gate::load(env, &ns).await?;
@@ -311,10 +379,13 @@ async fn plan_and_judge(
     for (question, at) in questions {
         judgements.push(gate.judge(&settings, question, at).await?);
     }
-    let target_version = gate::target_version_of(
-        state.image.as_deref(),
-        current_version.clone().or_else(|| settings.version.clone()),
-    );
+    let target_version = match &state.upgrade_to {
+        Some(version) => Some(version.clone()),
+        None => gate::target_version_of(
+            state.image.as_deref(),
+            current_version.clone().or_else(|| settings.version.clone()),
+        ),
+    };
     let plan = DeployPlan {
         namespace: ns.to_string(),
         source_namespace: state.source_namespace.clone(),
@@ -337,10 +408,137 @@ async fn plan_and_judge(
         current_version: current_version.or_else(|| settings.version.clone()),
         target_version,
         expected_swap_at,
+        schema,
+        service_desired_count: service.desired_count,
         verdicts: judgements
             .iter()
             .flat_map(|j| j.verdicts.iter().cloned())
             .collect(),
     };
     Ok((plan, judgements))
+}
+
+fn migration_minutes(schema: &SchemaPlan) -> u32 {
+    schema
+        .hops
+        .iter()
+        .filter(|hop| hop.migrates())
+        .map(|hop| hop.migration_minutes)
+        .sum()
+}
+
+/// The schema version of the data a deploy restores, as the records say: the pointer's
+/// `schema_version`, else the version the application ran on it.
+fn recorded_schema(pointer: &ActivePointer) -> Option<String> {
+    pointer
+        .schema_version
+        .clone()
+        .or_else(|| pointer.app_version.clone())
+}
+
+/// The data's schema before and after the deploy, and the release catalog's path between.
+///
+/// An upgrade (`upgrade_to`) must have one: the catalog, both versions in it, a later target.
+/// Any other deploy that restores data migrates it when the catalog knows both the data's
+/// schema and the version the service will run, and the latter is later: an application is
+/// never rolled onto a schema older than its own.
+async fn schema_plan(
+    env: Env<'_>,
+    state: &DeployState,
+    ns: &Namespace,
+    settings: &NamespaceSettings,
+    active: Option<&ActivePointer>,
+    snapshot: Option<&PlannedSnapshot>,
+) -> Result<SchemaPlan, StepError> {
+    let Some(snapshot) = snapshot else {
+        // Keeping the database keeps its schema.
+        let from = active.and_then(recorded_schema);
+        return Ok(SchemaPlan {
+            to: from.clone(),
+            from,
+            ..SchemaPlan::default()
+        });
+    };
+    let from = snapshot.source_pointer.as_ref().and_then(recorded_schema);
+    let catalog = env.records().release_catalog().await?.map(|(c, _)| c);
+    let no_path = |reason: String| StepError::NoUpgradePath {
+        namespace: ns.to_string(),
+        reason,
+    };
+    if let Some(target) = &state.upgrade_to {
+        let catalog = catalog.ok_or_else(|| {
+            no_path(
+                "the installation has no release catalog: record releases with `switchyard release add`"
+                    .to_owned(),
+            )
+        })?;
+        let from_version = from
+            .clone()
+            .or_else(|| settings.version.clone())
+            .ok_or_else(|| {
+                no_path(format!(
+                    "neither its pointer nor its settings say which version {ns} runs"
+                ))
+            })?;
+        let plan = catalog
+            .plan(&from_version, target)
+            .map_err(|err| no_path(err.to_string()))?;
+        if plan.hops.is_empty() {
+            return Err(no_path(format!("{ns} runs {target} already")));
+        }
+        let image = catalog.find(target).map(|r| r.image.clone()).ok();
+        let path = plan_path(&plan);
+        let mut schema = planned(Some(from_version), target, plan.hops, path)?;
+        schema.image = image;
+        let minutes = settings
+            .expected_deploy_minutes
+            .unwrap_or(DEFAULT_EXPECTED_MINUTES);
+        schema.expected_downtime_minutes = Some(minutes.saturating_add(migration_minutes(&schema)));
+        return Ok(schema);
+    }
+    // The version the service runs once through: the new image's tag, or the one it runs.
+    let target = match state.image.as_deref() {
+        Some(image) => gate::image_tag(image),
+        None => active
+            .and_then(|a| a.app_version.clone())
+            .or_else(|| settings.version.clone()),
+    };
+    let planned_path = match (&catalog, &from, &target) {
+        (Some(catalog), Some(from), Some(target)) => catalog
+            .plan(from, target)
+            .ok()
+            .filter(|plan| !plan.hops.is_empty()),
+        _ => None,
+    };
+    match (catalog, planned_path, target) {
+        (Some(_), Some(plan), Some(target)) => {
+            let path = plan_path(&plan);
+            planned(from, &target, plan.hops, path)
+        }
+        _ => Ok(SchemaPlan {
+            to: from.clone(),
+            from,
+            ..SchemaPlan::default()
+        }),
+    }
+}
+
+fn plan_path(plan: &switchyard_releases::UpgradePlan) -> String {
+    plan.describe()
+}
+
+fn planned(
+    from: Option<String>,
+    target: &str,
+    hops: Vec<Hop>,
+    path: String,
+) -> Result<SchemaPlan, StepError> {
+    Ok(SchemaPlan {
+        from,
+        to: Some(target.trim_start_matches('v').to_owned()),
+        image: None,
+        path: Some(path),
+        hops,
+        expected_downtime_minutes: None,
+    })
 }

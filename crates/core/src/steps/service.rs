@@ -36,6 +36,7 @@ pub async fn deploy_service(
     if registered_by(&current, execution, pointer) {
         // A retry after our update went through.
         let previous_arn = previous_of(&current)?;
+        let service = thaw(env, state, service).await?;
         return Ok(rollout(&service, &current, previous_arn, Poll::default()));
     }
     let current_arn = service.task_definition_arn.clone();
@@ -44,7 +45,7 @@ pub async fn deploy_service(
         &current_arn,
         settings,
         pointer,
-        state.image.as_deref(),
+        state.rollout_image(),
         ns.as_str(),
         execution,
     )?;
@@ -96,7 +97,34 @@ pub async fn deploy_service(
         Err(err) => return Err(err.into()),
     };
     tracing::info!(namespace = %ns, task_definition = %registered_arn, "service update requested");
+    let updated = thaw(env, state, updated).await?;
     Ok(rollout(&updated, &registered, current_arn, Poll::default()))
+}
+
+/// An upgrade froze the service (desired count 0): the rollout of the new revision brings it
+/// back to the count it had. Anything else leaves the count alone.
+async fn thaw(env: Env<'_>, state: &DeployState, service: Service) -> Result<Service, StepError> {
+    let Some(before) = frozen_count(state) else {
+        return Ok(service);
+    };
+    if service.desired_count == before {
+        return Ok(service);
+    }
+    tracing::info!(namespace = %state.namespace, desired_count = before, "service thawed");
+    Ok(env
+        .aws
+        .set_desired_count(&service.cluster, &service.name, before)
+        .await?)
+}
+
+/// The desired count an upgrade's freeze must give back: what Preflight read before the freeze.
+pub fn frozen_count(state: &DeployState) -> Option<i32> {
+    state.upgrade_to.as_ref()?;
+    state
+        .freeze
+        .as_ref()
+        .map(|f| f.desired_count_before)
+        .or_else(|| state.preflight.as_ref()?.service_desired_count)
 }
 
 /// Step 5b, polled: stable means more than the ECS waiter's "one deployment, running ==
@@ -327,6 +355,8 @@ pub fn revision_change(
         unset,
         image,
         tags,
+        family: None,
+        command: None,
     })
 }
 

@@ -26,6 +26,19 @@ pub(super) enum DataSource<'a> {
 }
 
 pub(super) fn data_source(state: &DeployState) -> Result<DataSource<'_>, StepError> {
+    if state.upgrade_to.is_some() {
+        // An upgrade keeps the tenant's own data: its own active database is the source.
+        if state.source_namespace.is_some()
+            || state.snapshot_id.is_some()
+            || state.image.is_some()
+            || state.settings_only
+        {
+            return Err(StepError::invalid(
+                "an upgrade (upgrade_to) moves the tenant's own data to the catalog's release: give no source_namespace, snapshot_id, image or settings_only",
+            ));
+        }
+        return Ok(DataSource::Namespace(&state.namespace));
+    }
     match (&state.source_namespace, &state.snapshot_id) {
         (Some(source), None) => Ok(DataSource::Namespace(source)),
         (None, Some(snapshot_id)) => Ok(DataSource::Snapshot(snapshot_id)),
@@ -45,14 +58,15 @@ pub(super) async fn checked_source(
     target: &Namespace,
     settings: &NamespaceSettings,
     source: &str,
+    own_data: bool,
 ) -> Result<(Namespace, ActivePointer), StepError> {
     let source: Namespace = source.parse()?;
-    if &source == target {
+    if &source == target && !own_data {
         return Err(StepError::invalid(format!(
             "source namespace {source} is the target namespace: deploy from another namespace or a snapshot"
         )));
     }
-    if !settings.admits_data_from(target, Some(&source)) {
+    if &source != target && !settings.admits_data_from(target, Some(&source)) {
         return Err(other_tenant(target, &format!("namespace {source}")));
     }
     let Some((pointer, _)) = env.records().pointer(&source).await? else {
@@ -101,7 +115,8 @@ async fn take_snapshot(
     source: &str,
 ) -> Result<SnapshotRef, StepError> {
     let settings = env.records().settings(target).await?;
-    let (source, pointer) = checked_source(env, target, &settings, source).await?;
+    let (source, pointer) =
+        checked_source(env, target, &settings, source, state.upgrade_to.is_some()).await?;
     let execution = state.execution()?;
     let timestamp = Timestamp::from_datetime(execution.started_at);
     let snapshot_id = names::snapshot_id(&source, timestamp)?;

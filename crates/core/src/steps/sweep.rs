@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use super::gate::{self, Gate};
-use super::service::{env_var, is_stable, previous_of, registered_by};
+use super::service::{env_var, frozen_count, is_stable, previous_of, registered_by};
 use super::{Env, made_by};
 use crate::error::{AwsError, StepError};
 use crate::names::{self, Namespace, Timestamp};
@@ -326,6 +326,7 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
     let mut report = RollbackReport {
         pointer_restored: earlier.pointer_restored,
         service_restored: earlier.service_restored,
+        service_thawed: earlier.service_thawed,
         ..RollbackReport::default()
     };
     let candidate = candidate_of(state)?;
@@ -401,17 +402,34 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
     {
         Err(AwsError::NotFound { .. }) => true,
         Err(err) => return Err(err.into()),
-        Ok(service) => match registered_revision(env, state, &service.task_definition_arn).await? {
-            Some(previous) => {
-                env.aws
-                    .update_service(&settings.cluster, &settings.service, &previous)
-                    .await?;
-                tracing::warn!(namespace = %ns, task_definition = %previous, "service restored");
-                report.service_restored = true;
-                false
+        Ok(service) => {
+            let mut stable = match registered_revision(env, state, &service.task_definition_arn)
+                .await?
+            {
+                Some(previous) => {
+                    env.aws
+                        .update_service(&settings.cluster, &settings.service, &previous)
+                        .await?;
+                    tracing::warn!(namespace = %ns, task_definition = %previous, "service restored");
+                    report.service_restored = true;
+                    false
+                }
+                None => is_stable(&service),
+            };
+            // An upgrade's freeze: the service back at its count, on the old revision and the
+            // old database, which no write has touched since the freeze.
+            if let Some(before) = frozen_count(state) {
+                if service.desired_count != before {
+                    env.aws
+                        .set_desired_count(&settings.cluster, &settings.service, before)
+                        .await?;
+                    tracing::warn!(namespace = %ns, desired_count = before, "service thawed");
+                    stable = false;
+                }
+                report.service_thawed = true;
             }
-            None => is_stable(&service),
-        },
+            stable
+        }
     };
 
     // 3. The new database, once no task uses it. Not gated: undoing must never be blocked.

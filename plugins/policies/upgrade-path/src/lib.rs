@@ -1,30 +1,27 @@
 //! # upgrade-path
 //!
 //! Checks `deploy-service`: an application version change (`current-version` →
-//! `target-version`) follows the linearized upgrade path through the known `releases`.
+//! `target-version`) is an upgrade the installation's release catalog can plan. It plans with
+//! the same library as `switchyard plan` and the deploy machine's migrations
+//! (`switchyard-releases`), from the same catalog, so the check and the plan never disagree.
 //!
-//! The path from a version is hop by hop:
-//! - if a newer patch exists in the version's `major.minor` line, the next hop is the latest
-//!   patch of that line;
-//! - else the latest patch of the next minor line of the same major;
-//! - else, when the major line ends, the latest patch of the next major's first minor line.
+//! The catalog is not a setting a platform team writes here: Switchyard hands the installation's
+//! catalog (`{root}/releases`) to every plugin whose settings schema declares a
+//! `release_catalog` property, in that property.
 //!
-//! With releases `1.0.0 1.0.1 1.0.2 1.1.0 1.1.1 1.2.0 2.0.0`, the path from 1.0.1 is
-//! `1.0.1 → 1.0.2 → 1.1.1 → 1.2.0 → 2.0.0`.
-//!
-//! - **Allowed**: the target is the next hop, or equals the current version (no change).
-//! - **Skip**: denied, with the whole path from the current version in the reason.
+//! - **Allowed**: the target is the current version, or a later release: the path runs through
+//!   the latest patch of the current line, the next `.0`s and the target line's patches.
 //! - **Downgrade**: denied, unless `allow_downgrade` (then allowed with a warning).
-//! - **Unknown version** (not in `releases`) or one that is not semver: denied.
+//! - **Unknown version** (not in the catalog, or not semver): denied, listing the catalog.
 //! - **Missing version** (`current-version` or `target-version` not in the context): allowed
 //!   with a warning; there is nothing to check.
+//! - **No catalog**: denied; the installation has no releases to check against.
 //!
-//! Versions may carry a leading `v` (`v1.2.0`, an image tag). Settings:
-//! `{"releases": ["1.0.0", "1.0.1", ...], "allow_downgrade": false}`; `releases` is required.
+//! Versions may carry a leading `v` (`v1.2.0`, an image tag).
 
-use semver::Version;
 use serde::Deserialize;
 use switchyard_policy_kit::prelude::*;
+use switchyard_releases::{PlanError, ReleaseCatalog};
 
 pub struct UpgradePath;
 
@@ -37,15 +34,13 @@ impl Policy for UpgradePath {
   "title": "upgrade-path settings",
   "type": "object",
   "additionalProperties": false,
-  "required": ["releases"],
   "properties": {
-    "releases": {
-      "description": "Every released application version (semver, optionally with a leading v), in any order.",
-      "type": "array",
-      "items": {"type": "string", "pattern": "^v?(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)([-+].*)?$"}
+    "release_catalog": {
+      "description": "Supplied by Switchyard: the installation's release catalog ({root}/releases), {\"releases\": [...]}.",
+      "type": "object"
     },
     "allow_downgrade": {
-      "description": "Allow moving to an older known release (with a warning).",
+      "description": "Allow moving to an older release (with a warning).",
       "type": "boolean", "default": false
     }
   }
@@ -56,15 +51,12 @@ impl Policy for UpgradePath {
             Ok(settings) => settings,
             Err(reason) => return Decision::deny(reason),
         };
-        let Some(releases) = settings.releases else {
+        let Some(catalog) = settings.release_catalog else {
             return Decision::deny(
-                "setting `releases` is required: every released application version",
+                "the installation has no release catalog to check the version against: record releases with `switchyard release add`",
             );
         };
-        match Releases::parse(&releases) {
-            Ok(releases) => check(ctx, &releases, settings.allow_downgrade),
-            Err(reason) => Decision::deny(reason),
-        }
+        check(ctx, &catalog, settings.allow_downgrade)
     }
 }
 
@@ -74,116 +66,28 @@ export_policy!(UpgradePath);
 #[serde(deny_unknown_fields)]
 struct Settings {
     #[serde(default)]
-    releases: Option<Vec<String>>,
+    release_catalog: Option<ReleaseCatalog>,
     #[serde(default)]
     allow_downgrade: bool,
 }
 
-/// Reads `1.2.0` or `v1.2.0`.
-pub fn parse_version(text: &str) -> Result<Version, semver::Error> {
-    let text = text.trim();
-    Version::parse(text.strip_prefix('v').unwrap_or(text))
-}
-
-/// The known releases, sorted, without duplicates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Releases(Vec<Version>);
-
-impl Releases {
-    /// Parses the `releases` setting; the error names the bad entry.
-    pub fn parse(texts: &[String]) -> Result<Releases, String> {
-        let mut versions = Vec::with_capacity(texts.len());
-        for (i, text) in texts.iter().enumerate() {
-            match parse_version(text) {
-                Ok(version) => versions.push(version),
-                Err(err) => {
-                    return Err(format!(
-                        "invalid setting `releases[{i}]`: {text:?} is not a semver version ({err})"
-                    ));
-                }
-            }
-        }
-        versions.sort();
-        versions.dedup();
-        Ok(Releases(versions))
-    }
-
-    pub fn contains(&self, version: &Version) -> bool {
-        self.0.binary_search(version).is_ok()
-    }
-
-    /// The latest release of the line `major.minor`.
-    fn latest_of(&self, major: u64, minor: u64) -> Option<&Version> {
-        self.0
-            .iter()
-            .rev()
-            .find(|v| v.major == major && v.minor == minor)
-    }
-
-    /// The next hop from `from` on the linearized path, if any.
-    pub fn next_hop(&self, from: &Version) -> Option<&Version> {
-        let newer = self.0.iter().filter(|v| *v > from);
-        let same_line = |v: &&Version| v.major == from.major && v.minor == from.minor;
-        if newer.clone().any(|v| same_line(&v)) {
-            return self.latest_of(from.major, from.minor);
-        }
-        let next_minor = newer
-            .clone()
-            .filter(|v| v.major == from.major && v.minor > from.minor)
-            .map(|v| v.minor)
-            .min();
-        if let Some(minor) = next_minor {
-            return self.latest_of(from.major, minor);
-        }
-        let next_major = newer
-            .clone()
-            .map(|v| v.major)
-            .filter(|m| *m > from.major)
-            .min()?;
-        let first_minor = self
-            .0
-            .iter()
-            .filter(|v| v.major == next_major)
-            .map(|v| v.minor)
-            .min()?;
-        self.latest_of(next_major, first_minor)
-    }
-
-    /// The path from `from` to the end: `from`, then each next hop.
-    pub fn path(&self, from: &Version) -> Vec<&Version> {
-        let mut path = Vec::new();
-        let mut at = from;
-        while let Some(next) = self.next_hop(at) {
-            path.push(next);
-            at = next;
-        }
-        path
-    }
-
-    /// `1.0.1 → 1.0.2 → 1.1.1`.
-    pub fn describe_path(&self, from: &Version) -> String {
-        let mut text = from.to_string();
-        for hop in self.path(from) {
-            text.push_str(" → ");
-            text.push_str(&hop.to_string());
-        }
-        text
-    }
-
-    fn list(&self) -> String {
-        if self.0.is_empty() {
-            return "none".to_owned();
-        }
-        let all: Vec<String> = self.0.iter().map(Version::to_string).collect();
+fn list(catalog: &ReleaseCatalog) -> String {
+    let all: Vec<String> = catalog
+        .releases()
+        .iter()
+        .map(|r| r.version.to_string())
+        .collect();
+    if all.is_empty() {
+        "none".to_owned()
+    } else {
         all.join(", ")
     }
 }
 
-/// The decision for `ctx` given the releases.
-pub fn check(ctx: &Context, releases: &Releases, allow_downgrade: bool) -> Decision {
+/// The decision for `ctx` given the catalog.
+pub fn check(ctx: &Context, catalog: &ReleaseCatalog, allow_downgrade: bool) -> Decision {
     let ns = &ctx.namespace;
-    let (Some(current_text), Some(target_text)) = (&ctx.current_version, &ctx.target_version)
-    else {
+    let (Some(current), Some(target)) = (&ctx.current_version, &ctx.target_version) else {
         let missing = match (&ctx.current_version, &ctx.target_version) {
             (None, None) => "neither the current nor the target version is known",
             (None, _) => "the current version is unknown",
@@ -194,112 +98,35 @@ pub fn check(ctx: &Context, releases: &Releases, allow_downgrade: bool) -> Decis
         ));
     };
     let mut checks = Checks::new();
-    let mut known = |which: &str, text: &str| match parse_version(text) {
-        Err(err) => {
+    let mut unknown = false;
+    for (which, text) in [("current", current), ("target", target)] {
+        if catalog.find(text).is_err() {
+            unknown = true;
             checks.deny(format!(
-                "{which} version {text:?} of {ns} is not a semver version ({err})"
+                "{which} version {text:?} of {ns} is not a release of the catalog (releases: {})",
+                list(catalog)
             ));
-            None
         }
-        Ok(version) if !releases.contains(&version) => {
-            checks.deny(format!(
-                "{which} version {version} of {ns} is not a known release (releases: {})",
-                releases.list()
-            ));
-            None
-        }
-        Ok(version) => Some(version),
-    };
-    let current = known("current", current_text);
-    let target = known("target", target_text);
-    let (Some(current), Some(target)) = (current, target) else {
+    }
+    if unknown {
         return checks.finish();
-    };
-    if target == current {
-        return Decision::allow();
     }
-    if target < current {
-        if allow_downgrade {
-            return Decision::allow().with_warning(format!(
-                "{ns} is downgraded from {current} to {target} (allow_downgrade is set)"
-            ));
-        }
-        return Decision::deny(format!(
-            "{ns} would be downgraded from {current} to {target}; set allow_downgrade to permit it"
-        ));
-    }
-    match releases.next_hop(&current) {
-        Some(next) if *next == target => Decision::allow(),
-        Some(next) => Decision::deny(format!(
-            "upgrading {ns} from {current} to {target} leaves the upgrade path {}: the next version must be {next}",
-            releases.describe_path(&current)
+    match catalog.plan(current, target) {
+        Ok(_) => Decision::allow(),
+        Err(PlanError::Downgrade { from, to }) if allow_downgrade => Decision::allow()
+            .with_warning(format!(
+                "{ns} is downgraded from {from} to {to} (allow_downgrade is set)"
+            )),
+        Err(PlanError::Downgrade { from, to }) => Decision::deny(format!(
+            "{ns} would be downgraded from {from} to {to}; set allow_downgrade to permit it"
         )),
-        None => Decision::deny(format!(
-            "{ns} runs {current}, the last release on the upgrade path; {target} is not after it"
-        )),
+        Err(err) => Decision::deny(format!("{ns}: {err}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn releases(list: &[&str]) -> Releases {
-        Releases::parse(&list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap()
-    }
-
-    fn v(text: &str) -> Version {
-        parse_version(text).unwrap()
-    }
-
-    #[test]
-    fn the_linearized_path() {
-        let r = releases(&[
-            "2.0.0", "1.0.0", "1.0.1", "1.0.2", "1.1.0", "1.1.1", "1.2.0", "1.0.1",
-        ]);
-        assert_eq!(
-            r.describe_path(&v("1.0.1")),
-            "1.0.1 → 1.0.2 → 1.1.1 → 1.2.0 → 2.0.0"
-        );
-        assert_eq!(
-            r.describe_path(&v("1.0.0")),
-            "1.0.0 → 1.0.2 → 1.1.1 → 1.2.0 → 2.0.0"
-        );
-        assert_eq!(
-            r.describe_path(&v("1.1.0")),
-            "1.1.0 → 1.1.1 → 1.2.0 → 2.0.0"
-        );
-        assert_eq!(r.describe_path(&v("2.0.0")), "2.0.0");
-    }
-
-    #[test]
-    fn majors_skip_missing_minors_and_start_at_their_first_line() {
-        let r = releases(&[
-            "1.0.0",
-            "1.3.0",
-            "1.3.4",
-            "2.1.0",
-            "2.1.5",
-            "2.2.0",
-            "3.0.0-rc.1",
-            "3.0.0",
-        ]);
-        assert_eq!(
-            r.describe_path(&v("1.0.0")),
-            "1.0.0 → 1.3.4 → 2.1.5 → 2.2.0 → 3.0.0"
-        );
-        assert_eq!(r.next_hop(&v("3.0.0-rc.1")), Some(&v("3.0.0")));
-    }
-
-    #[test]
-    fn leading_v_and_bad_entries() {
-        assert_eq!(parse_version("v1.2.3").unwrap(), v("1.2.3"));
-        let err = Releases::parse(&["1.0.0".into(), "1.x".into()]).unwrap_err();
-        assert!(
-            err.starts_with("invalid setting `releases[1]`: \"1.x\""),
-            "{err}"
-        );
-    }
 
     #[test]
     fn fixtures() {

@@ -1,0 +1,186 @@
+//! The Step Functions service integrations the local runner performs itself, the way Step
+//! Functions does: today `arn:aws:states:::ecs:runTask.sync` (the upgrade's migrations).
+//!
+//! "Run a job" (`.sync`): start the task, wait until it stops, and succeed with its description
+//! only if every container exited 0. The names a failure gets are Step Functions' own, so the
+//! same `Retry` and `Catch` match locally and on AWS:
+//!
+//! - the task stopped with a non-zero exit (or never started): `States.TaskFailed`, the cause
+//!   the task's description as JSON;
+//! - RunTask answered with `failures`: `AmazonECS.Unknown`;
+//! - ECS refused the call: `ECS.<its exception>` (`ECS.InvalidParameterException`,
+//!   `ECS.ClusterNotFoundException`, ...), throttling and other unmodeled codes
+//!   `ECS.AmazonECSException`, a lost connection `ECS.SdkClientException`;
+//! - the Task state's `TimeoutSeconds` passed first: `States.Timeout`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchyard_asl::{Clock, TaskFailure};
+use switchyard_core::error::{AwsError, ResourceKind};
+use switchyard_core::ports::{AwsVpcConfiguration, EcsTask, RunTaskRequest, Services};
+
+/// The resource of an ECS task run to completion.
+pub const ECS_RUN_TASK_SYNC: &str = "arn:aws:states:::ecs:runTask.sync";
+
+/// How often the task is described while it runs (Step Functions is told by EventBridge; a
+/// poll this often is as prompt for a task that runs for minutes).
+pub const TASK_POLL: Duration = Duration::from_secs(6);
+
+/// Consecutive transient DescribeTasks failures tolerated while waiting.
+const DESCRIBE_RETRIES: u32 = 5;
+
+/// What a Task state may pass to `ecs:runTask.sync` (the RunTask request, PascalCase). Fields
+/// RunTask has and this runner does not are refused by name rather than dropped.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RunTaskParameters {
+    cluster: String,
+    task_definition: String,
+    #[serde(default)]
+    launch_type: Option<String>,
+    #[serde(default)]
+    network_configuration: Option<NetworkParameters>,
+    #[serde(default)]
+    started_by: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct NetworkParameters {
+    awsvpc_configuration: AwsvpcParameters,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct AwsvpcParameters {
+    subnets: Vec<String>,
+    #[serde(default)]
+    security_groups: Vec<String>,
+    #[serde(default)]
+    assign_public_ip: Option<String>,
+}
+
+/// Runs `ecs:runTask.sync` with `parameters` against `ecs`, waiting on `clock`.
+pub async fn run_task_sync(
+    ecs: &dyn Services,
+    clock: &dyn Clock,
+    parameters: Value,
+    timeout_seconds: Option<u64>,
+) -> Result<Value, TaskFailure> {
+    let parameters: RunTaskParameters = serde_json::from_value(parameters).map_err(|err| {
+        TaskFailure::new(
+            "States.Runtime",
+            format!("invalid parameters for {ECS_RUN_TASK_SYNC}: {err}"),
+        )
+    })?;
+    let request = RunTaskRequest {
+        cluster: parameters.cluster.clone(),
+        task_definition: parameters.task_definition,
+        launch_type: parameters.launch_type,
+        network: parameters
+            .network_configuration
+            .map(|n| AwsVpcConfiguration {
+                subnets: n.awsvpc_configuration.subnets,
+                security_groups: n.awsvpc_configuration.security_groups,
+                assign_public_ip: n.awsvpc_configuration.assign_public_ip,
+            }),
+        started_by: parameters.started_by,
+    };
+    let started = clock.now();
+    let deadline = timeout_seconds
+        .map(|s| started + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX)));
+    let mut task = ecs.run_task(&request).await.map_err(ecs_failure)?;
+    tracing::info!(task = %task.task_arn, task_definition = %request.task_definition, "task started");
+    let mut transient = 0;
+    while task.last_status != "STOPPED" {
+        if deadline.is_some_and(|deadline| clock.now() >= deadline) {
+            return Err(TaskFailure::new(
+                "States.Timeout",
+                format!(
+                    "task {} still {} after the state's TimeoutSeconds",
+                    task.task_arn, task.last_status
+                ),
+            ));
+        }
+        clock.sleep(TASK_POLL).await;
+        match ecs.describe_task(&parameters.cluster, &task.task_arn).await {
+            Ok(described) => {
+                transient = 0;
+                task = described;
+            }
+            Err(err) if err.is_transient() && transient < DESCRIBE_RETRIES => transient += 1,
+            Err(err) => return Err(ecs_failure(err)),
+        }
+    }
+    let output = sfn_task(&task);
+    if task.succeeded() {
+        Ok(output)
+    } else {
+        Err(TaskFailure::new("States.TaskFailed", output.to_string()))
+    }
+}
+
+/// ECS's exceptions Step Functions names as `ECS.<name>`; any other code is
+/// `ECS.AmazonECSException`, the SDK's base class.
+const MODELED: &[&str] = &[
+    "AccessDeniedException",
+    "BlockedException",
+    "ClientException",
+    "ClusterNotFoundException",
+    "ConflictException",
+    "InvalidParameterException",
+    "PlatformTaskDefinitionIncompatibilityException",
+    "PlatformUnknownException",
+    "ServerException",
+    "UnsupportedFeatureException",
+];
+
+fn ecs_failure(err: AwsError) -> TaskFailure {
+    let cause = err.to_string();
+    let name = match &err {
+        AwsError::Rejected { code, .. } if code == "RunTaskFailure" => {
+            "AmazonECS.Unknown".to_owned()
+        }
+        AwsError::Rejected { code, .. } if MODELED.contains(&code.as_str()) => {
+            format!("ECS.{code}")
+        }
+        AwsError::NotFound {
+            kind: ResourceKind::Cluster,
+            ..
+        } => "ECS.ClusterNotFoundException".to_owned(),
+        AwsError::NotFound { .. } | AwsError::InvalidState { .. } => {
+            "ECS.InvalidParameterException".to_owned()
+        }
+        AwsError::Unavailable { .. } => "ECS.SdkClientException".to_owned(),
+        AwsError::Throttled { .. } | AwsError::Rejected { .. } | AwsError::AlreadyExists { .. } => {
+            "ECS.AmazonECSException".to_owned()
+        }
+    };
+    TaskFailure::new(name, cause)
+}
+
+/// The task as Step Functions returns it: DescribeTasks' task, PascalCase, times in epoch
+/// milliseconds.
+fn sfn_task(task: &EcsTask) -> Value {
+    let millis = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_millis());
+    json!({
+        "TaskArn": task.task_arn,
+        "ClusterArn": task.cluster_arn,
+        "TaskDefinitionArn": task.task_definition_arn,
+        "LastStatus": task.last_status,
+        "DesiredStatus": task.desired_status,
+        "StopCode": task.stop_code,
+        "StoppedReason": task.stopped_reason,
+        "StartedBy": task.started_by,
+        "CreatedAt": millis(task.created_at),
+        "StoppedAt": millis(task.stopped_at),
+        "Containers": task.containers.iter().map(|c| json!({
+            "Name": c.name,
+            "LastStatus": c.last_status,
+            "ExitCode": c.exit_code,
+            "Reason": c.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
