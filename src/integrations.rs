@@ -137,6 +137,21 @@ const MODELED: &[&str] = &[
     "UnsupportedFeatureException",
 ];
 
+/// Whether `.sync` on ECS can fail with the error `name` (what a `Retry` or `Catch` may match).
+pub fn raises(name: &str) -> bool {
+    matches!(
+        name,
+        "AmazonECS.Unknown"
+            | "ECS.AmazonECSException"
+            | "ECS.SdkClientException"
+            | "States.TaskFailed"
+            | "States.Timeout"
+            | "States.Runtime"
+    ) || name
+        .strip_prefix("ECS.")
+        .is_some_and(|exception| MODELED.contains(&exception))
+}
+
 fn ecs_failure(err: AwsError) -> TaskFailure {
     let cause = err.to_string();
     let name = match &err {

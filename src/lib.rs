@@ -10,3 +10,4 @@ pub mod policy;
 pub mod progress;
 pub mod remote;
 pub mod status;
+pub mod verify;

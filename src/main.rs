@@ -147,6 +147,37 @@ enum Command {
         #[command(subcommand)]
         command: commands::tenant::TenantCommand,
     },
+    /// The release catalog: record, import, list and show releases; prove their migrations on
+    /// PostgreSQL.
+    Release {
+        #[command(subcommand)]
+        command: commands::release::ReleaseCommand,
+    },
+    /// What upgrading a tenant to a release would run: the release catalog's one path from the
+    /// version its database holds, each hop's migration, and the expected downtime.
+    Plan {
+        namespace: String,
+        /// The target release.
+        #[arg(long, value_name = "VERSION")]
+        to: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Upgrade a tenant's own data and service to a release, blue/green: writes frozen (the
+    /// service scaled to zero), its database snapshotted and restored beside, migrated along
+    /// the catalog's path, swapped in, the release's image rolled out, the service thawed. Any
+    /// failure thaws the service on the untouched old database.
+    Upgrade {
+        namespace: String,
+        /// The target release.
+        #[arg(long, value_name = "VERSION")]
+        to: String,
+        /// Print the plan and every policy's verdict; change nothing.
+        #[arg(long, conflicts_with_all = ["remote", "faults", "name"])]
+        dry_run: bool,
+        #[command(flatten)]
+        run: RunOptions,
+    },
     /// Release a namespace's deploy lock left by an execution that died.
     Unlock {
         namespace: String,
@@ -203,10 +234,10 @@ enum PolicyCommand {
 #[derive(Args)]
 struct RunOptions {
     /// Make a stage fail on purpose (embedded world only): STAGE:KIND, STAGE one of preflight,
-    /// snapshot, read-pointer, create-db, credentials, swap-pointer, deploy-service, wait-stable,
-    /// cleanup, rollback, sweep
-    /// (the orphan sweep's deletes);
-    /// KIND one of error, throttle, lost-reply, rollout-failed (wait-stable only).
+    /// freeze, snapshot, read-pointer, create-db, credentials, migrate, swap-pointer,
+    /// deploy-service, wait-stable, cleanup, rollback, sweep (the orphan sweep's deletes);
+    /// KIND one of error, throttle, lost-reply, rollout-failed (wait-stable only),
+    /// task-failed[@HOP] (migrate only: that migration exits 1).
     #[arg(long = "inject-fault", value_name = "STAGE:KIND", value_parser = parse_fault)]
     faults: Vec<Fault>,
     /// The execution's name (default: derived from the namespace and time).
@@ -456,6 +487,85 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             operations,
             output,
         } => commands::campaign::run(seed, operations, output).await,
+        Command::Release { command } => {
+            let json = command.output() == Output::Json;
+            let writes = command.writes();
+            let access = if writes { Access::Write } else { Access::Read };
+            let connected = if command.needs_backend() {
+                Some(backend(global, json, access).await?)
+            } else {
+                None
+            };
+            let result = commands::release::run(
+                connected.as_ref().map(|(backend, _)| backend),
+                &layout,
+                command,
+            )
+            .await;
+            if writes && result.is_ok() {
+                if let Some((backend, _)) = &connected {
+                    backend.persist()?;
+                }
+            }
+            result
+        }
+        Command::Plan {
+            namespace,
+            to,
+            output,
+        } => {
+            let (backend, _lock) = backend(global, output == Output::Json, Access::Read).await?;
+            commands::release::plan(&backend, &layout, &namespace, &to, output).await
+        }
+        Command::Upgrade {
+            namespace,
+            to,
+            dry_run,
+            run,
+        } => {
+            let input = serde_json::json!({ "namespace": namespace, "upgrade_to": to });
+            if dry_run {
+                let json = run.output == Output::Json;
+                let (backend, _lock) = backend(global, json, Access::Read).await?;
+                let engine = local_policies(global, json).await?;
+                return commands::dry_run::run(
+                    &backend,
+                    &layout,
+                    engine.as_ref(),
+                    input,
+                    run.output,
+                )
+                .await;
+            }
+            let heading = {
+                // Said before anything changes: the path and how long the tenant is down.
+                let (backend, _lock) = backend(global, true, Access::Read).await?;
+                let ns: Namespace = namespace.parse()?;
+                let aws = backend.aws_for(None);
+                match switchyard_core::upgrades::plan_upgrade(aws.as_ref(), &layout, &ns, &to).await
+                {
+                    Ok(upgrade) => {
+                        if run.output == Output::Text {
+                            print!("{}", commands::release::render_plan(&upgrade));
+                        }
+                        format!("upgrade {namespace} {} -> {}", upgrade.from, upgrade.to)
+                    }
+                    // The machine's Preflight refuses it with the same named error.
+                    Err(_) => format!("upgrade {namespace} -> {to}"),
+                }
+            };
+            let machine = PathBuf::from(deploy::DEPLOY_MACHINE);
+            execute(
+                global,
+                &layout,
+                &machine,
+                input,
+                &run,
+                &heading,
+                Report::Deploy,
+            )
+            .await
+        }
         Command::Tenant { command } => {
             let json = command.output() == Output::Json;
             let writes = command.writes();

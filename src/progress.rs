@@ -128,7 +128,10 @@ impl Observer for Progress {
 fn text(value: &Value, path: &[&str]) -> String {
     let mut v = value;
     for key in path {
-        v = &v[*key];
+        v = match (v, key.parse::<usize>()) {
+            (Value::Array(items), Ok(index)) => items.get(index).unwrap_or(&Value::Null),
+            _ => &v[*key],
+        };
     }
     match v {
         Value::String(s) => s.clone(),
@@ -172,7 +175,53 @@ pub fn detail(state: &str, output: &Value) -> (&'static str, String) {
             if warnings > 0 {
                 said.push_str(&format!(" ({warnings} warnings)"));
             }
+            if p["migrate"] == Value::Bool(true) {
+                said.push_str(&format!("; migrates {}", text(p, &["schema", "path"])));
+            }
+            if let Some(minutes) = p["schema"]["expected_downtime_minutes"].as_u64() {
+                said.push_str(&format!("; expected downtime {minutes} min"));
+            }
             ("ok", said)
+        }
+        "FreezeService" => {
+            let f = &output["freeze"];
+            (
+                mark(f),
+                format!(
+                    "{} scaled to 0 (was {}), {} tasks running",
+                    text(f, &["service"]),
+                    text(f, &["desired_count_before"]),
+                    text(f, &["running_count"])
+                ),
+            )
+        }
+        "PrepareMigrations" => {
+            let m = &output["migrations"];
+            let versions: Vec<String> = m["hops"]
+                .as_array()
+                .map(|hops| hops.iter().map(|h| text(h, &["version"])).collect())
+                .unwrap_or_default();
+            (
+                "ok",
+                format!(
+                    "{} migrations for {}: {}",
+                    versions.len(),
+                    text(m, &["db_instance_id"]),
+                    versions.join(", ")
+                ),
+            )
+        }
+        "RunMigration" => {
+            let definition = text(output, &["TaskDefinitionArn"]);
+            let definition = definition.rsplit('/').next().unwrap_or(&definition);
+            (
+                "ok",
+                format!(
+                    "task {definition} {}, exit {}",
+                    text(output, &["LastStatus"]),
+                    text(output, &["Containers", "0", "ExitCode"])
+                ),
+            )
         }
         "Snapshot" | "CheckSnapshot" => {
             let s = &output["snapshot"];
@@ -261,9 +310,14 @@ pub fn detail(state: &str, output: &Value) -> (&'static str, String) {
             (
                 mark(r),
                 format!(
-                    "pointer restored: {}, service restored: {}; {}",
+                    "pointer restored: {}, service restored: {}{}; {}",
                     text(r, &["pointer_restored"]),
                     text(r, &["service_restored"]),
+                    if r["service_thawed"] == Value::Bool(true) {
+                        ", service thawed"
+                    } else {
+                        ""
+                    },
                     sweep_note(r)
                 ),
             )

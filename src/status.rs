@@ -40,8 +40,13 @@ pub fn render(statuses: &[NamespaceStatus]) -> String {
         if let Some(error) = &s.error {
             notes.push(format!("BROKEN: {error}"));
         }
-        if let Some(version) = &s.app_version {
-            notes.push(format!("version {version}"));
+        match (&s.app_version, &s.schema_version) {
+            (Some(version), Some(schema)) => {
+                notes.push(format!("version {version}, schema {schema}"));
+            }
+            (Some(version), None) => notes.push(format!("version {version}")),
+            (None, Some(schema)) => notes.push(format!("schema {schema}")),
+            (None, None) => {}
         }
         match (&s.last_deploy, &s.last_execution) {
             (Some(last), _) => {

@@ -209,12 +209,12 @@ fn db_instances(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn an_upgrade_that_skips_a_release_is_denied_in_preflight_before_anything_is_created() {
+fn a_downgrade_is_denied_in_preflight_before_anything_is_created() {
     let dir = tempfile::tempdir().unwrap();
     assert!(switchyard(dir.path(), &["init", "--demo"]).status.success());
     let before = qa_status(dir.path());
     let databases = db_instances(dir.path());
-    // xy-0146-qa runs 1.3.2; the demo's releases say 1.3.3 comes next.
+    // xy-0146-qa runs 1.3.2: 1.3.1 would take it back, which upgrade-path refuses.
     let out = switchyard(
         dir.path(),
         &[
@@ -223,14 +223,14 @@ fn an_upgrade_that_skips_a_release_is_denied_in_preflight_before_anything_is_cre
             "--from",
             "xy-0146-dev",
             "--image",
-            "1.4.1",
+            "1.3.1",
         ],
     );
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
         text.contains("policy upgrade-path 0.1.0 [deploy-service]: deny:")
-            && text.contains("1.3.3"),
+            && text.contains("downgraded from 1.3.2 to 1.3.1"),
         "{text}"
     );
     assert!(text.contains("error          PolicyDenied"), "{text}");
@@ -255,7 +255,7 @@ fn an_upgrade_that_skips_a_release_is_denied_in_preflight_before_anything_is_cre
     // The failure is on record, with its name.
     assert_eq!(after["last_deploy"]["outcome"], "failed", "{after}");
     assert_eq!(after["last_deploy"]["error"], "PolicyDenied", "{after}");
-    assert_eq!(after["last_deploy"]["app_version"], "1.4.1", "{after}");
+    assert_eq!(after["last_deploy"]["app_version"], "1.3.1", "{after}");
     let shown = stdout(&switchyard(dir.path(), &["status"]));
     assert!(shown.contains("FAILED (PolicyDenied)"), "{shown}");
 }
@@ -323,7 +323,7 @@ fn a_dry_run_shows_the_plan_and_every_verdict_and_changes_nothing() {
     assert_eq!(allowed.status.code(), Some(0), "{text}");
     assert!(text.contains("version 1.3.2 -> 1.3.3"), "{text}");
     assert!(text.contains("the deploy would start"), "{text}");
-    let denied = switchyard(dir.path(), &args("1.4.1"));
+    let denied = switchyard(dir.path(), &args("1.3.1"));
     let text = stdout(&denied);
     assert_eq!(denied.status.code(), Some(1), "{text}");
     assert!(
@@ -334,10 +334,10 @@ fn a_dry_run_shows_the_plan_and_every_verdict_and_changes_nothing() {
     );
     let json = switchyard(
         dir.path(),
-        &[&args("1.4.1")[..], &["--output", "json"]].concat(),
+        &[&args("1.3.1")[..], &["--output", "json"]].concat(),
     );
     let plan: Value = serde_json::from_str(&stdout(&json)).unwrap();
-    assert_eq!(plan["target_version"], "1.4.1");
+    assert_eq!(plan["target_version"], "1.3.1");
     assert!(
         plan["verdicts"]
             .as_array()

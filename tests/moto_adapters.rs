@@ -950,7 +950,7 @@ async fn ecs_describe_service_and_task_definition_map_to_domain_types() {
                     ("DB_PORT", "5432"),
                 ]),
                 secrets: map(&[("DB_PASSWORD", &ecs.secret_arn)]),
-                command: Vec::new(),
+                command: vec!["serve".into(), "--port=8080".into()],
             },
             ContainerDefinition {
                 name: "proxy".into(),

@@ -3,4 +3,5 @@
 pub mod campaign;
 pub mod doctor;
 pub mod dry_run;
+pub mod release;
 pub mod tenant;

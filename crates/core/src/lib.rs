@@ -14,6 +14,7 @@ pub mod state;
 pub mod status;
 pub mod steps;
 pub mod tenants;
+pub mod upgrades;
 
 pub use dispatch::{Step, run_step};
 pub use error::{AwsError, ResourceKind, StepError};

@@ -27,6 +27,10 @@ pub struct NamespaceStatus {
     /// The application version the tenant runs: as its pointer records it (the last deploy's
     /// image tag), else as its settings say.
     pub app_version: Option<String>,
+    /// The release whose schema its database holds (the last migrations' target, else the
+    /// restored data's own), when recorded.
+    #[serde(default)]
+    pub schema_version: Option<String>,
     pub service: String,
     pub service_revision: Option<i32>,
     pub task_definition_arn: Option<String>,
@@ -60,6 +64,7 @@ impl NamespaceStatus {
             activated_at: None,
             last_execution: None,
             app_version: None,
+            schema_version: None,
             service,
             service_revision: None,
             task_definition_arn: None,
@@ -138,6 +143,7 @@ async fn one(
         .as_ref()
         .and_then(|(p, _)| p.app_version.clone())
         .or_else(|| settings.version.clone());
+    status.schema_version = pointer.as_ref().and_then(|(p, _)| p.schema_version.clone());
     for t in &tracked {
         match t.role {
             TrackedRole::Retired => status.due_for_deletion.push(t.db_instance_id.clone()),

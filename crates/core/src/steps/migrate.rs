@@ -205,9 +205,17 @@ pub async fn prepare_migrations(
     if let Some(assign) = &network.assign_public_ip {
         awsvpc["AssignPublicIp"] = json!(assign);
     }
-    // ECS's startedBy: up to 128 characters.
-    let started_by: String = format!("switchyard/{}", execution.id)
+    // ECS's startedBy: up to 128 letters, digits, `-`, `/` and `_`; the execution's name.
+    let name = execution.id.rsplit(':').next().unwrap_or(&execution.id);
+    let started_by: String = format!("switchyard/{name}")
         .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-/_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(128)
         .collect();
     tracing::info!(namespace = %ns, hops = hops.len(), "migrations prepared");

@@ -20,6 +20,7 @@ use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep, ServiceFacts, SnapshotFacts};
 use crate::records::{ActivePointer, NamespaceSettings};
 use crate::state::DeployState;
+use crate::upgrades::recorded_schema;
 use switchyard_releases::Hop;
 
 /// How long a deploy is expected to take when the tenant's settings do not say
@@ -425,15 +426,6 @@ fn migration_minutes(schema: &SchemaPlan) -> u32 {
         .filter(|hop| hop.migrates())
         .map(|hop| hop.migration_minutes)
         .sum()
-}
-
-/// The schema version of the data a deploy restores, as the records say: the pointer's
-/// `schema_version`, else the version the application ran on it.
-fn recorded_schema(pointer: &ActivePointer) -> Option<String> {
-    pointer
-        .schema_version
-        .clone()
-        .or_else(|| pointer.app_version.clone())
 }
 
 /// The data's schema before and after the deploy, and the release catalog's path between.
