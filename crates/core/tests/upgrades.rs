@@ -1,4 +1,5 @@
 //! The release catalog in Parameter Store and a tenant's planned upgrade, on the simulated world.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use switchyard_core::upgrades::{Release, add_release, catalog, plan_upgrade};
 use switchyard_core::{Namespace, ParameterLayout};
