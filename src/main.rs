@@ -502,10 +502,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 command,
             )
             .await;
-            if writes && result.is_ok() {
-                if let Some((backend, _)) = &connected {
-                    backend.persist()?;
-                }
+            if writes
+                && result.is_ok()
+                && let Some((backend, _)) = &connected
+            {
+                backend.persist()?;
             }
             result
         }
