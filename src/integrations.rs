@@ -199,3 +199,132 @@ fn sfn_task(task: &EcsTask) -> Value {
         })).collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use switchyard_core::ports::{RevisionChange, Services};
+    use switchyard_sim::World;
+
+    use super::*;
+    use crate::backend::Backend;
+
+    /// The demo's qa service: its task definition and the world's clock.
+    async fn demo() -> (World, Arc<dyn Clock>, String) {
+        let world = World::demo(chrono::Utc::now());
+        let backend = Backend::Embedded {
+            world: world.clone(),
+            path: "/nonexistent/unused.json".into(),
+        };
+        let service = world
+            .aws()
+            .describe_service("switchyard-nonprod", "xy-0146-qa-app")
+            .await
+            .unwrap();
+        (world, backend.clock(), service.task_definition_arn)
+    }
+
+    fn parameters(task_definition: &str) -> Value {
+        json!({
+            "Cluster": "switchyard-nonprod",
+            "TaskDefinition": task_definition,
+            "LaunchType": "FARGATE",
+            "NetworkConfiguration": {"AwsvpcConfiguration": {"Subnets": ["subnet-1"], "SecurityGroups": ["sg-1"]}},
+            "StartedBy": "switchyard/test"
+        })
+    }
+
+    #[tokio::test]
+    async fn a_task_that_exits_0_is_the_states_output_in_step_functions_shape() {
+        let (world, clock, definition) = demo().await;
+        let started = world.now();
+        let output = run_task_sync(&world.aws(), clock.as_ref(), parameters(&definition), None)
+            .await
+            .unwrap();
+        assert_eq!(output["LastStatus"], "STOPPED");
+        assert_eq!(output["StopCode"], "EssentialContainerExited");
+        assert_eq!(output["Containers"][0]["ExitCode"], 0);
+        assert_eq!(output["StartedBy"], "switchyard/test");
+        // It waited on the world's clock for the task to run.
+        assert!(world.now() - started >= chrono::Duration::seconds(90));
+    }
+
+    #[tokio::test]
+    async fn a_task_that_cannot_reach_its_database_fails_the_state_with_its_description() {
+        let (world, clock, definition) = demo().await;
+        let change = RevisionChange {
+            container: "app".into(),
+            environment: [("DB_INSTANCE_ID".to_owned(), "gone".to_owned())].into(),
+            secrets: Default::default(),
+            unset: Vec::new(),
+            image: None,
+            tags: Default::default(),
+            family: Some("probe".into()),
+            command: Some(vec!["/app/migrate".into(), "1.3.3".into()]),
+        };
+        let probe = world
+            .aws()
+            .register_revision(&definition, &change)
+            .await
+            .unwrap();
+        let failure = run_task_sync(
+            &world.aws(),
+            clock.as_ref(),
+            parameters(probe.arn.as_deref().unwrap()),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(failure.error, "States.TaskFailed");
+        let task: Value = serde_json::from_str(&failure.cause).unwrap();
+        assert_eq!(task["Containers"][0]["ExitCode"], 1);
+        assert!(
+            task["Containers"][0]["Reason"]
+                .as_str()
+                .unwrap()
+                .contains("could not connect to database gone")
+        );
+    }
+
+    #[tokio::test]
+    async fn timeouts_bad_parameters_and_refusals_get_step_functions_names() {
+        let (world, clock, definition) = demo().await;
+        let aws = world.aws();
+        let timeout = run_task_sync(&aws, clock.as_ref(), parameters(&definition), Some(20))
+            .await
+            .unwrap_err();
+        assert_eq!(timeout.error, "States.Timeout");
+        let mut unknown = parameters(&definition);
+        unknown["Overrides"] = json!({});
+        let err = run_task_sync(&aws, clock.as_ref(), unknown, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, "States.Runtime");
+        assert!(err.cause.contains("Overrides"), "{}", err.cause);
+        let mut nowhere = parameters(&definition);
+        nowhere["Cluster"] = json!("nowhere");
+        let err = run_task_sync(&aws, clock.as_ref(), nowhere, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, "ECS.ClusterNotFoundException");
+        let mut no_network = parameters(&definition);
+        no_network
+            .as_object_mut()
+            .unwrap()
+            .remove("NetworkConfiguration");
+        let err = run_task_sync(&aws, clock.as_ref(), no_network, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, "ECS.InvalidParameterException");
+        for name in [
+            "States.TaskFailed",
+            "AmazonECS.Unknown",
+            "ECS.AmazonECSException",
+            "ECS.ClusterNotFoundException",
+        ] {
+            assert!(raises(name), "{name}");
+        }
+        assert!(!raises("ECS.Whatever"));
+    }
+}

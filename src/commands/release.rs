@@ -14,7 +14,7 @@ use switchyard::verify::{self, VerifyOptions};
 use switchyard_core::upgrades::{
     self, Release, ReleaseCatalog, TenantUpgrade, UpgradePlan, Version,
 };
-use switchyard_core::{Namespace, ParameterLayout};
+use switchyard_core::{Namespace, ParameterLayout, StepError};
 
 use crate::Output;
 
@@ -137,13 +137,17 @@ pub async fn run(
                 backport_of: backport_of.as_deref().map(parse).transpose()?,
                 migration_minutes,
             };
-            let catalog = upgrades::add_release(aws()?, layout, release).await?;
+            let catalog = upgrades::add_release(aws()?, layout, release)
+                .await
+                .map_err(named)?;
             print_catalog(&catalog, output, "release recorded")
         }
         ReleaseCommand::Import { file, output } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let catalog = upgrades::import_catalog(aws()?, layout, &text).await?;
+            let catalog = upgrades::import_catalog(aws()?, layout, &text)
+                .await
+                .map_err(named)?;
             print_catalog(&catalog, output, "catalog replaced")
         }
         ReleaseCommand::List { output } => {
@@ -197,6 +201,12 @@ pub async fn run(
             })
         }
     }
+}
+
+/// A step error as the CLI prints it: its name (what scripts and the state machines match), then
+/// the message.
+fn named(err: StepError) -> anyhow::Error {
+    anyhow::anyhow!("{}: {err}", err.name())
 }
 
 fn parse(version: &str) -> anyhow::Result<Version> {
@@ -260,7 +270,9 @@ pub async fn plan(
 ) -> anyhow::Result<ExitCode> {
     let ns: Namespace = namespace.parse()?;
     let aws = backend.aws_for(None);
-    let upgrade = upgrades::plan_upgrade(aws.as_ref(), layout, &ns, to).await?;
+    let upgrade = upgrades::plan_upgrade(aws.as_ref(), layout, &ns, to)
+        .await
+        .map_err(named)?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&upgrade)?),
         Output::Text => print!("{}", render_plan(&upgrade)),
