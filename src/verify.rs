@@ -368,9 +368,16 @@ pub fn render(report: &VerifyReport) -> String {
     for (version, err) in &report.reference_errors {
         let _ = writeln!(out, "  main line to {version} FAILED: {err}");
     }
+    let width = report
+        .paths
+        .iter()
+        .map(|p| p.path.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     let _ = writeln!(
         out,
-        "  {:<44} {:>10} {:>13} {:>12}",
+        "  {:<width$} {:>10} {:>13} {:>12}",
         "path", "migrations", "applied twice", "schema equal"
     );
     for check in &report.paths {
@@ -381,7 +388,7 @@ pub fn render(report: &VerifyReport) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<44} {:>10} {:>13} {:>12}",
+            "  {:<width$} {:>10} {:>13} {:>12}",
             check.path,
             check.migrations,
             if check.applied_twice { "yes" } else { "NO" },
