@@ -57,6 +57,7 @@ STATE_MACHINES = ROOT / "statemachines"
 SERVICE_MODELS = {
     "codepipeline": "codepipeline",
     "ecs": "ecs",
+    "events": "events",
     "iam": "iam",
     "kms": "kms",
     "lambda": "lambda",
