@@ -24,8 +24,8 @@ use switchyard_core::policy::{
 };
 use switchyard_core::ports::{Databases, Services, tag};
 use switchyard_core::records::{ParameterLayout, PolicyBinding, PolicyCatalog, Records};
-use switchyard_core::tenants;
 use switchyard_core::{Namespace, identity};
+use switchyard_core::{tenants, upgrades};
 use switchyard_sim::{Fault, FaultKind, World};
 
 use crate::backend::Backend;
@@ -65,6 +65,10 @@ const TENANTS: [&str; 5] = [
     "ab-0201-dev",
     "ab-0201-prod",
 ];
+
+/// Releases of the demo catalog an upgrade may aim at (older ones and the current are refused
+/// by name: NoUpgradePath).
+const RELEASES: [&str; 5] = ["1.3.3", "1.4.0", "1.4.2", "2.0.0", "2.0.1"];
 
 const IMAGES: [&str; 8] = [
     "1.3.3",
@@ -124,6 +128,8 @@ impl PolicyEngine for ChaosPolicies {
 struct Fingerprint {
     pointer: Option<(String, i64)>,
     service: Option<String>,
+    /// The service's desired count: an upgrade's freeze must be undone, whatever happens.
+    desired: Option<i32>,
     lock: Option<String>,
     tracked: BTreeSet<String>,
     databases: BTreeSet<String>,
@@ -208,9 +214,11 @@ impl Run<'_> {
     async fn operation(&mut self, index: usize) -> anyhow::Result<String> {
         let roll = self.rng.random_range(0..100);
         match roll {
-            0..30 => self.deploy(index, "deploy").await,
-            30..45 => self.deploy(index, "promote").await,
-            45..59 => self.deploy(index, "upgrade").await,
+            0..28 => self.deploy(index, "deploy").await,
+            28..40 => self.deploy(index, "promote").await,
+            40..50 => self.deploy(index, "upgrade").await,
+            // The tenant's own data to a release of the catalog: freeze, migrate, thaw.
+            50..59 => self.deploy(index, "release").await,
             // A change to the tenant's settings, rolled out keeping the database.
             59..65 => self.deploy(index, "settings").await,
             65..75 => self.sweep(index).await,
@@ -234,6 +242,9 @@ impl Run<'_> {
                 1 => FaultKind::Throttle,
                 2 => FaultKind::LostReply,
                 _ if stage == Stage::WaitStable => FaultKind::RolloutFailed,
+                _ if stage == Stage::Migrate => FaultKind::TaskFailed {
+                    hop: self.rng.random_range(1..=3),
+                },
                 _ => FaultKind::Error,
             };
             faults.push(Fault { stage, kind });
@@ -279,6 +290,35 @@ impl Run<'_> {
                 )
                 .await?;
                 input["settings_only"] = json!(true);
+            }
+            "release" => {
+                // Mostly a release ahead of the tenant's schema; sometimes any (an older one
+                // or the current must be refused by name).
+                let aws = self.backend.aws_for(None);
+                let records = Records {
+                    params: aws.as_ref(),
+                    layout: &self.layout,
+                };
+                let current = records
+                    .pointer(&ns)
+                    .await?
+                    .and_then(|(p, _)| upgrades::recorded_schema(&p))
+                    .and_then(|v| upgrades::parse_version(&v).ok());
+                let ahead: Vec<&str> = RELEASES
+                    .iter()
+                    .copied()
+                    .filter(|r| {
+                        current
+                            .as_ref()
+                            .is_none_or(|c| upgrades::parse_version(r).is_ok_and(|r| r > *c))
+                    })
+                    .collect();
+                let to = if !ahead.is_empty() && self.rng.random_bool(0.9) {
+                    ahead[self.rng.random_range(0..ahead.len())]
+                } else {
+                    self.pick(&RELEASES)
+                };
+                input["upgrade_to"] = json!(to);
             }
             "promote" if !self.snapshots.is_empty() => {
                 let at = self.rng.random_range(0..self.snapshots.len());
@@ -400,6 +440,12 @@ impl Run<'_> {
         if kept_for_operator && went_past_the_lock {
             broken.push(format!(
                 "{outcome}: it ran though {target}'s lock was kept for an operator"
+            ));
+        }
+        if !incomplete && before[target].desired != after[target].desired {
+            broken.push(format!(
+                "{outcome} but the service's desired count went {:?} -> {:?}",
+                before[target].desired, after[target].desired
             ));
         }
         let (was, now) = (&before[target].pointer, &after[target].pointer);
@@ -575,11 +621,12 @@ impl Run<'_> {
         for tenant in TENANTS {
             let ns: Namespace = tenant.parse()?;
             let settings = records.settings(&ns).await?;
-            let service = aws
+            let described = aws
                 .describe_service(&settings.cluster, &settings.service)
                 .await
-                .ok()
-                .map(|s| s.task_definition_arn);
+                .ok();
+            let desired = described.as_ref().map(|s| s.desired_count);
+            let service = described.map(|s| s.task_definition_arn);
             prints.insert(
                 tenant.to_owned(),
                 Fingerprint {
@@ -588,6 +635,7 @@ impl Run<'_> {
                         .await?
                         .map(|(p, v)| (p.db_instance_id, v)),
                     service,
+                    desired,
                     lock: records.lock(&ns).await?.map(|l| l.execution_id),
                     tracked: records
                         .tracked(&ns)

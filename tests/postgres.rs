@@ -93,9 +93,17 @@ fn broken_copy(version: &str, sql: &str) -> tempfile::TempDir {
 fn a_migration_that_is_not_idempotent_is_caught() {
     // 1.4.2 adds its column without asking whether it is there: the second run fails.
     let app = broken_copy("1.4.2", "ALTER TABLE invoices ADD COLUMN due_date date;\n");
-    let run = format!("{}/migrate {{version}} {{database_url}}", app.path().display());
+    let run = format!(
+        "{}/migrate {{version}} {{database_url}}",
+        app.path().display()
+    );
     let out = verify(&app.path().join("releases.json"), &run, true);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let failed: Vec<&Value> = report["paths"]
         .as_array()
@@ -115,7 +123,10 @@ fn a_migration_that_is_not_idempotent_is_caught() {
         "1.4.2",
         "ALTER TABLE invoices ADD COLUMN IF NOT EXISTS due_date date;\nCREATE INDEX ON invoices (due_date);\n",
     );
-    let run = format!("{}/migrate {{version}} {{database_url}}", app.path().display());
+    let run = format!(
+        "{}/migrate {{version}} {{database_url}}",
+        app.path().display()
+    );
     let out = verify(&app.path().join("releases.json"), &run, true);
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
