@@ -175,14 +175,27 @@ pub async fn local_engine(
     let sources = checkout().join(BUNDLED_POLICIES);
     if dir == default_plugin_dir() && sources.is_dir() {
         let projects = bundled_projects(checkout())?;
-        let missing = projects.iter().any(|project| {
-            project
+        // Missing, or older than a source it is built from (the policy, the author kit, the
+        // release planner the upgrade-path policy shares with the control plane).
+        let shared = [
+            checkout().join("plugins/kit"),
+            checkout().join("crates/releases"),
+        ];
+        let stale = projects.iter().any(|project| {
+            let built = project
                 .file_name()
-                .is_none_or(|name| !dir.join(name).with_extension("cwasm").is_file())
+                .map(|name| dir.join(name).with_extension("cwasm"))
+                .and_then(|artifact| std::fs::metadata(artifact).ok()?.modified().ok());
+            let Some(built) = built else {
+                return true;
+            };
+            std::iter::once(project.as_path())
+                .chain(shared.iter().map(PathBuf::as_path))
+                .any(|source| newest_source(source).is_some_and(|newest| newest > built))
         });
-        if missing {
+        if stale {
             notice(format!(
-                "building the bundled policies into {} (once; `switchyard policy build` rebuilds them)",
+                "building the bundled policies into {} (when their sources change; `switchyard policy build` rebuilds them)",
                 dir.display()
             ));
             ensure_target(notice)?;
@@ -204,6 +217,29 @@ pub async fn local_engine(
         notice(format!("policy plugin {name} not loaded: {why}"));
     }
     Ok(set)
+}
+
+/// When the newest file of a source tree (its `src/`, manifest and fixtures) was modified.
+fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                newest = newest.max(Some(modified));
+            }
+        }
+    }
+    newest
 }
 
 /// The projects under `plugins/policies` of a checkout, in name order.
