@@ -1609,3 +1609,78 @@ async fn ecs_register_revision_sets_secrets_by_reference_and_removes_dropped_set
         [("DB_PASSWORD", base_secret), ("API_KEY", api_key.as_str())]
     );
 }
+
+/// A clock whose waits return at once: moto moves a task on with each describe, not with time.
+struct Impatient;
+
+#[async_trait::async_trait]
+impl switchyard_asl::Clock for Impatient {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+
+    async fn sleep(&self, _: std::time::Duration) {}
+}
+
+/// The local runner's `ecs:runTask.sync` through the SDK adapter: RunTask with the launch type
+/// and awsvpc network a migration uses, then DescribeTasks until the task stops (moto stops a
+/// task after a few describes, its container with exit code 0), and the task's description as
+/// the state's output.
+#[tokio::test]
+async fn ecs_run_task_sync_starts_the_task_and_waits_until_it_stops() {
+    let m = moto("sync").await;
+    let ecs = seed_ecs(&m, 1).await;
+    let parameters = serde_json::json!({
+        "Cluster": ecs.cluster,
+        "TaskDefinition": ecs.base_arn,
+        "LaunchType": "FARGATE",
+        "NetworkConfiguration": {"AwsvpcConfiguration": {
+            "Subnets": ["subnet-12345678"], "SecurityGroups": ["sg-12345678"], "AssignPublicIp": "DISABLED"
+        }},
+        "StartedBy": "switchyard/moto-test"
+    });
+    let task = switchyard::integrations::run_task_sync(&m.aws, &Impatient, parameters, Some(600))
+        .await
+        .unwrap();
+    assert_eq!(task["LastStatus"], "STOPPED", "{task}");
+    assert_eq!(task["TaskDefinitionArn"], ecs.base_arn.as_str(), "{task}");
+    assert_eq!(task["StartedBy"], "switchyard/moto-test", "{task}");
+    assert_eq!(task["Containers"][0]["ExitCode"], 0, "{task}");
+    // A cluster that does not exist is ECS's own error.
+    let nowhere = serde_json::json!({"Cluster": format!("{}-none", m.prefix), "TaskDefinition": ecs.base_arn});
+    let failure = switchyard::integrations::run_task_sync(&m.aws, &Impatient, nowhere, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.error, "ECS.ClusterNotFoundException",
+        "{}",
+        failure.cause
+    );
+}
+
+/// The upgrade's freeze and thaw: UpdateService with only `desiredCount`, the revision kept.
+#[tokio::test]
+async fn ecs_set_desired_count_changes_only_the_count() {
+    let m = moto("frz").await;
+    let ecs = seed_ecs(&m, 2).await;
+    let frozen = m
+        .aws
+        .set_desired_count(&ecs.cluster, &ecs.service, 0)
+        .await
+        .unwrap();
+    assert_eq!(frozen.desired_count, 0);
+    assert_eq!(frozen.task_definition_arn, ecs.base_arn);
+    let thawed = m
+        .aws
+        .set_desired_count(&ecs.cluster, &ecs.service, 2)
+        .await
+        .unwrap();
+    assert_eq!(thawed.desired_count, 2);
+    assert_eq!(thawed.task_definition_arn, ecs.base_arn);
+    let missing = m
+        .aws
+        .set_desired_count(&ecs.cluster, &format!("{}-none", m.prefix), 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, AwsError::NotFound { .. }), "{missing:?}");
+}
