@@ -324,6 +324,19 @@ async fn backend(
     Ok((Backend::embedded(&global.world, &mut notice)?, lock))
 }
 
+/// `deploy --dry-run` and `upgrade --dry-run`: the plan and every verdict, read only.
+async fn dry_run_of(
+    global: &Global,
+    layout: &ParameterLayout,
+    input: serde_json::Value,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let json = output == Output::Json;
+    let (backend, _lock) = backend(global, json, Access::Read).await?;
+    let engine = local_policies(global, json).await?;
+    commands::dry_run::run(&backend, layout, engine.as_ref(), input, output).await
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
     let layout = ParameterLayout::new(&global.parameter_root)?;
@@ -388,17 +401,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             if dry_run {
-                let json = run.output == Output::Json;
-                let (backend, _lock) = backend(global, json, Access::Read).await?;
-                let engine = local_policies(global, json).await?;
-                return commands::dry_run::run(
-                    &backend,
-                    &layout,
-                    engine.as_ref(),
-                    request.input(),
-                    run.output,
-                )
-                .await;
+                return dry_run_of(global, &layout, request.input(), run.output).await;
             }
             let machine = PathBuf::from(deploy::DEPLOY_MACHINE);
             execute(
@@ -526,17 +529,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let input = serde_json::json!({ "namespace": namespace, "upgrade_to": to });
             if dry_run {
-                let json = run.output == Output::Json;
-                let (backend, _lock) = backend(global, json, Access::Read).await?;
-                let engine = local_policies(global, json).await?;
-                return commands::dry_run::run(
-                    &backend,
-                    &layout,
-                    engine.as_ref(),
-                    input,
-                    run.output,
-                )
-                .await;
+                return dry_run_of(global, &layout, input, run.output).await;
             }
             let heading = {
                 // Said before anything changes: the path and how long the tenant is down.

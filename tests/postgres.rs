@@ -74,10 +74,12 @@ fn every_planned_path_of_the_example_applies_twice_and_reaches_the_main_lines_sc
 fn broken_copy(version: &str, sql: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path();
-    std::fs::create_dir(app.join("migrations")).unwrap();
-    for entry in std::fs::read_dir(repo("examples/tenant-app/migrations")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), app.join("migrations").join(entry.file_name())).unwrap();
+    for dir in ["migrations", "changes"] {
+        std::fs::create_dir(app.join(dir)).unwrap();
+        for entry in std::fs::read_dir(repo(&format!("examples/tenant-app/{dir}"))).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), app.join(dir).join(entry.file_name())).unwrap();
+        }
     }
     std::fs::copy(repo("examples/tenant-app/migrate"), app.join("migrate")).unwrap();
     std::fs::copy(

@@ -12,6 +12,7 @@ use aws_sdk_ecs::operation::register_task_definition::{
 };
 use aws_sdk_ecs::operation::run_task::RunTaskError;
 use aws_sdk_ecs::operation::update_service::UpdateServiceError;
+use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration as SdkAwsVpc, Compatibility,
     ContainerDefinition as SdkContainer, Deployment as SdkDeployment, KeyValuePair, LaunchType,
@@ -218,30 +219,13 @@ impl Services for SdkAws {
         service: &str,
         task_definition_arn: &str,
     ) -> Result<Service, AwsError> {
-        let output = self
+        let request = self
             .ecs
             .update_service()
             .cluster(cluster)
             .service(service)
-            .task_definition(task_definition_arn)
-            .send()
-            .await
-            .map_err(|err| {
-                map_sdk_error(err, |err| match err {
-                    UpdateServiceError::ServiceNotFoundException(_)
-                    | UpdateServiceError::ServiceNotActiveException(_) => {
-                        not_found(ResourceKind::Service, service)
-                    }
-                    UpdateServiceError::ClusterNotFoundException(_) => {
-                        not_found(ResourceKind::Cluster, cluster)
-                    }
-                    _ => None,
-                })
-            })?;
-        output
-            .service
-            .map(|updated| to_service(cluster, updated))
-            .ok_or_else(|| missing_in_response("UpdateService", ResourceKind::Service, service))
+            .task_definition(task_definition_arn);
+        update(request, cluster, service).await
     }
 
     async fn set_desired_count(
@@ -250,30 +234,13 @@ impl Services for SdkAws {
         service: &str,
         desired_count: i32,
     ) -> Result<Service, AwsError> {
-        let output = self
+        let request = self
             .ecs
             .update_service()
             .cluster(cluster)
             .service(service)
-            .desired_count(desired_count)
-            .send()
-            .await
-            .map_err(|err| {
-                map_sdk_error(err, |err| match err {
-                    UpdateServiceError::ServiceNotFoundException(_)
-                    | UpdateServiceError::ServiceNotActiveException(_) => {
-                        not_found(ResourceKind::Service, service)
-                    }
-                    UpdateServiceError::ClusterNotFoundException(_) => {
-                        not_found(ResourceKind::Cluster, cluster)
-                    }
-                    _ => None,
-                })
-            })?;
-        output
-            .service
-            .map(|updated| to_service(cluster, updated))
-            .ok_or_else(|| missing_in_response("UpdateService", ResourceKind::Service, service))
+            .desired_count(desired_count);
+        update(request, cluster, service).await
     }
 
     async fn run_task(&self, request: &RunTaskRequest) -> Result<EcsTask, AwsError> {
@@ -368,6 +335,30 @@ impl Services for SdkAws {
                 id: task_arn.to_owned(),
             })
     }
+}
+
+/// Sends an UpdateService (a new revision, or a desired count) and reads the service back.
+async fn update(
+    request: UpdateServiceFluentBuilder,
+    cluster: &str,
+    service: &str,
+) -> Result<Service, AwsError> {
+    let output = request.send().await.map_err(|err| {
+        map_sdk_error(err, |err| match err {
+            UpdateServiceError::ServiceNotFoundException(_)
+            | UpdateServiceError::ServiceNotActiveException(_) => {
+                not_found(ResourceKind::Service, service)
+            }
+            UpdateServiceError::ClusterNotFoundException(_) => {
+                not_found(ResourceKind::Cluster, cluster)
+            }
+            _ => None,
+        })
+    })?;
+    output
+        .service
+        .map(|updated| to_service(cluster, updated))
+        .ok_or_else(|| missing_in_response("UpdateService", ResourceKind::Service, service))
 }
 
 fn to_task(task: SdkTask) -> EcsTask {

@@ -10,10 +10,10 @@
 use serde_json::json;
 
 use super::gate::{self, Gate};
-use super::service::{describe_service, revision_change};
+use super::service::{describe_service, revision_change, service_facts};
 use super::{Env, made_by};
 use crate::error::StepError;
-use crate::policy::{PolicyStep, ServiceFacts};
+use crate::policy::PolicyStep;
 use crate::ports::tag;
 use crate::records::ActivePointer;
 use crate::state::{DeployState, FreezeReport, MigrationHop, MigrationRun};
@@ -53,23 +53,13 @@ pub async fn freeze_service(env: Env<'_>, state: &DeployState) -> Result<FreezeR
     if service.desired_count != 0 {
         let gate = Gate::load(env, &ns).await?;
         if !gate.is_empty() {
-            let current_image = env
+            let current = env
                 .aws
                 .describe_task_definition(&service.task_definition_arn)
-                .await?
-                .containers
-                .iter()
-                .find(|c| c.name == settings.container)
-                .map(|c| c.image.clone())
-                .unwrap_or_default();
+                .await?;
             let mut facts = gate::deploy_facts(PolicyStep::DeployService, state)?;
-            facts.service = Some(ServiceFacts {
-                cluster: settings.cluster.clone(),
-                service: settings.service.clone(),
-                container: settings.container.clone(),
-                new_image: current_image.clone(),
-                current_image,
-            });
+            // The freeze changes the count, not the image.
+            facts.service = Some(service_facts(&settings, &current, None));
             gate.check(&settings, facts).await?;
         }
         service = env

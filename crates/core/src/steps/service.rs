@@ -56,23 +56,8 @@ pub async fn deploy_service(
         _ => {
             let gate = Gate::load(env, &ns).await?;
             if !gate.is_empty() {
-                let current_image = current
-                    .containers
-                    .iter()
-                    .find(|c| c.name == settings.container)
-                    .map(|c| c.image.clone())
-                    .unwrap_or_default();
                 let mut facts = gate::deploy_facts(PolicyStep::DeployService, state)?;
-                facts.service = Some(ServiceFacts {
-                    cluster: settings.cluster.clone(),
-                    service: settings.service.clone(),
-                    container: settings.container.clone(),
-                    new_image: change
-                        .image
-                        .clone()
-                        .unwrap_or_else(|| current_image.clone()),
-                    current_image,
-                });
+                facts.service = Some(service_facts(settings, &current, change.image.clone()));
                 facts.target_db = Some(gate::database_facts(env, &pointer.db_instance_id).await?);
                 gate.check(settings, facts).await?;
             }
@@ -99,6 +84,28 @@ pub async fn deploy_service(
     tracing::info!(namespace = %ns, task_definition = %registered_arn, "service update requested");
     let updated = thaw(env, state, updated).await?;
     Ok(rollout(&updated, &registered, current_arn, Poll::default()))
+}
+
+/// The service change a `deploy-service` judgement looks at: from `current`'s image to `image`
+/// (`None`: the image stays).
+pub fn service_facts(
+    settings: &NamespaceSettings,
+    current: &TaskDefinition,
+    image: Option<String>,
+) -> ServiceFacts {
+    let current_image = current
+        .containers
+        .iter()
+        .find(|c| c.name == settings.container)
+        .map(|c| c.image.clone())
+        .unwrap_or_default();
+    ServiceFacts {
+        cluster: settings.cluster.clone(),
+        service: settings.service.clone(),
+        container: settings.container.clone(),
+        new_image: image.unwrap_or_else(|| current_image.clone()),
+        current_image,
+    }
 }
 
 /// An upgrade froze the service (desired count 0): the rollout of the new revision brings it
