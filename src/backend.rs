@@ -9,7 +9,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use switchyard_asl::{Clock, SystemClock, TaskContext, TaskFailure, TaskInvoker};
+use switchyard_asl::{Clock, Observer, SystemClock, TaskContext, TaskFailure, TaskInvoker};
 use switchyard_aws::SdkAws;
 use switchyard_core::dispatch::Stage;
 use switchyard_core::policy::PolicyEngine;
@@ -176,7 +176,8 @@ impl Backend {
         Ok(())
     }
 
-    /// `${CreateDbFunctionArn}` and its siblings, as SAM's DefinitionSubstitutions would set them.
+    /// `${CreateDbFunctionArn}` and its siblings, and `${DeployStateMachineArn}` and its, as
+    /// SAM's DefinitionSubstitutions would set them.
     pub fn substitutions(&self) -> std::collections::BTreeMap<String, String> {
         let region = self.region();
         Step::ALL
@@ -187,8 +188,19 @@ impl Backend {
                     function_arn(&region, step.function_name()),
                 )
             })
+            .chain(
+                crate::deploy::MACHINES
+                    .iter()
+                    .map(|(name, placeholder, _)| {
+                        ((*placeholder).to_owned(), state_machine_arn(&region, name))
+                    }),
+            )
             .collect()
     }
+}
+
+pub fn state_machine_arn(region: &str, name: &str) -> String {
+    format!("arn:aws:states:{region}:{LOCAL_ACCOUNT}:stateMachine:{name}")
 }
 
 pub fn function_arn(region: &str, function_name: &str) -> String {
@@ -204,6 +216,13 @@ pub fn step_of_resource(resource: &str) -> Option<Step> {
 /// The ports the functions serving a stage see.
 pub type PortsFor = dyn Fn(Option<Stage>) -> Box<dyn Aws> + Send + Sync;
 
+/// What watches a nested execution, given its label (a deploy's namespace, else its name).
+pub type ObserverFactory = dyn Fn(&str) -> Option<Arc<dyn Observer>> + Send + Sync;
+
+/// The resource of a nested execution of another state machine, run to completion, its output
+/// as JSON.
+pub const START_EXECUTION_SYNC2: &str = "arn:aws:states:::states:startExecution.sync:2";
+
 /// Runs Task states in-process: the same `run_step` a Lambda function runs, on the same event,
 /// with the same policy engine for every step.
 pub struct StepInvoker {
@@ -212,6 +231,10 @@ pub struct StepInvoker {
     policies: Arc<dyn PolicyEngine>,
     /// What a `.sync` integration waits on: the world's virtual clock, or the wall clock.
     clock: Arc<dyn Clock>,
+    /// Where nested executions of the project's machines run (`startExecution.sync:2`); `None`
+    /// when the invoker was built on bare ports.
+    backend: Option<Arc<Backend>>,
+    nested_observers: Option<Arc<ObserverFactory>>,
 }
 
 impl StepInvoker {
@@ -221,7 +244,16 @@ impl StepInvoker {
         policies: Arc<dyn PolicyEngine>,
     ) -> Self {
         let clock = backend.clock();
-        Self::with_ports(move |stage| backend.aws_for(stage), layout, policies).with_clock(clock)
+        let nesting = backend.clone();
+        let mut invoker = Self::with_ports(move |stage| backend.aws_for(stage), layout, policies)
+            .with_clock(clock);
+        invoker.backend = Some(nesting);
+        invoker
+    }
+
+    pub fn with_nested_observers(mut self, factory: Arc<ObserverFactory>) -> Self {
+        self.nested_observers = Some(factory);
+        self
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -240,6 +272,8 @@ impl StepInvoker {
             layout,
             policies,
             clock: Arc::new(SystemClock),
+            backend: None,
+            nested_observers: None,
         }
     }
 }
@@ -252,6 +286,9 @@ impl TaskInvoker for StepInvoker {
         input: Value,
         ctx: &TaskContext,
     ) -> Result<Value, TaskFailure> {
+        if resource == START_EXECUTION_SYNC2 {
+            return self.start_execution_sync(input).await;
+        }
         if resource == ECS_RUN_TASK_SYNC {
             // The only task the machines run on ECS directly: an upgrade's migration.
             let aws = (self.ports)(Some(Stage::Migrate));
@@ -280,6 +317,91 @@ impl TaskInvoker for StepInvoker {
             error: err.name().to_owned(),
             cause: err.to_string(),
         })
+    }
+}
+
+impl StepInvoker {
+    /// `startExecution.sync:2` of one of the project's machines, run here as a nested execution
+    /// with the same backend and policies: its output is DescribeExecution's, `Output` as JSON;
+    /// a child that does not succeed fails the state with `States.TaskFailed`, the child's
+    /// description (its `Error` and `Cause`) as the cause, as Step Functions does.
+    async fn start_execution_sync(&self, input: Value) -> Result<Value, TaskFailure> {
+        let runtime = |cause: String| TaskFailure::new("States.Runtime", cause);
+        let backend = self
+            .backend
+            .clone()
+            .ok_or_else(|| runtime("nested executions need a backend".into()))?;
+        let arn = input["StateMachineArn"]
+            .as_str()
+            .ok_or_else(|| runtime(format!("{START_EXECUTION_SYNC2} needs a StateMachineArn")))?
+            .to_owned();
+        let machine_name = arn.rsplit(':').next().unwrap_or(&arn);
+        let Some((_, _, relative)) = crate::deploy::MACHINES
+            .iter()
+            .find(|(name, _, _)| *name == machine_name)
+        else {
+            return Err(TaskFailure::new(
+                "StepFunctions.StateMachineDoesNotExistException",
+                format!(
+                    "state machine {arn} does not exist here: only the project's own machines run nested"
+                ),
+            ));
+        };
+        let child_input = match &input["Input"] {
+            Value::String(text) => serde_json::from_str(text)
+                .map_err(|err| runtime(format!("Input is not JSON: {err}")))?,
+            Value::Null => serde_json::json!({}),
+            other => other.clone(),
+        };
+        let name = input["Name"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let machine = crate::deploy::load_machine(&crate::deploy::machine_path(relative), &backend)
+            .map_err(|err| runtime(format!("{err:#}")))?;
+        // Shown under the tenant's name when the child is a deploy, else its own.
+        let label = child_input["namespace"]
+            .as_str()
+            .unwrap_or(&name)
+            .to_owned();
+        let observer = self
+            .nested_observers
+            .as_ref()
+            .and_then(|factory| factory(&label));
+        let execution = Box::pin(crate::deploy::run_machine_nesting(
+            backend,
+            &self.layout,
+            self.policies.clone(),
+            machine,
+            &name,
+            child_input,
+            observer,
+            self.nested_observers.clone(),
+        ))
+        .await;
+        let millis = |t: DateTime<Utc>| t.timestamp_millis();
+        let mut described = serde_json::json!({
+            "ExecutionArn": execution.execution_arn,
+            "StateMachineArn": arn,
+            "Name": execution.name,
+            "Status": execution.status.as_str(),
+            "StartDate": millis(execution.start_date),
+            "StopDate": millis(execution.stop_date),
+            "Input": execution.input,
+            "InputDetails": {"Included": true},
+        });
+        match execution.status {
+            switchyard_asl::ExecutionStatus::Succeeded => {
+                described["Output"] = execution.output.unwrap_or(Value::Null);
+                described["OutputDetails"] = serde_json::json!({"Included": true});
+                Ok(described)
+            }
+            _ => {
+                described["Error"] = serde_json::json!(execution.error);
+                described["Cause"] = serde_json::json!(execution.cause);
+                Err(TaskFailure::new("States.TaskFailed", described.to_string()))
+            }
+        }
     }
 }
 

@@ -18,6 +18,32 @@ use crate::backend::{Backend, StepInvoker};
 pub const DEPLOY_MACHINE: &str = "statemachines/deploy.asl.json";
 /// The orphan sweep, relative to the repository root.
 pub const SWEEP_MACHINE: &str = "statemachines/sweep-orphans.asl.json";
+/// The fleet rollout, relative to the repository root.
+pub const FLEET_MACHINE: &str = "statemachines/fleet.asl.json";
+
+/// The project's machines by the name their deployed ARN ends with locally
+/// (`...:stateMachine:switchyard-deploy`), and the `${...}` placeholder other machines name
+/// them by.
+pub const MACHINES: [(&str, &str, &str); 3] = [
+    ("switchyard-deploy", "DeployStateMachineArn", DEPLOY_MACHINE),
+    (
+        "switchyard-sweep-orphans",
+        "SweepStateMachineArn",
+        SWEEP_MACHINE,
+    ),
+    ("switchyard-fleet", "FleetStateMachineArn", FLEET_MACHINE),
+];
+
+/// A machine file of the project: relative to the working directory (a checkout), else to the
+/// checkout this binary was built from.
+pub fn machine_path(relative: &str) -> std::path::PathBuf {
+    let here = std::path::PathBuf::from(relative);
+    if here.is_file() {
+        here
+    } else {
+        crate::policy::checkout().join(relative)
+    }
+}
 
 /// Where a deploy's data comes from.
 #[derive(Debug, Clone)]
@@ -79,7 +105,37 @@ pub async fn run_machine(
     input: Value,
     observer: Option<Arc<dyn Observer>>,
 ) -> Execution {
-    let invoker = Arc::new(StepInvoker::new(backend.clone(), layout.clone(), policies));
+    run_machine_nesting(
+        backend,
+        layout,
+        policies,
+        machine,
+        execution_name,
+        input,
+        observer,
+        None,
+    )
+    .await
+}
+
+/// As [`run_machine`]; the executions it starts of the project's own machines
+/// (`startExecution.sync:2`, the fleet's tenants) are watched by what `nested` makes for each.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_machine_nesting(
+    backend: Arc<Backend>,
+    layout: &ParameterLayout,
+    policies: Arc<dyn PolicyEngine>,
+    machine: StateMachine,
+    execution_name: &str,
+    input: Value,
+    observer: Option<Arc<dyn Observer>>,
+    nested: Option<Arc<crate::backend::ObserverFactory>>,
+) -> Execution {
+    let mut invoker = StepInvoker::new(backend.clone(), layout.clone(), policies);
+    if let Some(nested) = nested {
+        invoker = invoker.with_nested_observers(nested);
+    }
+    let invoker = Arc::new(invoker);
     let mut runner = Runner::new(machine, invoker, backend.clock());
     if backend.world().is_some() {
         runner = runner.with_max_duration(LOCAL_MAX_DURATION);

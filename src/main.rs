@@ -178,6 +178,13 @@ enum Command {
         #[command(flatten)]
         run: RunOptions,
     },
+    /// Roll a release out across the fleet in waves (canaries first), each tenant upgraded by its
+    /// own execution of the deploy machine, the rollout stopped when a wave fails beyond its
+    /// tolerance. Pinned tenants, those already there and those a policy refuses now wait.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
     /// Release a namespace's deploy lock left by an execution that died.
     Unlock {
         namespace: String,
@@ -189,6 +196,34 @@ enum Command {
         /// --endpoint-url, the execution's status is asked first).
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Who moves, in which wave, along which path; who is skipped and why. Changes nothing.
+    Plan {
+        /// The release the fleet moves to.
+        #[arg(long, value_name = "VERSION")]
+        to: String,
+        /// A wave, in order: NAME:SELECTOR[:CONCURRENCY[:TOLERATED%]], SELECTOR namespace globs
+        /// joined by `+`, a percentage of the tenants that move, or `rest` [default:
+        /// canary:*-dev:2:0, early:10%:5:10, rest:rest:10:10].
+        #[arg(long = "wave", value_name = "WAVE")]
+        waves: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Plan, then run statemachines/fleet.asl.json with the plan: every tenant's progress, and
+    /// a summary of who moved, failed (with the error name) or was skipped. Exit 1 when a wave
+    /// went over its tolerance (the rollout stopped) or a tenant failed.
+    Upgrade {
+        #[arg(long, value_name = "VERSION")]
+        to: String,
+        #[arg(long = "wave", value_name = "WAVE")]
+        waves: Vec<String>,
+        #[command(flatten)]
+        run: RunOptions,
     },
 }
 
@@ -263,6 +298,7 @@ struct RunOptions {
 enum Report {
     Deploy,
     Sweep,
+    Fleet,
     Execution,
 }
 
@@ -434,6 +470,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Report::Deploy
             } else if machine.ends_with("sweep-orphans.asl.json") {
                 Report::Sweep
+            } else if machine.ends_with("fleet.asl.json") {
+                Report::Fleet
             } else {
                 Report::Execution
             };
@@ -560,6 +598,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::Fleet { command } => match command {
+            FleetCommand::Plan { to, waves, output } => {
+                let json = output == Output::Json;
+                let waves = commands::fleet::waves(&waves)?;
+                let (backend, _lock) = backend(global, json, Access::Read).await?;
+                let engine = local_policies(global, json).await?;
+                let plan =
+                    commands::fleet::plan(&backend, &layout, engine.as_ref(), &to, &waves).await?;
+                commands::fleet::print_plan(&plan, output)
+            }
+            FleetCommand::Upgrade { to, waves, run } => {
+                let json = run.output == Output::Json;
+                let waves = commands::fleet::waves(&waves)?;
+                let plan = {
+                    let (backend, _lock) = backend(global, true, Access::Read).await?;
+                    let engine = local_policies(global, true).await?;
+                    commands::fleet::plan(&backend, &layout, engine.as_ref(), &to, &waves).await?
+                };
+                if !json {
+                    print!("{}", commands::fleet::render_plan(&plan));
+                }
+                let machine = deploy::machine_path(deploy::FLEET_MACHINE);
+                let heading = format!("fleet upgrade to {to}");
+                execute(
+                    global,
+                    &layout,
+                    &machine,
+                    serde_json::to_value(&plan)?,
+                    &run,
+                    &heading,
+                    Report::Fleet,
+                )
+                .await
+            }
+        },
         Command::Tenant { command } => {
             let json = command.output() == Output::Json;
             let writes = command.writes();
@@ -645,22 +718,34 @@ async fn execute(
     refuse_a_used_name(&backend, layout, &input, &name).await?;
     let backend = Arc::new(backend);
     let engine = local_policies(global, json).await?;
+    let notes = Arc::new(PolicyNotes::default());
     let (policies, progress) = if json {
         (engine, None)
     } else {
         println!("{heading}  (execution {name}, {})", describe(global));
         // What each policy said is shown under the step that asked, without touching the state.
-        let notes = Arc::new(PolicyNotes::default());
         let observed: Arc<dyn PolicyEngine> = Arc::new(ObservedEngine::new(engine, notes.clone()));
         (
             observed,
-            Some(Arc::new(Progress::stdout().with_policy_notes(notes))),
+            Some(Arc::new(
+                Progress::stdout().with_policy_notes(notes.clone()),
+            )),
         )
     };
     let observer = progress
         .clone()
         .map(|p| p as Arc<dyn switchyard_asl::Observer>);
-    let execution = deploy::run_machine(
+    // A fleet's tenants: each nested execution's lines under its own name.
+    let nested: Option<Arc<switchyard::backend::ObserverFactory>> = progress.as_ref().map(|_| {
+        let notes = notes.clone();
+        Arc::new(move |name: &str| {
+            let progress = Progress::stdout()
+                .with_policy_notes(notes.clone())
+                .with_prefix(format!("    {name:<14} |"));
+            Some(Arc::new(progress) as Arc<dyn switchyard_asl::Observer>)
+        }) as Arc<switchyard::backend::ObserverFactory>
+    });
+    let execution = deploy::run_machine_nesting(
         backend.clone(),
         layout,
         policies,
@@ -668,6 +753,7 @@ async fn execute(
         &name,
         input,
         observer,
+        nested,
     )
     .await;
     if let Some(progress) = &progress {
@@ -719,6 +805,16 @@ fn print_outcome(
         }
     } else if report == Report::Sweep && !json {
         print!("{}", progress::render_sweep(execution));
+    } else if report == Report::Fleet {
+        let summary = commands::fleet::summary(
+            execution.status.as_str(),
+            &deploy::final_document(execution),
+        );
+        if json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print!("{}", commands::fleet::render_summary(&summary));
+        }
     } else if json {
         println!(
             "{}",
@@ -784,6 +880,7 @@ async fn execute_remote(
             .await;
     let logical_id = match report {
         Report::Deploy => "DeployStateMachine",
+        Report::Fleet => "FleetStateMachine",
         Report::Sweep => "SweepStateMachine",
         Report::Execution if options.state_machine.is_none() => {
             bail!("--remote with `run` needs --state-machine ARN_OR_NAME")

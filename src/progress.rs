@@ -38,6 +38,8 @@ pub struct Progress {
     open: Mutex<Open>,
     out: Mutex<Box<dyn std::io::Write + Send>>,
     notes: Option<Arc<PolicyNotes>>,
+    /// Before every line: a nested execution's (a fleet's tenant) name.
+    prefix: String,
 }
 
 impl Progress {
@@ -50,6 +52,7 @@ impl Progress {
             open: Mutex::new(Open::default()),
             out: Mutex::new(out),
             notes: None,
+            prefix: String::new(),
         }
     }
 
@@ -59,9 +62,15 @@ impl Progress {
         self
     }
 
+    /// Every line of a nested execution starts with `prefix` (e.g. `    xy-0146-qa |`).
+    pub fn with_prefix(mut self, prefix: String) -> Self {
+        self.prefix = prefix;
+        self
+    }
+
     fn line(&self, text: &str) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "{text}");
+        let _ = writeln!(out, "{}{text}", self.prefix);
         let _ = out.flush();
     }
 
@@ -329,6 +338,29 @@ pub fn detail(state: &str, output: &Value) -> (&'static str, String) {
                 ("ok", "lock not held".to_owned())
             }
         }
+        "NextWave" => {
+            let said = match (&output["current"], &output["stopped"]) {
+                (Value::Object(wave), _) => format!(
+                    "wave {}: {} tenants, {} at a time",
+                    text(&Value::Object(wave.clone()), &["name"]),
+                    wave.get("tenants")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len),
+                    text(&Value::Object(wave.clone()), &["max_concurrency"])
+                ),
+                (_, Value::String(stopped)) => format!("stopped: {stopped}"),
+                _ => "every wave through".to_owned(),
+            };
+            ("ok", said)
+        }
+        "UpgradeTenant" => (
+            "ok",
+            format!(
+                "{} upgraded ({})",
+                text(output, &["namespace"]),
+                short(&text(output, &["run", "execution"]))
+            ),
+        ),
         "FindOrphans" => {
             let found = &output["found"];
             let count = |key: &str| found[key].as_array().map_or(0, Vec::len);

@@ -200,6 +200,7 @@ impl Clients {
             app_environment: BTreeMap::new(),
             app_secrets: BTreeMap::new(),
             manage_master_password: None,
+            pinned_version: None,
         };
         self.records().put_settings(&ns, &settings).await.unwrap();
         let pointer = ActivePointer {

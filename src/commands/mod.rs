@@ -3,5 +3,6 @@
 pub mod campaign;
 pub mod doctor;
 pub mod dry_run;
+pub mod fleet;
 pub mod release;
 pub mod tenant;

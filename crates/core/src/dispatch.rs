@@ -39,6 +39,8 @@ pub enum Step {
     ReleaseLock,
     FindOrphans,
     DeleteOrphans,
+    /// The fleet machine's judge: the wave that ran, then the next one (`fleet.asl.json`).
+    FleetWave,
 }
 
 /// The pipeline stages a user names (`--inject-fault create-db:error`); several functions may
@@ -126,7 +128,7 @@ impl FromStr for Stage {
 }
 
 impl Step {
-    pub const ALL: [Step; 18] = [
+    pub const ALL: [Step; 19] = [
         Step::AcquireLock,
         Step::Preflight,
         Step::FreezeService,
@@ -145,6 +147,7 @@ impl Step {
         Step::ReleaseLock,
         Step::FindOrphans,
         Step::DeleteOrphans,
+        Step::FleetWave,
     ];
 
     pub fn function_name(&self) -> &'static str {
@@ -167,6 +170,7 @@ impl Step {
             Step::ReleaseLock => "release-lock",
             Step::FindOrphans => "find-orphans",
             Step::DeleteOrphans => "delete-orphans",
+            Step::FleetWave => "fleet-wave",
         }
     }
 
@@ -208,7 +212,7 @@ impl Step {
             Step::Rollback => Some(Stage::Rollback),
             Step::DeleteOrphans => Some(Stage::Sweep),
             Step::Preflight => Some(Stage::Preflight),
-            Step::AcquireLock | Step::ReleaseLock | Step::FindOrphans => None,
+            Step::AcquireLock | Step::ReleaseLock | Step::FindOrphans | Step::FleetWave => None,
         }
     }
 }
@@ -235,6 +239,11 @@ pub async fn run_step(
     let env = Env::new(aws, layout).with_policies(policies);
     let result = match step {
         Step::FindOrphans | Step::DeleteOrphans => run_sweep_step(step, env, event).await,
+        Step::FleetWave => {
+            let state: crate::fleet::FleetState = serde_json::from_value(event)
+                .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
+            to_value(crate::fleet::advance(state)?)
+        }
         _ => run_deploy_step(step, env, event).await,
     };
     if let Err(err) = &result {
@@ -295,7 +304,7 @@ async fn run_deploy_step(step: Step, env: Env<'_>, event: Value) -> Result<Value
         Step::Cleanup => to_value(steps::cleanup(env, &state).await?),
         Step::Rollback => to_value(steps::rollback(env, &state).await?),
         Step::ReleaseLock => to_value(steps::release_lock(env, &state).await?),
-        Step::FindOrphans | Step::DeleteOrphans => {
+        Step::FindOrphans | Step::DeleteOrphans | Step::FleetWave => {
             Err(StepError::Internal(format!("{step} is not a deploy step")))
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod dispatch;
 pub mod error;
+pub mod fleet;
 pub mod identity;
 pub mod invariants;
 pub mod names;

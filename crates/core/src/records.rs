@@ -144,6 +144,10 @@ pub struct NamespaceSettings {
     /// The application version the tenant runs now (`upgrade-path`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The release this tenant stays on (a customer's own schedule, a contract): fleet
+    /// rollouts skip it. `switchyard upgrade` of the tenant alone is not stopped by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_version: Option<String>,
     /// Per-plugin settings for this namespace, by plugin name: each a JSON object whose keys
     /// replace the same keys of the catalog binding's settings (a shallow merge: a key given
     /// here replaces the binding's value whole, nested objects included; keys not given keep

@@ -139,6 +139,15 @@ pub fn validate(ns: &Namespace, settings: &NamespaceSettings) -> Result<(), Step
             "is not an application version (an image tag: 1-128 letters, digits, '_', '.', '-')",
         );
     }
+    if let Some(pinned) = &settings.pinned_version
+        && switchyard_releases::parse_version(pinned).is_err()
+    {
+        bad(
+            "pinned_version",
+            pinned,
+            "is not a release version (major.minor.patch)",
+        );
+    }
     for (plugin, value) in &settings.policies {
         if !is_name(plugin, 64, |c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'

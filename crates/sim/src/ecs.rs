@@ -64,6 +64,10 @@ pub(crate) struct SimTask {
     pub applied: bool,
 }
 
+/// A container variable the simulated tasks obey: their exit code (tests make one tenant's
+/// migrations fail with it, through the tenant's `app_environment`).
+pub const SIM_EXIT_CODE: &str = "SWITCHYARD_SIM_EXIT_CODE";
+
 /// A task is provisioned, pulls its image, then runs its command for this long.
 const TASK_PROVISIONING: Duration = Duration::seconds(10);
 const TASK_PENDING: Duration = Duration::seconds(30);
@@ -286,7 +290,19 @@ impl WorldState {
                 .get(id)
                 .is_some_and(|db| db.deletion.is_none() && db.available_at <= running_at)
         });
-        let (exit_code, reason) = if fail {
+        // The simulated application's own say: a tenant whose settings carry this variable
+        // (`app_environment`) has every task of it exit with that code.
+        let told = container
+            .environment
+            .get(SIM_EXIT_CODE)
+            .and_then(|code| code.parse::<i32>().ok())
+            .filter(|code| *code != 0);
+        let (exit_code, reason) = if let Some(code) = told {
+            (
+                code,
+                Some(format!("the container exited {code} ({SIM_EXIT_CODE})")),
+            )
+        } else if fail {
             (
                 1,
                 Some("migration failed: fault injected (task-failed)".to_owned()),

@@ -13,6 +13,7 @@ mod seed;
 mod ssm;
 mod world;
 
+pub use ecs::SIM_EXIT_CODE;
 pub use faults::{Fault, FaultKind};
 pub use seed::{DemoTenant, demo_tenants};
 pub use world::{SimAws, SimError, World, WorldState};

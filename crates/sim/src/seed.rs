@@ -122,6 +122,7 @@ impl DemoTenant {
             app_environment: BTreeMap::new(),
             app_secrets: BTreeMap::new(),
             manage_master_password: None,
+            pinned_version: None,
         }
     }
 }

@@ -1,0 +1,594 @@
+//! Fleet rollouts: a release moved across many tenants in waves (canaries first), each tenant
+//! upgraded on its own (its own execution of the deploy machine, its own history), the rollout
+//! stopped before the next wave when a wave fails beyond its tolerance.
+//!
+//! [`plan_fleet`] decides, changing nothing, who moves in which wave along which path and who is
+//! skipped and why: pinned by its settings, already on the release, no path to it, or a policy
+//! that says no now (outside its change window, say). [`advance`] is the `fleet-wave` step of
+//! `statemachines/fleet.asl.json`: it judges the wave that just ran and hands out the next one.
+//! A rollout planned again after it stopped skips everyone already on the release.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::StepError;
+use crate::names::Namespace;
+use crate::policy::PolicyEngine;
+use crate::ports::Aws;
+use crate::records::{ParameterLayout, Records, glob_matches};
+use crate::state::{DeployState, ExecutionInfo};
+use crate::steps::gate::Answer;
+use crate::steps::{Env, plan_deploy};
+use crate::upgrades::{self, recorded_schema};
+
+/// How tenants are picked for a wave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaveSelect {
+    /// The tenants whose namespace matches one of these globs (`*-dev`, `xy-0146-*`).
+    Namespaces(Vec<String>),
+    /// This share of all the tenants that move (rounded up), from those left.
+    Percent(u32),
+    /// Every tenant left.
+    Rest,
+}
+
+/// One wave of a rollout: who, how many at once, how many may fail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaveSpec {
+    pub name: String,
+    pub select: WaveSelect,
+    pub max_concurrency: u32,
+    /// The share of the wave's tenants that may fail before the rollout stops (0: none).
+    pub tolerated_failure_percentage: u32,
+}
+
+impl WaveSpec {
+    /// Canaries first (every dev tier, two at a time, no failure tolerated), then a tenth of the
+    /// fleet (five at a time, 10% may fail), then the rest (ten at a time, 10%).
+    pub fn defaults() -> Vec<WaveSpec> {
+        vec![
+            WaveSpec {
+                name: "canary".into(),
+                select: WaveSelect::Namespaces(vec!["*-dev".into()]),
+                max_concurrency: 2,
+                tolerated_failure_percentage: 0,
+            },
+            WaveSpec {
+                name: "early".into(),
+                select: WaveSelect::Percent(10),
+                max_concurrency: 5,
+                tolerated_failure_percentage: 10,
+            },
+            WaveSpec {
+                name: "rest".into(),
+                select: WaveSelect::Rest,
+                max_concurrency: 10,
+                tolerated_failure_percentage: 10,
+            },
+        ]
+    }
+}
+
+/// `NAME:SELECTOR[:CONCURRENCY[:TOLERATED%]]`, SELECTOR a `+`-joined list of namespace globs,
+/// a percentage (`10%`) or `rest`: `canary:*-dev:2:0`, `early:10%:5:10`, `rest:rest`.
+impl FromStr for WaveSpec {
+    type Err = StepError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| {
+            StepError::invalid(format!(
+                "invalid wave {text:?}: {why} (NAME:SELECTOR[:CONCURRENCY[:TOLERATED%]], e.g. canary:*-dev:2:0, early:10%:5:10, rest:rest)"
+            ))
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        let (name, selector) = match parts.as_slice() {
+            [name, selector, ..] if !name.is_empty() && !selector.is_empty() => (*name, *selector),
+            _ => return Err(bad("it needs a name and a selector")),
+        };
+        if parts.len() > 4 {
+            return Err(bad("too many parts"));
+        }
+        let select = if selector == "rest" {
+            WaveSelect::Rest
+        } else if let Some(percent) = selector.strip_suffix('%') {
+            match percent.parse::<u32>() {
+                Ok(p) if (1..=100).contains(&p) => WaveSelect::Percent(p),
+                _ => return Err(bad("a percentage is 1% to 100%")),
+            }
+        } else {
+            WaveSelect::Namespaces(selector.split('+').map(str::to_owned).collect())
+        };
+        let number = |index: usize, default: u32, what: &str| -> Result<u32, StepError> {
+            match parts.get(index) {
+                None => Ok(default),
+                Some(text) => text
+                    .trim_end_matches('%')
+                    .parse()
+                    .map_err(|_| bad(&format!("{what} {text:?} is not a number"))),
+            }
+        };
+        let max_concurrency = number(2, 10, "concurrency")?;
+        let tolerated_failure_percentage = number(3, 0, "tolerated failure")?;
+        if max_concurrency == 0 || max_concurrency > 40 {
+            return Err(bad("concurrency is 1 to 40 (an inline Map's limit)"));
+        }
+        if tolerated_failure_percentage > 100 {
+            return Err(bad("a tolerated failure percentage is 0 to 100"));
+        }
+        Ok(WaveSpec {
+            name: name.to_owned(),
+            select,
+            max_concurrency,
+            tolerated_failure_percentage,
+        })
+    }
+}
+
+impl fmt::Display for WaveSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let selector = match &self.select {
+            WaveSelect::Namespaces(globs) => globs.join("+"),
+            WaveSelect::Percent(p) => format!("{p}%"),
+            WaveSelect::Rest => "rest".into(),
+        };
+        write!(
+            f,
+            "{}:{selector}:{}:{}",
+            self.name, self.max_concurrency, self.tolerated_failure_percentage
+        )
+    }
+}
+
+/// A tenant that moves, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetTenant {
+    pub namespace: String,
+    pub from: String,
+    /// `1.3.2 → 1.3.3 → 1.4.0 → 2.0.0 → 2.0.1`
+    pub path: String,
+    pub migrations: usize,
+    pub expected_downtime_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wave {
+    pub name: String,
+    pub max_concurrency: u32,
+    pub tolerated_failure_percentage: u32,
+    pub tenants: Vec<FleetTenant>,
+}
+
+/// A tenant that does not move, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub namespace: String,
+    /// `pinned`, `already-there`, `no-path`, `unknown-version`, `outside-window`,
+    /// `policy-says-no`, `cannot-plan`, `in-no-wave`.
+    pub reason: String,
+    pub detail: String,
+}
+
+/// Who moves in which wave, and who does not: the fleet machine's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetPlan {
+    /// The release the fleet moves to.
+    pub to: String,
+    pub waves: Vec<Wave>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl FleetPlan {
+    pub fn moving(&self) -> usize {
+        self.waves.iter().map(|w| w.tenants.len()).sum()
+    }
+}
+
+/// Plans a rollout of release `to` over every registered tenant, changing nothing. Each tenant's
+/// upgrade is judged by the policies as Preflight would judge it now.
+pub async fn plan_fleet(
+    aws: &dyn Aws,
+    layout: &ParameterLayout,
+    policies: &dyn PolicyEngine,
+    to: &str,
+    waves: &[WaveSpec],
+) -> Result<FleetPlan, StepError> {
+    let records = Records {
+        params: aws,
+        layout,
+    };
+    let catalog = upgrades::catalog(aws, layout).await?;
+    let target = catalog
+        .find(to)
+        .map_err(|err| StepError::NoUpgradePath {
+            namespace: "the fleet".into(),
+            reason: err.to_string(),
+        })?
+        .version
+        .clone();
+    let env = Env::new(aws, layout).with_policies(policies);
+    let mut moving: Vec<FleetTenant> = Vec::new();
+    let mut skipped = Vec::new();
+    let skip = |skipped: &mut Vec<Skipped>, ns: &Namespace, reason: &str, detail: String| {
+        skipped.push(Skipped {
+            namespace: ns.to_string(),
+            reason: reason.to_owned(),
+            detail,
+        });
+    };
+    for ns in records.namespaces().await? {
+        let settings = records.settings(&ns).await?;
+        if let Some(pinned) = &settings.pinned_version {
+            skip(
+                &mut skipped,
+                &ns,
+                "pinned",
+                format!("pinned to {pinned} by its settings"),
+            );
+            continue;
+        }
+        let pointer = records.pointer(&ns).await?.map(|(p, _)| p);
+        let Some(current) = pointer
+            .as_ref()
+            .and_then(recorded_schema)
+            .or_else(|| settings.version.clone())
+        else {
+            skip(
+                &mut skipped,
+                &ns,
+                "unknown-version",
+                "neither its pointer nor its settings say which version it runs".into(),
+            );
+            continue;
+        };
+        match upgrades::parse_version(&current) {
+            Ok(version) if version >= target => {
+                let detail = if version == target {
+                    format!("already on {target}")
+                } else {
+                    format!("on {version}, past {target}")
+                };
+                skip(&mut skipped, &ns, "already-there", detail);
+                continue;
+            }
+            _ => {}
+        }
+        let upgrade = match upgrades::plan_upgrade(aws, layout, &ns, to).await {
+            Ok(upgrade) => upgrade,
+            Err(err) => {
+                skip(&mut skipped, &ns, "no-path", err.to_string());
+                continue;
+            }
+        };
+        // Preflight's own judgement, now: an upgrade that would stop there waits.
+        let state = DeployState {
+            namespace: ns.to_string(),
+            upgrade_to: Some(to.to_owned()),
+            execution: Some(ExecutionInfo {
+                id: "fleet-plan".into(),
+                started_at: aws.now(),
+            }),
+            ..DeployState::default()
+        };
+        match plan_deploy(env, &state).await {
+            Ok(plan) if plan.allowed() => {}
+            Ok(plan) => {
+                let stops: Vec<_> = plan.verdicts.iter().filter(|v| v.answer.stops()).collect();
+                let window = stops.iter().any(|v| v.plugin == "change-window");
+                // The first thing each plugin said no to, and how many more steps it refused.
+                let mut said: Vec<String> = Vec::new();
+                let mut plugins: Vec<&str> = Vec::new();
+                for verdict in &stops {
+                    if plugins.contains(&verdict.plugin.as_str()) {
+                        continue;
+                    }
+                    plugins.push(&verdict.plugin);
+                    let more = stops.iter().filter(|v| v.plugin == verdict.plugin).count() - 1;
+                    let reason = match verdict.answer {
+                        Answer::Failed => "failed".to_owned(),
+                        _ => verdict.reasons.join("; "),
+                    };
+                    let more = if more > 0 {
+                        format!(" (and {more} more steps)")
+                    } else {
+                        String::new()
+                    };
+                    said.push(format!(
+                        "{} at {}: {reason}{more}",
+                        verdict.plugin, verdict.step
+                    ));
+                }
+                let detail = said.join(" | ");
+                let reason = if window {
+                    "outside-window"
+                } else {
+                    "policy-says-no"
+                };
+                skip(&mut skipped, &ns, reason, detail);
+                continue;
+            }
+            Err(err) => {
+                skip(
+                    &mut skipped,
+                    &ns,
+                    "cannot-plan",
+                    format!("{}: {err}", err.name()),
+                );
+                continue;
+            }
+        }
+        moving.push(FleetTenant {
+            namespace: ns.to_string(),
+            from: upgrade.from,
+            path: upgrade.plan.describe(),
+            migrations: upgrade.plan.migrations().count(),
+            expected_downtime_minutes: upgrade.expected_downtime_minutes,
+        });
+    }
+    let total = moving.len();
+    let mut left = moving;
+    let mut planned = Vec::new();
+    for spec in waves {
+        let take: Vec<FleetTenant> = match &spec.select {
+            WaveSelect::Namespaces(globs) => {
+                let (chosen, rest): (Vec<_>, Vec<_>) = left
+                    .into_iter()
+                    .partition(|t| globs.iter().any(|glob| glob_matches(glob, &t.namespace)));
+                left = rest;
+                chosen
+            }
+            WaveSelect::Percent(percent) => {
+                let count = (total * *percent as usize).div_ceil(100).min(left.len());
+                let rest = left.split_off(count);
+                std::mem::replace(&mut left, rest)
+            }
+            WaveSelect::Rest => std::mem::take(&mut left),
+        };
+        if !take.is_empty() {
+            planned.push(Wave {
+                name: spec.name.clone(),
+                max_concurrency: spec.max_concurrency,
+                tolerated_failure_percentage: spec.tolerated_failure_percentage,
+                tenants: take,
+            });
+        }
+    }
+    for tenant in left {
+        skipped.push(Skipped {
+            namespace: tenant.namespace,
+            reason: "in-no-wave".into(),
+            detail: "no wave selects it".into(),
+        });
+    }
+    Ok(FleetPlan {
+        to: target.to_string(),
+        waves: planned,
+        skipped,
+    })
+}
+
+/// How one tenant's upgrade ended, as the fleet machine's map records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantResult {
+    pub namespace: String,
+    /// `moved` or `failed`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    /// The nested execution's own error name (`States.TaskFailed`'s cause says it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// What a wave did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaveReport {
+    pub name: String,
+    pub moved: Vec<String>,
+    pub failed: Vec<TenantResult>,
+    pub failed_percentage: u32,
+    pub tolerated_failure_percentage: u32,
+    pub over_tolerance: bool,
+}
+
+/// The fleet machine's document: the plan, where it is, and what each wave did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetState {
+    pub to: String,
+    pub waves: Vec<Wave>,
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+    /// The index of the next wave to hand out.
+    #[serde(default)]
+    pub next: usize,
+    /// The wave running now; `None` once the rollout is through or stopped.
+    #[serde(default)]
+    pub current: Option<Wave>,
+    /// The map's results for `current`, set by the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<TenantResult>>,
+    #[serde(default)]
+    pub reports: Vec<WaveReport>,
+    /// The rollout stopped before a wave: the reason (the machine fails with
+    /// `WaveOverTolerance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Set by the machine's first state; unused here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Value>,
+}
+
+/// The `fleet-wave` step: judges the wave whose results the machine brings (if any), then hands
+/// out the next one, unless that wave failed beyond its tolerance.
+pub fn advance(mut state: FleetState) -> Result<FleetState, StepError> {
+    if let Some(results) = state.results.take() {
+        let wave = state
+            .current
+            .take()
+            .ok_or_else(|| StepError::invalid("fleet state has results but no current wave"))?;
+        let failed: Vec<TenantResult> = results
+            .iter()
+            .filter(|r| r.outcome != "moved")
+            .cloned()
+            .map(with_child_error)
+            .collect();
+        let moved = results
+            .iter()
+            .filter(|r| r.outcome == "moved")
+            .map(|r| r.namespace.clone())
+            .collect();
+        let total = results.len().max(1);
+        let failed_percentage = u32::try_from(failed.len() * 100 / total).unwrap_or(100);
+        // More failures than the tolerated share of the wave (rounded down, as Step Functions'
+        // ToleratedFailurePercentage counts).
+        let tolerated = results.len() * wave.tolerated_failure_percentage as usize / 100;
+        let over_tolerance = failed.len() > tolerated;
+        if over_tolerance {
+            state.stopped = Some(format!(
+                "wave {} failed for {} of {} tenants ({failed_percentage}%), over its tolerance of {}%: the rollout stops before the next wave",
+                wave.name,
+                failed.len(),
+                results.len(),
+                wave.tolerated_failure_percentage
+            ));
+        }
+        state.reports.push(WaveReport {
+            name: wave.name,
+            moved,
+            failed,
+            failed_percentage,
+            tolerated_failure_percentage: wave.tolerated_failure_percentage,
+            over_tolerance,
+        });
+    }
+    state.current = None;
+    if state.stopped.is_none()
+        && let Some(next) = state.waves.get(state.next)
+    {
+        state.current = Some(next.clone());
+        state.next += 1;
+    }
+    Ok(state)
+}
+
+/// A failed nested execution's own error: `States.TaskFailed` carries the child's description,
+/// whose `Error` is the name the deploy machine failed with.
+fn with_child_error(mut result: TenantResult) -> TenantResult {
+    if result.error.as_deref() == Some("States.TaskFailed")
+        && let Some(child) = result
+            .cause
+            .as_deref()
+            .and_then(|cause| serde_json::from_str::<Value>(cause).ok())
+        && let Some(error) = child.get("Error").and_then(Value::as_str)
+    {
+        result.error = Some(error.to_owned());
+        if let Some(cause) = child.get("Cause").and_then(Value::as_str) {
+            result.cause = Some(cause.to_owned());
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waves_parse_and_print() {
+        let wave: WaveSpec = "canary:*-dev+xy-*:2:0".parse().unwrap();
+        assert_eq!(
+            wave.select,
+            WaveSelect::Namespaces(vec!["*-dev".into(), "xy-*".into()])
+        );
+        assert_eq!(wave.to_string(), "canary:*-dev+xy-*:2:0");
+        let wave: WaveSpec = "early:10%:5:10%".parse().unwrap();
+        assert_eq!(wave.select, WaveSelect::Percent(10));
+        assert_eq!(wave.tolerated_failure_percentage, 10);
+        let rest: WaveSpec = "rest:rest".parse().unwrap();
+        assert_eq!(
+            (rest.max_concurrency, rest.tolerated_failure_percentage),
+            (10, 0)
+        );
+        for bad in [
+            "",
+            "x",
+            "x:",
+            "x:0%",
+            "x:rest:0",
+            "x:rest:41",
+            "x:rest:1:101",
+            "a:b:c:d:e",
+        ] {
+            let err = bad.parse::<WaveSpec>().unwrap_err();
+            assert_eq!(err.name(), "InvalidInput", "{bad}");
+        }
+    }
+
+    fn tenant(ns: &str) -> FleetTenant {
+        FleetTenant {
+            namespace: ns.into(),
+            from: "1.3.2".into(),
+            path: "1.3.2 → 2.0.1".into(),
+            migrations: 1,
+            expected_downtime_minutes: 50,
+        }
+    }
+
+    fn result(ns: &str, moved: bool) -> TenantResult {
+        TenantResult {
+            namespace: ns.into(),
+            outcome: if moved { "moved" } else { "failed" }.into(),
+            execution: None,
+            error: (!moved).then(|| "States.TaskFailed".into()),
+            cause: (!moved).then(|| r#"{"Error":"PolicyDenied","Cause":"no"}"#.into()),
+        }
+    }
+
+    #[test]
+    fn a_wave_within_its_tolerance_goes_on_and_one_over_it_stops_the_rollout() {
+        let wave = |name: &str, tolerated, tenants: &[&str]| Wave {
+            name: name.into(),
+            max_concurrency: 5,
+            tolerated_failure_percentage: tolerated,
+            tenants: tenants.iter().map(|t| tenant(t)).collect(),
+        };
+        let state = FleetState {
+            to: "2.0.1".into(),
+            waves: vec![
+                wave("early", 10, &["a-0001-x"; 10]),
+                wave("mid", 0, &["b-0001-x", "b-0001-y"]),
+                wave("rest", 10, &["c-0001-x"]),
+            ],
+            ..FleetState::default()
+        };
+        let state = advance(state).unwrap();
+        assert_eq!(state.current.as_ref().unwrap().name, "early");
+        // One in ten failed: 10% tolerated.
+        let mut results: Vec<TenantResult> = (0..9).map(|_| result("a-0001-x", true)).collect();
+        results.push(result("a-0001-z", false));
+        let state = advance(FleetState {
+            results: Some(results),
+            ..state
+        })
+        .unwrap();
+        let report = &state.reports[0];
+        assert!(!report.over_tolerance);
+        assert_eq!(report.failed[0].error.as_deref(), Some("PolicyDenied"));
+        assert_eq!(state.current.as_ref().unwrap().name, "mid");
+        // One of two failed where none may: stop before "rest".
+        let state = advance(FleetState {
+            results: Some(vec![result("b-0001-x", true), result("b-0001-y", false)]),
+            ..state
+        })
+        .unwrap();
+        assert!(state.reports[1].over_tolerance);
+        assert!(state.current.is_none());
+        assert!(state.stopped.as_deref().unwrap().contains("wave mid"));
+        assert_eq!(state.next, 2);
+    }
+}

@@ -1,0 +1,241 @@
+//! Fleet rollouts through the CLI on a 50-tenant embedded world: waves, a failure inside a
+//! wave's tolerance (reported, the others move), a wave over its tolerance (the rollout stops
+//! before the next one), a pinned tenant and one in a freeze skipped, and a second run that
+//! moves only who is left.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+use switchyard_core::ParameterLayout;
+use switchyard_core::tenants;
+use switchyard_sim::{DemoTenant, SIM_EXIT_CODE, World};
+
+/// Always frozen, whatever day the test runs.
+const FROZEN: &str = r#"policies.change-window={"environments": ["prod", "qa"], "freezes": [{"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z", "reason": "audit"}]}"#;
+
+/// The demo's five tenants and 45 more (`fl-1001-qa` ... `fl-1045-qa`), each a stack made as
+/// infrastructure code makes it and onboarded with `tenant import`'s library call, on 1.3.2.
+async fn fleet_of_fifty(dir: &Path) {
+    let world = World::demo(chrono::Utc::now());
+    world
+        .seed_demo_policies(&ParameterLayout::default())
+        .unwrap();
+    for i in 1..=45 {
+        let namespace: &'static str = Box::leak(format!("fl-{}-qa", 1000 + i).into_boxed_str());
+        let tenant = DemoTenant {
+            namespace,
+            app_version: "1.3.2",
+            storage_gib: 20,
+            data_age_days: 3,
+        };
+        let db = world.seed_stack(&tenant);
+        let aws = world.aws();
+        tenants::import(
+            &aws,
+            &ParameterLayout::default(),
+            &tenant.namespace(),
+            &tenant.settings(),
+            &db,
+        )
+        .await
+        .unwrap();
+    }
+    world.save(&dir.join("world.json")).unwrap();
+}
+
+fn set(dir: &Path, namespace: &str, assignment: &str) {
+    let out = cli_in(dir, &["tenant", "set", namespace, assignment]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn version_of(dir: &Path, namespace: &str) -> String {
+    let out = cli_in(dir, &["status", "--output", "json"]);
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["namespace"] == namespace)
+        .unwrap()["app_version"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+const WAVES: [&str; 8] = [
+    "--wave",
+    "canary:*-dev:2:0",
+    "--wave",
+    "early:fl-100*+fl-101*:5:10",
+    "--wave",
+    "late:fl-102*:5:0",
+    "--wave",
+    "rest:rest:10:10",
+];
+
+#[tokio::test]
+async fn a_rollout_moves_the_fleet_in_waves_and_stops_at_a_wave_over_its_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    fleet_of_fifty(dir.path()).await;
+    // Pinned by its settings; in a freeze; production tenants in a freeze too (the demo's
+    // weekend window would let them through on a Saturday).
+    set(dir.path(), "fl-1003-qa", "pinned_version=1.3.2");
+    for namespace in ["fl-1004-qa", "xy-0146-prod", "ab-0201-prod"] {
+        set(dir.path(), namespace, FROZEN);
+    }
+    // Their migrations exit 3: one in "early" (17 tenants, 10% of which, one, may fail), one
+    // in "late" where none may.
+    let exits = format!("app_environment.{SIM_EXIT_CODE}=3");
+    set(dir.path(), "fl-1012-qa", &exits);
+    set(dir.path(), "fl-1025-qa", &exits);
+
+    let out = cli_in(
+        dir.path(),
+        &[
+            &["fleet", "plan", "--to", "2.0.1", "--output", "json"][..],
+            &WAVES,
+        ]
+        .concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let waves: Vec<(&str, usize)> = plan["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap(),
+                w["tenants"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    // canary: xy-0146-dev (ab-0201-dev is on 2.0.1 already); early: fl-1001..fl-1019 less the
+    // pinned and the frozen; late: fl-1020..fl-1029; rest: fl-1030..fl-1045 and xy-0146-qa.
+    assert_eq!(
+        waves,
+        [("canary", 1), ("early", 17), ("late", 10), ("rest", 17)],
+        "{plan}"
+    );
+    let skipped: Vec<(&str, &str)> = plan["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["namespace"].as_str().unwrap(),
+                s["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("ab-0201-dev", "already-there"),
+            ("ab-0201-prod", "outside-window"),
+            ("fl-1003-qa", "pinned"),
+            ("fl-1004-qa", "outside-window"),
+            ("xy-0146-prod", "outside-window"),
+        ]
+    );
+    let text = output_text(&cli_in(
+        dir.path(),
+        &[&["fleet", "plan", "--to", "2.0.1"][..], &WAVES].concat(),
+    ));
+    assert!(
+        text.contains("1.3.2 → 1.3.3 → 1.4.0 → 2.0.0 → 2.0.1"),
+        "{text}"
+    );
+
+    let out = cli_in(
+        dir.path(),
+        &[&["fleet", "upgrade", "--to", "2.0.1"][..], &WAVES].concat(),
+    );
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED fleet rollout to 2.0.1"), "{text}");
+    assert!(
+        text.contains("stopped: wave late failed for 1 of 10 tenants"),
+        "{text}"
+    );
+    // Every tenant's own progress, under its name.
+    assert!(text.contains("    fl-1001-qa     |  +"), "{text}");
+    let out = cli_in(dir.path(), &["status", "--output", "json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let on = |version: &str| -> Vec<String> {
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["app_version"] == version)
+            .map(|s| s["namespace"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // canary 1 + early 16 + late 9 moved; the two failures and "rest" did not.
+    let moved = on("2.0.1");
+    assert_eq!(moved.len(), 1 + 16 + 9 + 1, "{moved:?}"); // + ab-0201-dev, there already
+    for namespace in [
+        "fl-1012-qa",
+        "fl-1025-qa",
+        "fl-1030-qa",
+        "xy-0146-qa",
+        "fl-1003-qa",
+    ] {
+        assert_eq!(version_of(dir.path(), namespace), "1.3.2", "{namespace}");
+    }
+    // The failed tenants are back on their old databases, nothing held.
+    let doctor = cli_in(dir.path(), &["doctor"]);
+    assert!(doctor.status.success(), "{}", output_text(&doctor));
+
+    // The causes fixed, the same rollout again: only who is left moves.
+    set(
+        dir.path(),
+        "fl-1012-qa",
+        &format!("app_environment.{SIM_EXIT_CODE}="),
+    );
+    set(
+        dir.path(),
+        "fl-1025-qa",
+        &format!("app_environment.{SIM_EXIT_CODE}="),
+    );
+    let out = cli_in(
+        dir.path(),
+        &[
+            &["fleet", "upgrade", "--to", "2.0.1", "--output", "json"][..],
+            &WAVES,
+        ]
+        .concat(),
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{summary}");
+    let moved: Vec<&str> = summary["moved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(moved.len(), 2 + 17, "{summary}");
+    assert!(moved.contains(&"fl-1012-qa") && moved.contains(&"fl-1025-qa"));
+    assert!(!moved.contains(&"fl-1001-qa"), "moved twice: {summary}");
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(
+        skipped
+            .iter()
+            .filter(|s| s[1].as_str().unwrap().starts_with("already-there"))
+            .count(),
+        1 + 1 + 16 + 9,
+        "{summary}"
+    );
+}
