@@ -12,7 +12,9 @@
   * Every `${...}` placeholder in every statemachines/*.asl.json is provided by the
     DefinitionSubstitutions of the state machine that deploys it, each substitution names a
     function of the template (by `!GetAtt <Function>.Arn`, and the function whose binary the
-    placeholder's name says: `CreateDbFunctionArn` is the `create-db` binary), and none is unused.
+    placeholder's name says: `CreateDbFunctionArn` is the `create-db` binary) or, for
+    `<Name>StateMachineArn`, the machine of the template that deploys `<name>.asl.json` (by
+    `!Ref`), and none is unused.
   * Every DefinitionUri and CodeUri that is a local path exists (a cargo-lambda CodeUri with a
     Cargo.toml).
   * Every function builds a binary of functions/src/bin/ (Metadata BuildProperties Binary), every
@@ -449,6 +451,27 @@ def check_state_machines(
         for name, value in substitutions.items():
             if name not in placeholders:
                 problems.append(f"{machine_id}: substitution {name} is used nowhere in {uri}")
+            if name.endswith("StateMachineArn"):
+                # Another machine of the template, by `!Ref` (a nested execution's target):
+                # `DeployStateMachineArn` is the machine deploying deploy.asl.json.
+                target = value.get("Ref") if isinstance(value, dict) else None
+                other = all_resources.get(target) if isinstance(target, str) else None
+                if not isinstance(other, dict) or other.get("Type") != "AWS::Serverless::StateMachine":
+                    problems.append(
+                        f"{machine_id}: substitution {name} is not `!Ref <StateMachine>` of the template"
+                    )
+                    continue
+                stem = name.removesuffix("StateMachineArn")
+                other_uri = effective_properties(template, other).get("DefinitionUri")
+                expected = re.sub(r"(?<!^)(?=[A-Z])", "-", stem).lower() + ".asl.json"
+                if not isinstance(other_uri, str) or not (
+                    Path(other_uri).name == expected
+                    or Path(other_uri).name.startswith(stem.lower())
+                ):
+                    problems.append(
+                        f"{machine_id}: substitution {name} names {target}, which deploys {other_uri}"
+                    )
+                continue
             if not name.endswith("FunctionArn"):
                 continue
             target = getatt_target(value)

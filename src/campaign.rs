@@ -83,6 +83,25 @@ const IMAGES: [&str; 8] = [
 
 const ODD_NAMES: [&str; 5] = ["", "has space", "slash/name", "ü-unicode", "a:b"];
 
+/// What an operator does after releasing a lock an upgrade's incomplete rollback kept, as
+/// `doctor` says: a service left frozen is scaled back (the demo's run two tasks).
+async fn operator_thaw(
+    aws: &switchyard_sim::SimAws,
+    records: &Records<'_>,
+    ns: &Namespace,
+) -> anyhow::Result<()> {
+    let settings = records.settings(ns).await?;
+    if let Ok(service) = aws
+        .describe_service(&settings.cluster, &settings.service)
+        .await
+        && service.desired_count == 0
+    {
+        aws.set_desired_count(&settings.cluster, &settings.service, 2)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Policies that allow, deny or fail at random (from the campaign's seed): every path of the
 /// gate is taken, and a deny or a broken plugin is one more fault.
 struct ChaosPolicies {
@@ -569,6 +588,7 @@ impl Run<'_> {
         };
         let ns: Namespace = target.parse()?;
         records.unlock(&ns).await?;
+        operator_thaw(&aws, &records, &ns).await?;
         *self.report.outcomes.entry("unlock".into()).or_default() += 1;
         self.record(index, &format!("unlock {target}"), Vec::new())
             .await?;
@@ -665,12 +685,12 @@ impl Run<'_> {
         let aws = self.world.aws();
         for target in &kept {
             let ns: Namespace = target.parse()?;
-            Records {
+            let records = Records {
                 params: &aws,
                 layout: &self.layout,
-            }
-            .unlock(&ns)
-            .await?;
+            };
+            records.unlock(&ns).await?;
+            operator_thaw(&aws, &records, &ns).await?;
         }
         // Policies that allow: the converging deploys are not part of the chaos.
         let calm: Arc<dyn PolicyEngine> = Arc::new(ChaosPolicies {

@@ -28,9 +28,6 @@ pub const ECS_RUN_TASK_SYNC: &str = "arn:aws:states:::ecs:runTask.sync";
 /// poll this often is as prompt for a task that runs for minutes).
 pub const TASK_POLL: Duration = Duration::from_secs(6);
 
-/// Consecutive transient DescribeTasks failures tolerated while waiting.
-const DESCRIBE_RETRIES: u32 = 5;
-
 /// What a Task state may pass to `ecs:runTask.sync` (the RunTask request, PascalCase). Fields
 /// RunTask has and this runner does not are refused by name rather than dropped.
 #[derive(Debug, Deserialize)]
@@ -44,6 +41,8 @@ struct RunTaskParameters {
     network_configuration: Option<NetworkParameters>,
     #[serde(default)]
     started_by: Option<String>,
+    #[serde(default)]
+    client_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,13 +86,16 @@ pub async fn run_task_sync(
                 assign_public_ip: n.awsvpc_configuration.assign_public_ip,
             }),
         started_by: parameters.started_by,
+        client_token: parameters.client_token,
     };
     let started = clock.now();
+    // Step Functions' own bound on a Task's TimeoutSeconds.
     let deadline = timeout_seconds
-        .map(|s| started + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX)));
+        .map(|s| started + chrono::Duration::seconds(i64::try_from(s.min(99_999_999)).unwrap_or(0)));
     let mut task = ecs.run_task(&request).await.map_err(ecs_failure)?;
     tracing::info!(task = %task.task_arn, task_definition = %request.task_definition, "task started");
-    let mut transient = 0;
+    // Once the task runs, a describe that fails is asked again until the deadline: failing the
+    // state here would have a Retry start the migration a second time beside the first.
     while task.last_status != "STOPPED" {
         if deadline.is_some_and(|deadline| clock.now() >= deadline) {
             return Err(TaskFailure::new(
@@ -106,11 +108,10 @@ pub async fn run_task_sync(
         }
         clock.sleep(TASK_POLL).await;
         match ecs.describe_task(&parameters.cluster, &task.task_arn).await {
-            Ok(described) => {
-                transient = 0;
-                task = described;
+            Ok(described) => task = described,
+            Err(err) if err.is_transient() => {
+                tracing::warn!(task = %task.task_arn, "describing the task failed, asking again: {err}");
             }
-            Err(err) if err.is_transient() && transient < DESCRIBE_RETRIES => transient += 1,
             Err(err) => return Err(ecs_failure(err)),
         }
     }
@@ -137,8 +138,23 @@ const MODELED: &[&str] = &[
     "UnsupportedFeatureException",
 ];
 
-/// Whether `.sync` on ECS can fail with the error `name` (what a `Retry` or `Catch` may match).
+/// The errors `startExecution.sync:2` can fail with besides `States.TaskFailed` (the child did
+/// not succeed): Step Functions' own exceptions when it starts the child. The local runner
+/// raises only the last (a machine that is not the project's).
+pub const START_EXECUTION_ERRORS: [&str; 4] = [
+    "StepFunctions.ExecutionLimitExceededException",
+    "StepFunctions.SdkClientException",
+    "StepFunctions.AWSStepFunctionsException",
+    "StepFunctions.StateMachineDoesNotExistException",
+];
+
+/// Whether a service integration the machines use (`ecs:runTask.sync`,
+/// `states:startExecution.sync:2`) can fail with the error `name`: what a `Retry` or `Catch`
+/// may match.
 pub fn raises(name: &str) -> bool {
+    if START_EXECUTION_ERRORS.contains(&name) {
+        return true;
+    }
     matches!(
         name,
         "AmazonECS.Unknown"
@@ -262,6 +278,7 @@ mod tests {
             tags: Default::default(),
             family: Some("probe".into()),
             command: Some(vec!["/app/migrate".into(), "1.3.3".into()]),
+            sole_container: true,
         };
         let probe = world
             .aws()

@@ -36,7 +36,15 @@ fn placeholders(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_placeholder_is_a_function_and_every_task_uses_one() {
-    let known: BTreeSet<String> = Step::ALL.iter().map(Step::arn_placeholder).collect();
+    let known: BTreeSet<String> = Step::ALL
+        .iter()
+        .map(Step::arn_placeholder)
+        .chain(
+            switchyard::deploy::MACHINES
+                .iter()
+                .map(|(_, placeholder, _)| (*placeholder).to_owned()),
+        )
+        .collect();
     for file in machine_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         for placeholder in placeholders(&text) {
@@ -49,7 +57,9 @@ fn every_placeholder_is_a_function_and_every_task_uses_one() {
         let machine = StateMachine::from_json(&text).unwrap();
         for resource in machine.task_resources() {
             // The one service integration the machines use, performed by the local runner too.
-            if resource == switchyard::integrations::ECS_RUN_TASK_SYNC {
+            if resource == switchyard::integrations::ECS_RUN_TASK_SYNC
+                || resource == switchyard::backend::START_EXECUTION_SYNC2
+            {
                 continue;
             }
             let inner = resource

@@ -885,6 +885,7 @@ fn app_environment_change(environment: &[(&str, &str)], tags: Tags) -> RevisionC
         tags,
         family: None,
         command: None,
+        sole_container: false,
     }
 }
 
@@ -1007,6 +1008,7 @@ async fn ecs_register_revision_changes_env_and_image_and_keeps_everything_else()
         ]),
         family: None,
         command: None,
+        sole_container: false,
     };
     let registered = m
         .aws
@@ -1375,8 +1377,9 @@ async fn moto_differs_update_service_starts_no_new_deployment() {
 /// ascending numerical order by revision so that the newest task definitions in a family are
 /// listed last. Setting this parameter to DESC reverses the sort order"; `maxResults` limits the
 /// page; `familyPrefix` filters "to task definitions with family names that start with" it. moto
-/// ignores `sort` and `maxResults` and matches the family exactly, so the adapter's
-/// `latest_task_definition` (DESC, maxResults 1) gets the OLDEST revision from moto.
+/// ignores `sort` and `maxResults` and matches the family exactly. The adapter's
+/// `latest_task_definition` does not list (on AWS the prefix would bring `<family>-worker` first
+/// under DESC): it describes the bare family, the latest active revision on both.
 #[tokio::test]
 async fn moto_differs_list_task_definitions_ignores_sort_and_max_results() {
     let m = moto("list").await;
@@ -1418,7 +1421,8 @@ async fn moto_differs_list_task_definitions_ignores_sort_and_max_results() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(latest.revision, 1, "AWS would answer revision 2");
+    assert_eq!(latest.revision, 2);
+    assert_eq!(latest.arn.as_deref(), Some(second_arn.as_str()));
 }
 
 /// AWS (RegisterTaskDefinition, response): "tags — The list of tags associated with the task
@@ -1575,6 +1579,7 @@ async fn ecs_register_revision_sets_secrets_by_reference_and_removes_dropped_set
         tags: Tags::new(),
         family: None,
         command: None,
+        sole_container: false,
     };
     let registered = m
         .aws

@@ -881,6 +881,14 @@ impl Services for CompletedRollouts {
     async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<EcsTask, AwsError> {
         self.0.describe_task(cluster, task_arn).await
     }
+
+    async fn live_service_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<EcsTask>, AwsError> {
+        self.0.live_service_tasks(cluster, service).await
+    }
 }
 
 #[async_trait]

@@ -7,6 +7,7 @@ use aws_sdk_ecs::operation::describe_task_definition::{
     DescribeTaskDefinitionError, DescribeTaskDefinitionOutput,
 };
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksError;
+use aws_sdk_ecs::operation::list_tasks::ListTasksError;
 use aws_sdk_ecs::operation::register_task_definition::{
     RegisterTaskDefinitionError, RegisterTaskDefinitionOutput,
 };
@@ -15,10 +16,10 @@ use aws_sdk_ecs::operation::update_service::UpdateServiceError;
 use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration as SdkAwsVpc, Compatibility,
-    ContainerDefinition as SdkContainer, Deployment as SdkDeployment, KeyValuePair, LaunchType,
-    NetworkConfiguration, NetworkMode, Secret, Service as SdkService, SortOrder, Tag,
+    ContainerDefinition as SdkContainer, Deployment as SdkDeployment, DesiredStatus, KeyValuePair,
+    LaunchType,
+    NetworkConfiguration, NetworkMode, Secret, Service as SdkService, Tag,
     Task as SdkTask, TaskDefinition as SdkTaskDefinition, TaskDefinitionField,
-    TaskDefinitionStatus,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use switchyard_core::error::{AwsError, ResourceKind};
@@ -98,27 +99,14 @@ impl Services for SdkAws {
         &self,
         family: &str,
     ) -> Result<Option<TaskDefinition>, AwsError> {
-        let listed = self
-            .ecs
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(TaskDefinitionStatus::Active)
-            .sort(SortOrder::Desc)
-            .max_results(1)
-            .send()
-            .await
-            .map_err(|err| map_sdk_error(err, |_| None))?;
-        let Some(arn) = listed
-            .task_definition_arns
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-        else {
-            return Ok(None);
-        };
-        let definition = self.describe_task_definition(&arn).await?;
-        // The filter is a prefix: `app` also lists `app-worker`, whose revisions are not ours.
-        Ok(Some(definition).filter(|d| d.family == family))
+        // DescribeTaskDefinition of a bare family is its latest ACTIVE revision, of that family
+        // exactly. (ListTaskDefinitions' familyPrefix would also list `app-migrate` under `app`,
+        // and sorted DESC list it first.)
+        match self.describe_task_definition(family).await {
+            Ok(definition) if definition.family == family => Ok(Some(definition)),
+            Ok(_) | Err(AwsError::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     async fn register_task_definition(
@@ -177,6 +165,16 @@ impl Services for SdkAws {
                 ),
             })?;
         apply_change(container, change);
+        if change.sole_container {
+            containers.retain(|c| c.name.as_deref() == Some(change.container.as_str()));
+            for container in &mut containers {
+                container.essential = Some(true);
+                container.entry_point = None;
+                container.depends_on = None;
+                container.links = None;
+                container.health_check = None;
+            }
+        }
         let family = change
             .family
             .clone()
@@ -275,6 +273,7 @@ impl Services for SdkAws {
             .set_launch_type(request.launch_type.as_deref().map(LaunchType::from))
             .set_network_configuration(network)
             .set_started_by(request.started_by.clone())
+            .set_client_token(request.client_token.clone())
             .count(1)
             .send()
             .await
@@ -306,6 +305,60 @@ impl Services for SdkAws {
             .ok_or_else(|| {
                 missing_in_response("RunTask", ResourceKind::Task, &request.task_definition)
             })
+    }
+
+    async fn live_service_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<EcsTask>, AwsError> {
+        let mut arns = Vec::new();
+        // Running ones, and those told to stop (still draining until they are STOPPED).
+        for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let mut pages = self
+                .ecs
+                .list_tasks()
+                .cluster(cluster)
+                .service_name(service)
+                .desired_status(desired)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|err| {
+                    map_sdk_error(err, |err| match err {
+                        ListTasksError::ClusterNotFoundException(_) => {
+                            not_found(ResourceKind::Cluster, cluster)
+                        }
+                        ListTasksError::ServiceNotFoundException(_) => {
+                            not_found(ResourceKind::Service, service)
+                        }
+                        _ => None,
+                    })
+                })?;
+                arns.extend(page.task_arns.unwrap_or_default());
+            }
+        }
+        let mut live = Vec::new();
+        // DescribeTasks takes up to 100 tasks a call.
+        for chunk in arns.chunks(100) {
+            let output = self
+                .ecs
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|err| map_sdk_error(err, |_| None))?;
+            live.extend(
+                output
+                    .tasks
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(to_task)
+                    .filter(|task| task.last_status != "STOPPED"),
+            );
+        }
+        Ok(live)
     }
 
     async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<EcsTask, AwsError> {
@@ -1102,6 +1155,7 @@ mod tests {
             ]),
             family: None,
             command: None,
+            sole_container: false,
         }
     }
 
@@ -1222,6 +1276,7 @@ mod tests {
             tags: pairs(&[("switchyard:execution", "e-2")]),
             family: None,
             command: None,
+            sole_container: false,
         };
         testing::ecs(&[&describe, &register])
             .register_revision(TD_ARN, &change)

@@ -39,6 +39,8 @@ pub enum Step {
     ReleaseLock,
     FindOrphans,
     DeleteOrphans,
+    /// The fleet machine's planner, for an execution started without a plan (a schedule).
+    FleetPlan,
     /// The fleet machine's judge: the wave that ran, then the next one (`fleet.asl.json`).
     FleetWave,
 }
@@ -128,7 +130,7 @@ impl FromStr for Stage {
 }
 
 impl Step {
-    pub const ALL: [Step; 19] = [
+    pub const ALL: [Step; 20] = [
         Step::AcquireLock,
         Step::Preflight,
         Step::FreezeService,
@@ -147,6 +149,7 @@ impl Step {
         Step::ReleaseLock,
         Step::FindOrphans,
         Step::DeleteOrphans,
+        Step::FleetPlan,
         Step::FleetWave,
     ];
 
@@ -170,6 +173,7 @@ impl Step {
             Step::ReleaseLock => "release-lock",
             Step::FindOrphans => "find-orphans",
             Step::DeleteOrphans => "delete-orphans",
+            Step::FleetPlan => "fleet-plan",
             Step::FleetWave => "fleet-wave",
         }
     }
@@ -212,7 +216,11 @@ impl Step {
             Step::Rollback => Some(Stage::Rollback),
             Step::DeleteOrphans => Some(Stage::Sweep),
             Step::Preflight => Some(Stage::Preflight),
-            Step::AcquireLock | Step::ReleaseLock | Step::FindOrphans | Step::FleetWave => None,
+            Step::AcquireLock
+            | Step::ReleaseLock
+            | Step::FindOrphans
+            | Step::FleetPlan
+            | Step::FleetWave => None,
         }
     }
 }
@@ -239,6 +247,11 @@ pub async fn run_step(
     let env = Env::new(aws, layout).with_policies(policies);
     let result = match step {
         Step::FindOrphans | Step::DeleteOrphans => run_sweep_step(step, env, event).await,
+        Step::FleetPlan => {
+            let request: crate::fleet::FleetRequest = serde_json::from_value(event)
+                .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
+            to_value(crate::fleet::plan_request(aws, layout, policies, &request).await?)
+        }
         Step::FleetWave => {
             let state: crate::fleet::FleetState = serde_json::from_value(event)
                 .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
@@ -304,7 +317,7 @@ async fn run_deploy_step(step: Step, env: Env<'_>, event: Value) -> Result<Value
         Step::Cleanup => to_value(steps::cleanup(env, &state).await?),
         Step::Rollback => to_value(steps::rollback(env, &state).await?),
         Step::ReleaseLock => to_value(steps::release_lock(env, &state).await?),
-        Step::FindOrphans | Step::DeleteOrphans | Step::FleetWave => {
+        Step::FindOrphans | Step::DeleteOrphans | Step::FleetPlan | Step::FleetWave => {
             Err(StepError::Internal(format!("{step} is not a deploy step")))
         }
     }

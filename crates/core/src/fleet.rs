@@ -370,6 +370,35 @@ pub async fn plan_fleet(
     })
 }
 
+/// What a schedule (or any caller without a plan) starts the fleet machine with: the release,
+/// and the waves as `switchyard fleet --wave` takes them (none: the defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetRequest {
+    pub to: String,
+    #[serde(default)]
+    pub wave_specs: Vec<String>,
+}
+
+/// The `fleet-plan` step: [`plan_fleet`] when the execution starts without a plan.
+pub async fn plan_request(
+    aws: &dyn Aws,
+    layout: &ParameterLayout,
+    policies: &dyn PolicyEngine,
+    request: &FleetRequest,
+) -> Result<FleetPlan, StepError> {
+    let waves = if request.wave_specs.is_empty() {
+        WaveSpec::defaults()
+    } else {
+        request
+            .wave_specs
+            .iter()
+            .map(|text| text.parse())
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    plan_fleet(aws, layout, policies, &request.to, &waves).await
+}
+
 /// How one tenant's upgrade ended, as the fleet machine's map records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantResult {

@@ -48,6 +48,9 @@ pub mod rule {
     pub const SERVICE_MISSING: &str = "service-missing";
     pub const SERVICE_NOT_ON_POINTER: &str = "service-not-on-pointer";
     pub const SERVICE_ON_MISSING_DB: &str = "service-on-missing-database";
+    /// Scaled to zero with no deploy holding the namespace: an upgrade's freeze that nothing
+    /// undid (an aborted execution, an incomplete rollback), or a tenant switched off by hand.
+    pub const SERVICE_AT_ZERO: &str = "service-at-zero";
     pub const ORPHAN: &str = "orphan-database";
     pub const LOCK_HELD: &str = "lock-held";
 }
@@ -135,6 +138,15 @@ async fn one(
         ),
         Err(err) => return Err(err.into()),
         Ok(service) => {
+            if service.desired_count == 0 && records.lock(ns).await?.is_none() {
+                violation(
+                    rule::SERVICE_AT_ZERO,
+                    format!(
+                        "service {} wants 0 tasks and no deploy holds {ns}: if an upgrade's freeze was not undone, scale it back (aws ecs update-service --desired-count N)",
+                        settings.service
+                    ),
+                );
+            }
             let arns: BTreeSet<&str> = service
                 .deployments
                 .iter()

@@ -232,6 +232,10 @@ pub struct RunTaskRequest {
     /// ECS's `startedBy` (up to 128 characters): who ran it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,
+    /// ECS's `clientToken` (up to 64 characters): a retried RunTask with the same token starts
+    /// no second task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 /// One container of an ECS task.
@@ -303,6 +307,11 @@ pub struct RevisionChange {
     /// A new command for the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// A one-off task's definition (a migration): only `container` is kept, essential, without
+    /// the base's entry point, dependencies, links or health check, so that the task is the
+    /// command and ends when it does (a sidecar would keep it running, or fail it when stopped).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sole_container: bool,
 }
 
 #[async_trait]
@@ -347,6 +356,13 @@ pub trait Services: Send + Sync {
     async fn run_task(&self, request: &RunTaskRequest) -> Result<EcsTask, AwsError>;
     /// DescribeTasks of one task.
     async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<EcsTask, AwsError>;
+    /// The service's tasks that have not stopped yet: running ones, and those told to stop that
+    /// still drain connections or wait out their stop timeout (ListTasks, then DescribeTasks).
+    async fn live_service_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<EcsTask>, AwsError>;
 }
 
 /// One event of a Step Functions execution's history, as much of it as progress needs.

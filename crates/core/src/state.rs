@@ -230,6 +230,8 @@ pub struct MigrationHop {
     pub version: String,
     pub task_definition_arn: String,
     pub command: Vec<String>,
+    /// RunTask's `clientToken` for this hop of this execution: a retried start is the same task.
+    pub client_token: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -265,8 +267,13 @@ impl Poll {
     /// The next poll after `self` found the resource not ready yet: 15 s, 30 s, 60 s, then every
     /// 120 s; restores take minutes, so polling faster only spends state transitions.
     pub fn next(&self, what: &str) -> Result<Poll, StepError> {
+        self.next_within(what, MAX_POLLS)
+    }
+
+    /// As [`Poll::next`], with a budget of its own (a wait that keeps a tenant down is short).
+    pub fn next_within(&self, what: &str, max_polls: u32) -> Result<Poll, StepError> {
         let polls = self.polls.saturating_add(1);
-        if polls > MAX_POLLS {
+        if polls > max_polls {
             return Err(StepError::PollTimeout {
                 what: what.to_owned(),
                 polls: self.polls,

@@ -597,6 +597,7 @@ async fn a_database_a_service_uses_is_no_orphan_whatever_its_tags_say() {
                 tags: Tags::new(),
                 family: None,
                 command: None,
+                sole_container: false,
             },
         )
         .await

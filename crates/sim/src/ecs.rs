@@ -62,6 +62,8 @@ pub(crate) struct SimTask {
     pub db_instance_id: Option<String>,
     /// Whether its effect on the database was applied (once, when it stopped with 0).
     pub applied: bool,
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 /// A container variable the simulated tasks obey: their exit code (tests make one tenant's
@@ -250,6 +252,15 @@ impl WorldState {
         request: &RunTaskRequest,
         fail: bool,
     ) -> Result<EcsTask, AwsError> {
+        // The same client token again: the task it started, not a second one.
+        if let Some(token) = &request.client_token
+            && let Some(task) = self
+                .tasks
+                .values()
+                .find(|t| t.client_token.as_ref() == Some(token))
+        {
+            return Ok(task.view(self.now, &self.region, &self.account));
+        }
         if !self.clusters.contains(&request.cluster) {
             return Err(AwsError::NotFound {
                 kind: ResourceKind::Cluster,
@@ -338,6 +349,7 @@ impl WorldState {
             reason,
             db_instance_id,
             applied: false,
+            client_token: request.client_token.clone(),
         };
         let view = task.view(now, &self.region, &self.account);
         self.tasks.insert(arn, task);
@@ -508,6 +520,12 @@ impl Services for SimAws {
             if let Some(family) = &change.family {
                 next.family = family.clone();
             }
+            if change.sole_container {
+                next.containers.retain(|c| c.name == change.container);
+                for container in &mut next.containers {
+                    container.essential = true;
+                }
+            }
             next.tags.retain(|key, _| !key.starts_with("switchyard:"));
             next.tags.extend(change.tags.clone());
             s.register_now(&next)
@@ -597,6 +615,34 @@ impl Services for SimAws {
     async fn run_task(&self, request: &RunTaskRequest) -> Result<EcsTask, AwsError> {
         let fail = self.take_task_failure();
         self.call("RunTask", |s| s.run_task_now(request, fail))
+    }
+
+    async fn live_service_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<EcsTask>, AwsError> {
+        self.call("ListTasks", |s| {
+            let (region, account) = (s.region.clone(), s.account.clone());
+            let svc = s.service_mut(cluster, service)?;
+            // The simulation keeps counts, not tasks: one RUNNING task per running one.
+            let running: i32 = svc.deployments.iter().map(|d| d.running_count).sum();
+            Ok((0..running)
+                .map(|i| EcsTask {
+                    task_arn: format!("arn:aws:ecs:{region}:{account}:task/{cluster}/{service}-{i}"),
+                    cluster_arn: format!("arn:aws:ecs:{region}:{account}:cluster/{cluster}"),
+                    task_definition_arn: String::new(),
+                    last_status: "RUNNING".into(),
+                    desired_status: "RUNNING".into(),
+                    stop_code: None,
+                    stopped_reason: None,
+                    containers: Vec::new(),
+                    started_by: Some(format!("ecs-svc/{service}")),
+                    created_at: None,
+                    stopped_at: None,
+                })
+                .collect())
+        })
     }
 
     async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<EcsTask, AwsError> {

@@ -140,19 +140,28 @@ impl<'a> Gate<'a> {
                 .await
             {
                 if release_catalog.is_none() {
-                    release_catalog = Some(
-                        self.env
-                            .records()
-                            .release_catalog()
-                            .await?
-                            .map(|(catalog, _)| serde_json::json!(catalog)),
-                    );
+                    // A catalog that does not parse is no catalog: the plugin says what that
+                    // means, under its binding's mode, rather than the step failing here.
+                    let read = match self.env.records().release_catalog().await {
+                        Ok(found) => found.map(|(catalog, _)| serde_json::json!(catalog)),
+                        Err(err @ StepError::InvalidReleaseCatalog(_)) => {
+                            tracing::warn!(namespace = %ns, "release catalog not handed to plugins: {err}");
+                            None
+                        }
+                        Err(err) => return Err(err),
+                    };
+                    release_catalog = Some(read);
                 }
-                if let (Some(Some(catalog)), serde_json::Value::Object(map)) =
-                    (&release_catalog, &mut context.settings)
-                {
+                if let serde_json::Value::Object(map) = &mut context.settings {
                     // The installation's catalog, not a copy a binding could let drift.
-                    map.insert(RELEASE_CATALOG_SETTING.to_owned(), catalog.clone());
+                    match &release_catalog {
+                        Some(Some(catalog)) => {
+                            map.insert(RELEASE_CATALOG_SETTING.to_owned(), catalog.clone());
+                        }
+                        _ => {
+                            map.remove(RELEASE_CATALOG_SETTING);
+                        }
+                    }
                 }
             }
             let started = Instant::now();

@@ -21,6 +21,10 @@ use crate::state::{DeployState, FreezeReport, MigrationHop, MigrationRun};
 /// The tag naming the release a migration task definition migrates to.
 pub const MIGRATION_TAG: &str = "switchyard:migration";
 
+/// How many polls the freeze waits for the tasks to stop (about half an hour with the backoff)
+/// before it gives up and the rollback thaws the service: the tenant is down meanwhile.
+pub const FREEZE_POLLS: u32 = 18;
+
 /// The suffix of the task definition family a namespace's migrations run in.
 pub const MIGRATION_FAMILY_SUFFIX: &str = "-migrate";
 
@@ -35,7 +39,7 @@ pub async fn freeze_service(env: Env<'_>, state: &DeployState) -> Result<FreezeR
         ));
     }
     let settings = env.records().settings(&ns).await?;
-    let before = state
+    let planned = state
         .preflight
         .as_ref()
         .and_then(|p| p.service_desired_count)
@@ -50,6 +54,13 @@ pub async fn freeze_service(env: Env<'_>, state: &DeployState) -> Result<FreezeR
         .map(|f| f.poll.clone())
         .unwrap_or_default();
     let mut service = describe_service(env, &settings.cluster, &settings.service).await?;
+    // The count to give back: what the service had when the freeze first found it running (it
+    // may have been scaled since Preflight read it), else what an earlier poll recorded.
+    let before = match (&state.freeze, service.desired_count) {
+        (_, count) if count != 0 => count,
+        (Some(earlier), _) => earlier.desired_count_before,
+        (None, _) => planned,
+    };
     if service.desired_count != 0 {
         let gate = Gate::load(env, &ns).await?;
         if !gate.is_empty() {
@@ -58,6 +69,12 @@ pub async fn freeze_service(env: Env<'_>, state: &DeployState) -> Result<FreezeR
                 .describe_task_definition(&service.task_definition_arn)
                 .await?;
             let mut facts = gate::deploy_facts(PolicyStep::DeployService, state)?;
+            // As Preflight judged it: the version the tenant's data holds now.
+            facts.current_version = state
+                .preflight
+                .as_ref()
+                .and_then(|p| p.schema.as_ref())
+                .and_then(|schema| schema.from.clone());
             // The freeze changes the count, not the image.
             facts.service = Some(service_facts(&settings, &current, None));
             gate.check(&settings, facts).await?;
@@ -68,19 +85,30 @@ pub async fn freeze_service(env: Env<'_>, state: &DeployState) -> Result<FreezeR
             .await?;
         tracing::warn!(namespace = %ns, desired_count_before = before, "service frozen for the upgrade");
     }
-    let poll = if service.running_count == 0 {
+    // Frozen once no task of the service is left, stopping ones included: a task told to stop
+    // still serves the connections it drains until it is STOPPED, and may write.
+    let live = if service.running_count == 0 {
+        env.aws
+            .live_service_tasks(&settings.cluster, &settings.service)
+            .await?
+            .len()
+    } else {
+        0
+    };
+    let left = service.running_count.max(i32::try_from(live).unwrap_or(i32::MAX));
+    let poll = if left == 0 {
         earlier.ready()
     } else {
-        earlier.next(&format!(
-            "service {} to stop its {} tasks",
-            settings.service, service.running_count
-        ))?
+        earlier.next_within(
+            &format!("service {} to stop its {left} tasks", settings.service),
+            FREEZE_POLLS,
+        )?
     };
     Ok(FreezeReport {
         cluster: settings.cluster,
         service: settings.service,
         desired_count_before: before,
-        running_count: service.running_count,
+        running_count: left,
         poll,
     })
 }
@@ -170,6 +198,7 @@ pub async fn prepare_migrations(
                 )?;
                 change.family = Some(family.clone());
                 change.command = Some(hop.migration.clone());
+                change.sole_container = true;
                 change
                     .tags
                     .insert(MIGRATION_TAG.to_owned(), version.clone());
@@ -183,6 +212,7 @@ pub async fn prepare_migrations(
             ))
         })?;
         hops.push(MigrationHop {
+            client_token: client_token(execution, &version),
             version,
             task_definition_arn,
             command: hop.migration.clone(),
@@ -219,4 +249,21 @@ pub async fn prepare_migrations(
             "StartedBy": started_by,
         }),
     })
+}
+
+/// A RunTask `clientToken` (at most 64 characters) for one hop of one execution: the same on
+/// every retry, another for another run under a reused name (its start differs).
+fn client_token(execution: &crate::state::ExecutionInfo, version: &str) -> String {
+    // FNV-1a: stable across processes and releases, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in execution
+        .id
+        .bytes()
+        .chain(execution.start_tag().bytes())
+        .chain(version.bytes())
+    {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let token = format!("switchyard-{hash:016x}-{version}");
+    token.chars().take(64).collect()
 }

@@ -442,9 +442,30 @@ async fn schema_plan(
     active: Option<&ActivePointer>,
     snapshot: Option<&PlannedSnapshot>,
 ) -> Result<SchemaPlan, StepError> {
+    let catalog = env.records().release_catalog().await?.map(|(c, _)| c);
     let Some(snapshot) = snapshot else {
-        // Keeping the database keeps its schema.
+        // Keeping the database keeps its schema: a new image that needs migrations on it is
+        // an upgrade's job, not a settings deploy's.
         let from = active.and_then(recorded_schema);
+        let needs = match (&catalog, &from, state.image.as_deref().and_then(gate::image_tag)) {
+            (Some(catalog), Some(from), Some(to)) => catalog
+                .plan(from, &to)
+                .ok()
+                .filter(|plan| plan.migrations().next().is_some()),
+            _ => None,
+        };
+        if let Some(plan) = needs {
+            return Err(StepError::NoUpgradePath {
+                namespace: ns.to_string(),
+                reason: format!(
+                    "rolling {} onto its database, whose schema is {}, needs the migrations of {}: `switchyard upgrade {ns} --to {}` runs them",
+                    plan.to,
+                    plan.from,
+                    plan.describe(),
+                    plan.to
+                ),
+            });
+        }
         return Ok(SchemaPlan {
             to: from.clone(),
             from,
@@ -452,7 +473,6 @@ async fn schema_plan(
         });
     };
     let from = snapshot.source_pointer.as_ref().and_then(recorded_schema);
-    let catalog = env.records().release_catalog().await?.map(|(c, _)| c);
     let no_path = |reason: String| StepError::NoUpgradePath {
         namespace: ns.to_string(),
         reason,

@@ -364,6 +364,7 @@ pub fn revision_change(
         tags,
         family: None,
         command: None,
+        sole_container: false,
     })
 }
 

@@ -79,6 +79,9 @@ pub enum SweepPolicy {
         facts: PolicyContext,
         execution: ExecutionInfo,
         candidate: Option<String>,
+        /// The service ran on the candidate (the rollout began): writes may have reached it,
+        /// so it goes with a final snapshot rather than without a trace.
+        served: bool,
     },
 }
 
@@ -168,10 +171,15 @@ pub async fn sweep(
             continue;
         }
         // Unique per deletion: a database name can come back (the same snapshot promoted again).
+        let served = matches!(policy, SweepPolicy::Rollback { served: true, .. });
         let final_snapshot_id = match tracked.role {
             TrackedRole::Retired if settings.keeps_final_snapshot(ns) => Some(
                 names::final_snapshot_id(&id, Timestamp::from_datetime(env.now()))?,
             ),
+            TrackedRole::Candidate if served => Some(names::final_snapshot_id(
+                &id,
+                Timestamp::from_datetime(env.now()),
+            )?),
             _ => None,
         };
         if policy.asks_about(&tracked) {
@@ -437,6 +445,7 @@ pub async fn rollback(env: Env<'_>, state: &DeployState) -> Result<RollbackRepor
         facts: gate::deploy_facts(PolicyStep::Cleanup, state)?,
         execution: execution.clone(),
         candidate,
+        served: state.service.is_some() || report.service_restored,
     };
     let mut sweep_report = sweep(env, &ns, &settings, &earlier.sweep.poll, &policy).await?;
     sweep_report.deleted = merged(&earlier.sweep.deleted, sweep_report.deleted);
