@@ -90,8 +90,9 @@ pub async fn run_task_sync(
     };
     let started = clock.now();
     // Step Functions' own bound on a Task's TimeoutSeconds.
-    let deadline = timeout_seconds
-        .map(|s| started + chrono::Duration::seconds(i64::try_from(s.min(99_999_999)).unwrap_or(0)));
+    let deadline = timeout_seconds.map(|s| {
+        started + chrono::Duration::seconds(i64::try_from(s.min(99_999_999)).unwrap_or(0))
+    });
     let mut task = ecs.run_task(&request).await.map_err(ecs_failure)?;
     tracing::info!(task = %task.task_arn, task_definition = %request.task_definition, "task started");
     // Once the task runs, a describe that fails is asked again until the deadline: failing the

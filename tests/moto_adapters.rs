@@ -1689,3 +1689,32 @@ async fn ecs_set_desired_count_changes_only_the_count() {
         .unwrap_err();
     assert!(matches!(missing, AwsError::NotFound { .. }), "{missing:?}");
 }
+
+/// The freeze's last look: ListTasks of the service (running and told to stop), described. moto
+/// starts no tasks for a service, so there are none; a missing cluster is ECS's own error.
+#[tokio::test]
+async fn ecs_live_service_tasks_lists_and_describes() {
+    let m = moto("live").await;
+    let ecs = seed_ecs(&m, 2).await;
+    let live = m
+        .aws
+        .live_service_tasks(&ecs.cluster, &ecs.service)
+        .await
+        .unwrap();
+    assert!(live.iter().all(|t| t.last_status != "STOPPED"), "{live:?}");
+    let missing = m
+        .aws
+        .live_service_tasks(&format!("{}-none", m.prefix), &ecs.service)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            missing,
+            AwsError::NotFound {
+                kind: ResourceKind::Cluster,
+                ..
+            }
+        ),
+        "{missing:?}"
+    );
+}

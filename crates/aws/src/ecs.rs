@@ -17,8 +17,7 @@ use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration as SdkAwsVpc, Compatibility,
     ContainerDefinition as SdkContainer, Deployment as SdkDeployment, DesiredStatus, KeyValuePair,
-    LaunchType,
-    NetworkConfiguration, NetworkMode, Secret, Service as SdkService, Tag,
+    LaunchType, NetworkConfiguration, NetworkMode, Secret, Service as SdkService, Tag,
     Task as SdkTask, TaskDefinition as SdkTaskDefinition, TaskDefinitionField,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;

@@ -629,7 +629,9 @@ impl Services for SimAws {
             let running: i32 = svc.deployments.iter().map(|d| d.running_count).sum();
             Ok((0..running)
                 .map(|i| EcsTask {
-                    task_arn: format!("arn:aws:ecs:{region}:{account}:task/{cluster}/{service}-{i}"),
+                    task_arn: format!(
+                        "arn:aws:ecs:{region}:{account}:task/{cluster}/{service}-{i}"
+                    ),
                     cluster_arn: format!("arn:aws:ecs:{region}:{account}:cluster/{cluster}"),
                     task_definition_arn: String::new(),
                     last_status: "RUNNING".into(),

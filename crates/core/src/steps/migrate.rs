@@ -95,7 +95,9 @@ pub async fn freeze_service(env: Env<'_>, state: &DeployState) -> Result<FreezeR
     } else {
         0
     };
-    let left = service.running_count.max(i32::try_from(live).unwrap_or(i32::MAX));
+    let left = service
+        .running_count
+        .max(i32::try_from(live).unwrap_or(i32::MAX));
     let poll = if left == 0 {
         earlier.ready()
     } else {

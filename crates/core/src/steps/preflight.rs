@@ -447,7 +447,11 @@ async fn schema_plan(
         // Keeping the database keeps its schema: a new image that needs migrations on it is
         // an upgrade's job, not a settings deploy's.
         let from = active.and_then(recorded_schema);
-        let needs = match (&catalog, &from, state.image.as_deref().and_then(gate::image_tag)) {
+        let needs = match (
+            &catalog,
+            &from,
+            state.image.as_deref().and_then(gate::image_tag),
+        ) {
             (Some(catalog), Some(from), Some(to)) => catalog
                 .plan(from, &to)
                 .ok()
