@@ -100,7 +100,7 @@ const WRITES: [&str; 9] = [
     "Create", "Restore", "Delete", "Put", "Register", "Update", "Modify", "AddTags", "RunTask",
 ];
 
-fn is_write(operation: &str) -> bool {
+pub(crate) fn is_write(operation: &str) -> bool {
     WRITES.iter().any(|w| operation.starts_with(w))
 }
 

@@ -15,5 +15,5 @@ mod world;
 
 pub use ecs::SIM_EXIT_CODE;
 pub use faults::{Fault, FaultKind};
-pub use seed::{DemoTenant, demo_tenants};
+pub use seed::{DemoTenant, demo_release_catalog, demo_tenants};
 pub use world::{SimAws, SimError, World, WorldState};

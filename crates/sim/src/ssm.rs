@@ -107,9 +107,10 @@ impl Parameters for SimAws {
                 });
             }
             let prefix = format!("{}/", path.trim_end_matches('/'));
+            // Names are sorted: the path's parameters are one range, found in log time.
             Ok(s.parameters
-                .iter()
-                .filter(|(name, _)| name.starts_with(&prefix))
+                .range(prefix.clone()..)
+                .take_while(|(name, _)| name.starts_with(&prefix))
                 .filter_map(|(name, versions)| versions.last().map(|v| to_parameter(name, v)))
                 .collect())
         })

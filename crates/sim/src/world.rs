@@ -51,6 +51,10 @@ pub struct WorldState {
     #[serde(default)]
     pub(crate) tasks: BTreeMap<String, SimTask>,
     pub(crate) next_id: u64,
+    /// The time the world was last settled at, while nothing has changed since: a call at that
+    /// same time has nothing to settle. Any write, and any direct change, clears it.
+    #[serde(skip)]
+    pub(crate) settled_at: Option<DateTime<Utc>>,
 }
 
 impl WorldState {
@@ -63,6 +67,16 @@ impl WorldState {
     pub(crate) fn settle(&mut self) {
         self.settle_rds();
         self.settle_ecs();
+        self.settled_at = Some(self.now);
+    }
+
+    /// [`WorldState::settle`], unless nothing can be due: the world was settled at this very
+    /// time and nothing changed since (a fleet of thousands asks thousands of questions a
+    /// second; each need not walk every resource).
+    fn settle_if_due(&mut self) {
+        if self.settled_at != Some(self.now) {
+            self.settle();
+        }
     }
 }
 
@@ -87,6 +101,7 @@ impl World {
             services: BTreeMap::new(),
             tasks: BTreeMap::new(),
             next_id: 0,
+            settled_at: None,
         })
     }
 
@@ -137,7 +152,15 @@ impl World {
         })
     }
 
+    /// The state, for a change made directly (seeding, tests): whatever it changes, the next
+    /// call settles the world again.
     pub(crate) fn lock(&self) -> MutexGuard<'_, WorldState> {
+        let mut state = self.state_lock();
+        state.settled_at = None;
+        state
+    }
+
+    fn state_lock(&self) -> MutexGuard<'_, WorldState> {
         // A panic while holding the lock cannot leave the state half-written in a way later
         // readers could not cope with, so a poisoned lock is still usable.
         self.state
@@ -159,7 +182,7 @@ impl World {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.lock().now
+        self.state_lock().now
     }
 
     pub fn advance(&self, by: Duration) {
@@ -233,9 +256,13 @@ impl SimAws {
     ) -> Result<T, AwsError> {
         self.world.faults().before_call(self.stage, operation)?;
         let result = {
-            let mut state = self.world.lock();
-            state.settle();
-            f(&mut state)?
+            let mut state = self.world.state_lock();
+            state.settle_if_due();
+            let result = f(&mut state);
+            if crate::faults::is_write(operation) {
+                state.settled_at = None;
+            }
+            result?
         };
         self.world.faults().after_call(self.stage, operation)?;
         Ok(result)
@@ -256,6 +283,6 @@ impl Clock for SimAws {
     }
 
     fn region(&self) -> String {
-        self.world.lock().region.clone()
+        self.world.state_lock().region.clone()
     }
 }
