@@ -357,6 +357,13 @@ impl StepInvoker {
             .as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // As Step Functions refuses it: at most 80 characters, no whitespace or wildcards.
+        if let Err(err) = switchyard_core::identity::check_execution_name(&name) {
+            return Err(TaskFailure::new(
+                "StepFunctions.InvalidNameException",
+                err.to_string(),
+            ));
+        }
         let machine = crate::deploy::load_machine(&crate::deploy::machine_path(relative), &backend)
             .map_err(|err| runtime(format!("{err:#}")))?;
         // Shown under the tenant's name when the child is a deploy, else its own.

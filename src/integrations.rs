@@ -141,12 +141,13 @@ const MODELED: &[&str] = &[
 
 /// The errors `startExecution.sync:2` can fail with besides `States.TaskFailed` (the child did
 /// not succeed): Step Functions' own exceptions when it starts the child. The local runner
-/// raises only the last (a machine that is not the project's).
-pub const START_EXECUTION_ERRORS: [&str; 4] = [
+/// raises the last two (a machine that is not the project's, a name Step Functions refuses).
+pub const START_EXECUTION_ERRORS: [&str; 5] = [
     "StepFunctions.ExecutionLimitExceededException",
     "StepFunctions.SdkClientException",
     "StepFunctions.AWSStepFunctionsException",
     "StepFunctions.StateMachineDoesNotExistException",
+    "StepFunctions.InvalidNameException",
 ];
 
 /// Whether a service integration the machines use (`ecs:runTask.sync`,

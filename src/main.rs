@@ -215,8 +215,8 @@ enum FleetCommand {
         output: Output,
     },
     /// Plan, then run statemachines/fleet.asl.json with the plan: every tenant's progress, and
-    /// a summary of who moved, failed (with the error name) or was skipped. Exit 1 when a wave
-    /// went over its tolerance (the rollout stopped) or a tenant failed.
+    /// a summary of who moved, failed (with the error name) or was skipped. Exit 1 when the
+    /// rollout failed: a wave went over its tolerance (it stopped before the next), or worse.
     Upgrade {
         #[arg(long, value_name = "VERSION")]
         to: String,
@@ -619,6 +619,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if !json {
                     print!("{}", commands::fleet::render_plan(&plan));
                 }
+                // Each tenant's execution is `<namespace>-<this one's name>`: Step Functions
+                // takes 80 characters at most.
+                if let Some(name) = &run.name {
+                    for tenant in plan.waves.iter().flat_map(|w| &w.tenants) {
+                        let child = format!("{}-{name}", tenant.namespace);
+                        switchyard_core::identity::check_execution_name(&child).map_err(|err| {
+                            anyhow::anyhow!(
+                                "--name {name:?} names {tenant}'s execution {child:?}: {err}",
+                                tenant = tenant.namespace
+                            )
+                        })?;
+                    }
+                }
                 let machine = deploy::machine_path(deploy::FLEET_MACHINE);
                 let heading = format!("fleet upgrade to {to}");
                 execute(
@@ -806,10 +819,14 @@ fn print_outcome(
     } else if report == Report::Sweep && !json {
         print!("{}", progress::render_sweep(execution));
     } else if report == Report::Fleet {
-        let summary = commands::fleet::summary(
+        let mut summary = commands::fleet::summary(
             execution.status.as_str(),
             &deploy::final_document(execution),
         );
+        if summary.stopped.is_none() {
+            summary.error = execution.error.clone();
+            summary.cause = execution.cause.clone();
+        }
         if json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {

@@ -103,6 +103,9 @@ pub struct FleetSummary {
     pub not_reached: Vec<String>,
     pub skipped: Vec<(String, String)>,
     pub stopped: Option<String>,
+    /// How the rollout failed, when not by a wave's tolerance (the execution's own error).
+    pub error: Option<String>,
+    pub cause: Option<String>,
     pub waves: Vec<fleet::WaveReport>,
 }
 
@@ -141,6 +144,8 @@ pub fn summary(status: &str, document: &Value) -> FleetSummary {
             .map(|s| (s.namespace.clone(), format!("{}: {}", s.reason, s.detail)))
             .collect(),
         stopped: state.stopped.clone(),
+        error: None,
+        cause: None,
         waves: state.reports,
     }
 }
@@ -193,6 +198,13 @@ pub fn render_summary(summary: &FleetSummary) -> String {
     }
     if let Some(stopped) = &summary.stopped {
         let _ = writeln!(out, "  stopped: {stopped}");
+    }
+    if let Some(error) = &summary.error {
+        let _ = writeln!(
+            out,
+            "  error: {error}: {}",
+            summary.cause.as_deref().unwrap_or("")
+        );
     }
     out
 }

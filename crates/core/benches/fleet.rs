@@ -85,7 +85,11 @@ async fn main() {
         match plan {
             Ok(plan) if plan.moving() == tenants => {}
             Ok(plan) => {
-                eprintln!("{} of {tenants} tenants move: {:?}", plan.moving(), plan.skipped.first());
+                eprintln!(
+                    "{} of {tenants} tenants move: {:?}",
+                    plan.moving(),
+                    plan.skipped.first()
+                );
                 std::process::exit(1);
             }
             Err(err) => {

@@ -200,6 +200,16 @@ pub async fn plan_fleet(
         params: aws,
         layout,
     };
+    let mut names: Vec<&str> = Vec::new();
+    for wave in waves {
+        if names.contains(&wave.name.as_str()) {
+            return Err(StepError::invalid(format!(
+                "two waves are named {:?}: each wave needs a name of its own",
+                wave.name
+            )));
+        }
+        names.push(&wave.name);
+    }
     let catalog = upgrades::catalog(aws, layout).await?;
     let target = catalog
         .find(to)
@@ -220,7 +230,20 @@ pub async fn plan_fleet(
         });
     };
     for ns in records.namespaces().await? {
-        let settings = records.settings(&ns).await?;
+        // One tenant's unreadable records skip it, not the rollout; AWS failing is retried.
+        let settings = match records.settings(&ns).await {
+            Ok(settings) => settings,
+            Err(err @ StepError::Transient(_)) => return Err(err),
+            Err(err) => {
+                skip(
+                    &mut skipped,
+                    &ns,
+                    "cannot-plan",
+                    format!("{}: {err}", err.name()),
+                );
+                continue;
+            }
+        };
         if let Some(pinned) = &settings.pinned_version {
             skip(
                 &mut skipped,
@@ -230,7 +253,19 @@ pub async fn plan_fleet(
             );
             continue;
         }
-        let pointer = records.pointer(&ns).await?.map(|(p, _)| p);
+        let pointer = match records.pointer(&ns).await {
+            Ok(pointer) => pointer.map(|(p, _)| p),
+            Err(err @ StepError::Transient(_)) => return Err(err),
+            Err(err) => {
+                skip(
+                    &mut skipped,
+                    &ns,
+                    "cannot-plan",
+                    format!("{}: {err}", err.name()),
+                );
+                continue;
+            }
+        };
         let Some(current) = pointer
             .as_ref()
             .and_then(recorded_schema)
@@ -258,8 +293,18 @@ pub async fn plan_fleet(
         }
         let upgrade = match upgrades::plan_upgrade(aws, layout, &ns, to).await {
             Ok(upgrade) => upgrade,
-            Err(err) => {
+            Err(err @ StepError::NoUpgradePath { .. }) => {
                 skip(&mut skipped, &ns, "no-path", err.to_string());
+                continue;
+            }
+            Err(err @ StepError::Transient(_)) => return Err(err),
+            Err(err) => {
+                skip(
+                    &mut skipped,
+                    &ns,
+                    "cannot-plan",
+                    format!("{}: {err}", err.name()),
+                );
                 continue;
             }
         };
@@ -310,6 +355,7 @@ pub async fn plan_fleet(
                 skip(&mut skipped, &ns, reason, detail);
                 continue;
             }
+            Err(err @ StepError::Transient(_)) => return Err(err),
             Err(err) => {
                 skip(
                     &mut skipped,
@@ -412,6 +458,9 @@ pub struct TenantResult {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// What the map's `Catch` caught (`Error`, and `Cause` when there is one), as it came.
+    #[serde(default, skip_serializing)]
+    pub failure: Option<Value>,
 }
 
 /// What a wave did.
@@ -472,7 +521,8 @@ pub fn advance(mut state: FleetState) -> Result<FleetState, StepError> {
             .map(|r| r.namespace.clone())
             .collect();
         let total = results.len().max(1);
-        let failed_percentage = u32::try_from(failed.len() * 100 / total).unwrap_or(100);
+        // Rounded up: a wave one failure over its tolerance never reads as within it.
+        let failed_percentage = u32::try_from((failed.len() * 100).div_ceil(total)).unwrap_or(100);
         // More failures than the tolerated share of the wave (rounded down, as Step Functions'
         // ToleratedFailurePercentage counts).
         let tolerated = results.len() * wave.tolerated_failure_percentage as usize / 100;
@@ -508,6 +558,11 @@ pub fn advance(mut state: FleetState) -> Result<FleetState, StepError> {
 /// A failed nested execution's own error: `States.TaskFailed` carries the child's description,
 /// whose `Error` is the name the deploy machine failed with.
 fn with_child_error(mut result: TenantResult) -> TenantResult {
+    if let Some(failure) = result.failure.take() {
+        let text = |key: &str| failure.get(key).and_then(Value::as_str).map(str::to_owned);
+        result.error = result.error.or_else(|| text("Error"));
+        result.cause = result.cause.or_else(|| text("Cause"));
+    }
     if result.error.as_deref() == Some("States.TaskFailed")
         && let Some(child) = result
             .cause
@@ -526,6 +581,33 @@ fn with_child_error(mut result: TenantResult) -> TenantResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caught_failure_gives_its_error_and_the_childs_own() {
+        let caught = |failure: Value| {
+            with_child_error(TenantResult {
+                namespace: "xy-0146-qa".into(),
+                outcome: "failed".into(),
+                execution: None,
+                error: None,
+                cause: None,
+                failure: Some(failure),
+            })
+        };
+        let child = caught(serde_json::json!({
+            "Error": "States.TaskFailed",
+            "Cause": r#"{"Error":"RolloutFailed","Cause":"circuit breaker"}"#
+        }));
+        assert_eq!(child.error.as_deref(), Some("RolloutFailed"));
+        assert_eq!(child.cause.as_deref(), Some("circuit breaker"));
+        // No Cause at all: the error alone, not a failure of the rollout.
+        let bare = caught(serde_json::json!({"Error": "StepFunctions.InvalidNameException"}));
+        assert_eq!(
+            bare.error.as_deref(),
+            Some("StepFunctions.InvalidNameException")
+        );
+        assert_eq!(bare.cause, None);
+    }
 
     #[test]
     fn waves_parse_and_print() {
@@ -575,6 +657,7 @@ mod tests {
             execution: None,
             error: (!moved).then(|| "States.TaskFailed".into()),
             cause: (!moved).then(|| r#"{"Error":"PolicyDenied","Cause":"no"}"#.into()),
+            failure: None,
         }
     }
 
