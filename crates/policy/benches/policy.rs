@@ -52,7 +52,13 @@ fn settings(plugin: &str) -> serde_json::Value {
         "change-window" => serde_json::json!({"environments": ["prod"]}),
         "capacity" => serde_json::json!({"plans": {"standard": {
             "instance_classes": ["db.t4g.medium"], "max_storage_gib": 200}}}),
-        "upgrade-path" => serde_json::json!({"releases": ["1.0.0", "1.0.1", "1.0.2", "1.1.0"]}),
+        // The catalog the host hands it (`release_catalog`), as a small installation's.
+        "upgrade-path" => serde_json::json!({"release_catalog": {"releases": [
+            {"version": "1.0.0", "image": "1.0.0", "migration": ["/app/migrate", "1.0.0"]},
+            {"version": "1.0.1", "image": "1.0.1", "migration": ["/app/migrate", "1.0.1"]},
+            {"version": "1.0.2", "image": "1.0.2"},
+            {"version": "1.1.0", "image": "1.1.0", "migration": ["/app/migrate", "1.1.0"]}
+        ]}}),
         _ => serde_json::json!({}),
     }
 }
