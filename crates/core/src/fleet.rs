@@ -233,14 +233,8 @@ pub async fn plan_fleet(
         // One tenant's unreadable records skip it, not the rollout; AWS failing is retried.
         let settings = match records.settings(&ns).await {
             Ok(settings) => settings,
-            Err(err @ StepError::Transient(_)) => return Err(err),
             Err(err) => {
-                skip(
-                    &mut skipped,
-                    &ns,
-                    "cannot-plan",
-                    format!("{}: {err}", err.name()),
-                );
+                cannot_plan(&mut skipped, &ns, err)?;
                 continue;
             }
         };
@@ -255,14 +249,8 @@ pub async fn plan_fleet(
         }
         let pointer = match records.pointer(&ns).await {
             Ok(pointer) => pointer.map(|(p, _)| p),
-            Err(err @ StepError::Transient(_)) => return Err(err),
             Err(err) => {
-                skip(
-                    &mut skipped,
-                    &ns,
-                    "cannot-plan",
-                    format!("{}: {err}", err.name()),
-                );
+                cannot_plan(&mut skipped, &ns, err)?;
                 continue;
             }
         };
@@ -297,14 +285,8 @@ pub async fn plan_fleet(
                 skip(&mut skipped, &ns, "no-path", err.to_string());
                 continue;
             }
-            Err(err @ StepError::Transient(_)) => return Err(err),
             Err(err) => {
-                skip(
-                    &mut skipped,
-                    &ns,
-                    "cannot-plan",
-                    format!("{}: {err}", err.name()),
-                );
+                cannot_plan(&mut skipped, &ns, err)?;
                 continue;
             }
         };
@@ -355,14 +337,8 @@ pub async fn plan_fleet(
                 skip(&mut skipped, &ns, reason, detail);
                 continue;
             }
-            Err(err @ StepError::Transient(_)) => return Err(err),
             Err(err) => {
-                skip(
-                    &mut skipped,
-                    &ns,
-                    "cannot-plan",
-                    format!("{}: {err}", err.name()),
-                );
+                cannot_plan(&mut skipped, &ns, err)?;
                 continue;
             }
         }
@@ -443,6 +419,24 @@ pub async fn plan_request(
             .collect::<Result<Vec<_>, _>>()?
     };
     plan_fleet(aws, layout, policies, &request.to, &waves).await
+}
+
+/// A tenant whose records or judgement failed: AWS failing fails the plan (the step is retried);
+/// anything else skips that tenant as `cannot-plan`, not the whole rollout.
+fn cannot_plan(
+    skipped: &mut Vec<Skipped>,
+    ns: &Namespace,
+    err: StepError,
+) -> Result<(), StepError> {
+    if matches!(err, StepError::Transient(_)) {
+        return Err(err);
+    }
+    skipped.push(Skipped {
+        namespace: ns.to_string(),
+        reason: "cannot-plan".into(),
+        detail: format!("{}: {err}", err.name()),
+    });
+    Ok(())
 }
 
 /// How one tenant's upgrade ended, as the fleet machine's map records it.
