@@ -339,14 +339,13 @@ pub fn detail(state: &str, output: &Value) -> (&'static str, String) {
             }
         }
         "NextWave" => {
-            let said = match (&output["current"], &output["stopped"]) {
-                (Value::Object(wave), _) => format!(
+            let wave = &output["current"];
+            let said = match (wave, &output["stopped"]) {
+                (Value::Object(_), _) => format!(
                     "wave {}: {} tenants, {} at a time",
-                    text(&Value::Object(wave.clone()), &["name"]),
-                    wave.get("tenants")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len),
-                    text(&Value::Object(wave.clone()), &["max_concurrency"])
+                    text(wave, &["name"]),
+                    wave["tenants"].as_array().map_or(0, Vec::len),
+                    text(wave, &["max_concurrency"])
                 ),
                 (_, Value::String(stopped)) => format!("stopped: {stopped}"),
                 _ => "every wave through".to_owned(),

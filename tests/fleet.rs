@@ -12,7 +12,6 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 use switchyard_core::ParameterLayout;
-use switchyard_core::tenants;
 use switchyard_sim::{DemoTenant, SIM_EXIT_CODE, World};
 
 /// Always frozen, whatever day the test runs.
@@ -33,17 +32,7 @@ async fn fleet_of_fifty(dir: &Path) {
             storage_gib: 20,
             data_age_days: 3,
         };
-        let db = world.seed_stack(&tenant);
-        let aws = world.aws();
-        tenants::import(
-            &aws,
-            &ParameterLayout::default(),
-            &tenant.namespace(),
-            &tenant.settings(),
-            &db,
-        )
-        .await
-        .unwrap();
+        world.onboard(&tenant).unwrap();
     }
     world.save(&dir.join("world.json")).unwrap();
 }

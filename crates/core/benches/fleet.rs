@@ -8,31 +8,20 @@
 
 use std::time::Instant;
 
+use switchyard_core::ParameterLayout;
 use switchyard_core::fleet::{WaveSpec, plan_fleet};
 use switchyard_core::policy::NoPlugins;
-use switchyard_core::{ParameterLayout, tenants};
 use switchyard_sim::{DemoTenant, World, demo_release_catalog};
 
-/// Peak resident memory of this process so far, in KiB (Linux).
-fn peak_rss_kib() -> u64 {
+/// A memory figure of this process from /proc/self/status, in KiB (Linux): `VmHWM` the peak
+/// resident set so far, `VmRSS` the current one.
+fn status_kib(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn current_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
+                .find(|line| line.starts_with(key))
                 .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -54,11 +43,7 @@ async fn world_of(tenants: usize) -> World {
             storage_gib: 20,
             data_age_days: 3,
         };
-        let db = world.seed_stack(&tenant);
-        let aws = world.aws();
-        if let Err(err) =
-            tenants::import(&aws, &layout, &tenant.namespace(), &tenant.settings(), &db).await
-        {
+        if let Err(err) = world.onboard(&tenant) {
             eprintln!("{namespace}: {err}");
         }
     }
@@ -76,12 +61,12 @@ async fn main() {
         let built = Instant::now();
         let world = world_of(tenants).await;
         let build = built.elapsed();
-        let before = current_rss_kib();
+        let before = status_kib("VmRSS:");
         let aws = world.aws();
         let started = Instant::now();
         let plan = plan_fleet(&aws, &layout, &NoPlugins, "2.0.1", &WaveSpec::defaults()).await;
         let took = started.elapsed();
-        let after = peak_rss_kib();
+        let after = status_kib("VmHWM:");
         match plan {
             Ok(plan) if plan.moving() == tenants => {}
             Ok(plan) => {

@@ -279,7 +279,9 @@ pub async fn plan_fleet(
             }
             _ => {}
         }
-        let upgrade = match upgrades::plan_upgrade(aws, layout, &ns, to).await {
+        // The records and the catalog are read already.
+        let upgrade = match upgrades::plan_for(&ns, &settings, pointer.as_ref(), Some(&catalog), to)
+        {
             Ok(upgrade) => upgrade,
             Err(err @ StepError::NoUpgradePath { .. }) => {
                 skip(&mut skipped, &ns, "no-path", err.to_string());

@@ -9,7 +9,7 @@ pub use switchyard_releases::{Hop, Release, ReleaseCatalog, UpgradePlan, Version
 use crate::error::StepError;
 use crate::names::Namespace;
 use crate::ports::Aws;
-use crate::records::{ActivePointer, ParameterLayout, Records};
+use crate::records::{ActivePointer, NamespaceSettings, ParameterLayout, Records};
 use crate::steps::preflight::DEFAULT_EXPECTED_MINUTES;
 
 /// The schema version a database holds, as the records say: the pointer's `schema_version`,
@@ -89,12 +89,25 @@ pub async fn plan_upgrade(
     let records = records(aws, layout);
     let settings = records.settings(ns).await?;
     let pointer = records.pointer(ns).await?.map(|(pointer, _)| pointer);
+    let catalog = records.release_catalog().await?.map(|(catalog, _)| catalog);
+    plan_for(ns, &settings, pointer.as_ref(), catalog.as_ref(), to)
+}
+
+/// [`plan_upgrade`] on records already read (Preflight and the fleet plan have them): the
+/// version the tenant's data holds (its pointer's record, else its settings), the catalog's path
+/// from it, and the downtime.
+pub fn plan_for(
+    ns: &Namespace,
+    settings: &NamespaceSettings,
+    pointer: Option<&ActivePointer>,
+    catalog: Option<&ReleaseCatalog>,
+    to: &str,
+) -> Result<TenantUpgrade, StepError> {
     let no_path = |reason: String| StepError::NoUpgradePath {
         namespace: ns.to_string(),
         reason,
     };
     let from = pointer
-        .as_ref()
         .and_then(recorded_schema)
         .or_else(|| settings.version.clone())
         .ok_or_else(|| {
@@ -102,16 +115,12 @@ pub async fn plan_upgrade(
                 "neither its pointer nor its settings say which version {ns} runs"
             ))
         })?;
-    let catalog = records
-        .release_catalog()
-        .await?
-        .map(|(catalog, _)| catalog)
-        .ok_or_else(|| {
-            no_path(
-                "the installation has no release catalog: record releases with `switchyard release add`"
-                    .to_owned(),
-            )
-        })?;
+    let catalog = catalog.ok_or_else(|| {
+        no_path(
+            "the installation has no release catalog: record releases with `switchyard release add`"
+                .to_owned(),
+        )
+    })?;
     let plan = catalog
         .plan(&from, to)
         .map_err(|err| no_path(err.to_string()))?;
@@ -123,7 +132,7 @@ pub async fn plan_upgrade(
         namespace: ns.to_string(),
         to: plan.to.to_string(),
         from,
-        active_db_instance_id: pointer.map(|p| p.db_instance_id),
+        active_db_instance_id: pointer.map(|p| p.db_instance_id.clone()),
         plan,
         expected_downtime_minutes,
     })

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use switchyard_core::error::AwsError;
+use switchyard_core::error::{AwsError, StepError};
 use switchyard_core::names::{self, Namespace, Timestamp};
 use switchyard_core::ports::{ContainerDefinition, Tags, TaskDefinition, tag};
 use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout, PolicyCatalog};
@@ -135,20 +135,9 @@ impl World {
         let world = World::new(now);
         let layout = ParameterLayout::default();
         for tenant in demo_tenants() {
-            let db_id = world.seed_stack(&tenant);
-            let ns = tenant.namespace();
-            let aws = world.aws();
-            // The simulated calls complete at once: nothing here waits on a runtime.
-            let imported = futures_executor::block_on(tenants::import(
-                &aws,
-                &layout,
-                &ns,
-                &tenant.settings(),
-                &db_id,
-            ));
-            if let Err(err) = imported {
+            if let Err(err) = world.onboard(&tenant) {
                 // Caught by the seed's tests, which check every demo tenant is registered.
-                tracing::error!(namespace = %ns, "demo tenant not imported: {err}");
+                tracing::error!(namespace = %tenant.namespace, "demo tenant not imported: {err}");
             }
         }
         match demo_release_catalog() {
@@ -160,6 +149,22 @@ impl World {
             Err(err) => tracing::error!("demo release catalog: {err}"),
         }
         world
+    }
+
+    /// A tenant's stack made ([`World::seed_stack`]) and adopted with `tenant import`'s library
+    /// call ([`tenants::import`]): how the demo world, and bigger fleets in tests, come to be.
+    pub fn onboard(&self, tenant: &DemoTenant) -> Result<String, StepError> {
+        let db_id = self.seed_stack(tenant);
+        let aws = self.aws();
+        // The simulated calls complete at once: nothing here waits on a runtime.
+        futures_executor::block_on(tenants::import(
+            &aws,
+            &ParameterLayout::default(),
+            &tenant.namespace(),
+            &tenant.settings(),
+            &db_id,
+        ))?;
+        Ok(db_id)
     }
 
     /// A tenant's stack as the platform's own infrastructure code made it, before Switchyard

@@ -20,7 +20,7 @@ use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep, ServiceFacts, SnapshotFacts};
 use crate::records::{ActivePointer, NamespaceSettings};
 use crate::state::DeployState;
-use crate::upgrades::recorded_schema;
+use crate::upgrades::{self, recorded_schema};
 use switchyard_releases::Hop;
 
 /// How long a deploy is expected to take when the tenant's settings do not say
@@ -476,42 +476,29 @@ async fn schema_plan(
             ..SchemaPlan::default()
         });
     };
-    let from = snapshot.source_pointer.as_ref().and_then(recorded_schema);
-    let no_path = |reason: String| StepError::NoUpgradePath {
-        namespace: ns.to_string(),
-        reason,
-    };
     if let Some(target) = &state.upgrade_to {
-        let catalog = catalog.ok_or_else(|| {
-            no_path(
-                "the installation has no release catalog: record releases with `switchyard release add`"
-                    .to_owned(),
-            )
-        })?;
-        let from_version = from
-            .clone()
-            .or_else(|| settings.version.clone())
-            .ok_or_else(|| {
-                no_path(format!(
-                    "neither its pointer nor its settings say which version {ns} runs"
-                ))
-            })?;
-        let plan = catalog
-            .plan(&from_version, target)
-            .map_err(|err| no_path(err.to_string()))?;
-        if plan.hops.is_empty() {
-            return Err(no_path(format!("{ns} runs {target} already")));
+        // The data is the tenant's own: its pointer says what it holds.
+        let upgrade = upgrades::plan_for(ns, settings, active, catalog.as_ref(), target)?;
+        if upgrade.plan.hops.is_empty() {
+            return Err(StepError::NoUpgradePath {
+                namespace: ns.to_string(),
+                reason: format!("{ns} runs {target} already"),
+            });
         }
-        let image = catalog.find(target).map(|r| r.image.clone()).ok();
-        let path = plan_path(&plan);
-        let mut schema = planned(Some(from_version), target, plan.hops, path)?;
-        schema.image = image;
-        let minutes = settings
-            .expected_deploy_minutes
-            .unwrap_or(DEFAULT_EXPECTED_MINUTES);
-        schema.expected_downtime_minutes = Some(minutes.saturating_add(migration_minutes(&schema)));
-        return Ok(schema);
+        let image = catalog
+            .as_ref()
+            .and_then(|c| c.find(target).ok())
+            .map(|r| r.image.clone());
+        return Ok(SchemaPlan {
+            path: Some(upgrade.plan.describe()),
+            from: Some(upgrade.from),
+            to: Some(upgrade.to),
+            image,
+            hops: upgrade.plan.hops,
+            expected_downtime_minutes: Some(upgrade.expected_downtime_minutes),
+        });
     }
+    let from = snapshot.source_pointer.as_ref().and_then(recorded_schema);
     // The version the service runs once through: the new image's tag, or the one it runs.
     let target = match state.image.as_deref() {
         Some(image) => gate::image_tag(image),
@@ -519,42 +506,26 @@ async fn schema_plan(
             .and_then(|a| a.app_version.clone())
             .or_else(|| settings.version.clone()),
     };
-    let planned_path = match (&catalog, &from, &target) {
+    let plan = match (&catalog, &from, &target) {
         (Some(catalog), Some(from), Some(target)) => catalog
             .plan(from, target)
             .ok()
             .filter(|plan| !plan.hops.is_empty()),
         _ => None,
     };
-    match (catalog, planned_path, target) {
-        (Some(_), Some(plan), Some(target)) => {
-            let path = plan_path(&plan);
-            planned(from, &target, plan.hops, path)
-        }
-        _ => Ok(SchemaPlan {
+    Ok(match plan {
+        Some(plan) => SchemaPlan {
+            from,
+            to: Some(plan.to.to_string()),
+            image: None,
+            path: Some(plan.describe()),
+            hops: plan.hops,
+            expected_downtime_minutes: None,
+        },
+        None => SchemaPlan {
             to: from.clone(),
             from,
             ..SchemaPlan::default()
-        }),
-    }
-}
-
-fn plan_path(plan: &switchyard_releases::UpgradePlan) -> String {
-    plan.describe()
-}
-
-fn planned(
-    from: Option<String>,
-    target: &str,
-    hops: Vec<Hop>,
-    path: String,
-) -> Result<SchemaPlan, StepError> {
-    Ok(SchemaPlan {
-        from,
-        to: Some(target.trim_start_matches('v').to_owned()),
-        image: None,
-        path: Some(path),
-        hops,
-        expected_downtime_minutes: None,
+        },
     })
 }
