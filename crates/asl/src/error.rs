@@ -43,6 +43,7 @@ pub(crate) mod names {
     pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
     pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
+    pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
 }
 
 /// A state's failure at run time: an error name and a cause, as Step Functions reports them.

@@ -169,6 +169,23 @@ pub enum HistoryEventKind {
         /// 0-based item index.
         index: usize,
     },
+    /// A Map in Distributed mode starts its child executions.
+    MapRunStarted {
+        /// How many items, one child execution each.
+        items: usize,
+    },
+    /// Every child execution ended, the failed ones within the tolerated share.
+    MapRunSucceeded {
+        /// Child executions that failed (tolerated).
+        failed: usize,
+    },
+    /// More child executions failed than tolerated.
+    MapRunFailed {
+        /// `States.ExceedToleratedFailureThreshold`.
+        error: String,
+        /// How many failed, and the first failure.
+        cause: String,
+    },
 }
 
 /// A finished execution.

@@ -93,7 +93,24 @@ pub(crate) enum Kind {
         items_path: PathField,
         item_selector: Option<Template>,
         processing: Processing,
+        /// `ProcessorConfig.Mode: DISTRIBUTED`: each item a child execution of its own.
+        distributed: Option<Distributed>,
     },
+}
+
+/// A Map in Distributed mode: its iterations are child executions, each with a history of its
+/// own, and it fails only past its tolerated failures.
+#[derive(Debug, Clone)]
+pub(crate) struct Distributed {
+    pub tolerated_count: Option<Bound>,
+    pub tolerated_percentage: Option<Bound>,
+}
+
+/// A number given in the definition, or read from the state's input.
+#[derive(Debug, Clone)]
+pub(crate) enum Bound {
+    Fixed(f64),
+    Path(Path),
 }
 
 #[derive(Debug, Clone)]
@@ -234,7 +251,7 @@ fn object<'v>(v: &'v Value, loc: &str) -> Result<&'v Map<String, Value>, AslErro
 
 /// Fields the language defines but this interpreter does not run: rejecting them beats
 /// silently doing something else than AWS would.
-const UNSUPPORTED: [&str; 13] = [
+const UNSUPPORTED: [&str; 8] = [
     "Assign",
     "Arguments",
     "Output",
@@ -242,12 +259,16 @@ const UNSUPPORTED: [&str; 13] = [
     "ItemReader",
     "ResultWriter",
     "ItemBatcher",
+    "Credentials",
+];
+
+/// Fields only a Map in Distributed mode may have.
+const DISTRIBUTED_ONLY: [&str; 5] = [
     "ToleratedFailureCount",
     "ToleratedFailureCountPath",
     "ToleratedFailurePercentage",
     "ToleratedFailurePercentagePath",
     "Label",
-    "Credentials",
 ];
 
 fn check_fields(obj: &Map<String, Value>, loc: &str, allowed: &[&str]) -> Result<(), AslError> {
@@ -688,6 +709,7 @@ impl Loader {
                         "MaxConcurrency",
                         "MaxConcurrencyPath",
                     ],
+                    &DISTRIBUTED_ONLY,
                 ]),
             ),
             other => {
@@ -818,6 +840,7 @@ impl Loader {
     }
 
     fn map(&mut self, obj: &Map<String, Value>, loc: &str) -> Result<Kind, AslError> {
+        let mut distributed = false;
         let processor = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
             (Some(_), Some(_)) => {
                 return Err(AslError::invalid(
@@ -836,9 +859,26 @@ impl Loader {
                 if let Some(config) = p.get("ProcessorConfig") {
                     let config = object(config, &ploc)?;
                     check_fields(config, &ploc, &["Mode", "ExecutionType"])?;
-                    match optional_str(config, "Mode", &ploc)? {
-                        None | Some("INLINE" | "DISTRIBUTED") => {}
-                        Some(other) => {
+                    let execution_type = optional_str(config, "ExecutionType", &ploc)?;
+                    match (optional_str(config, "Mode", &ploc)?, execution_type) {
+                        (None | Some("INLINE"), None) => {}
+                        (None | Some("INLINE"), Some(_)) => {
+                            return Err(AslError::invalid(
+                                ploc,
+                                "ExecutionType belongs to a Map in Distributed mode",
+                            ));
+                        }
+                        (Some("DISTRIBUTED"), Some("STANDARD" | "EXPRESS")) => distributed = true,
+                        (Some("DISTRIBUTED"), other) => {
+                            return Err(AslError::invalid(
+                                ploc,
+                                format!(
+                                    "a Map in Distributed mode needs ExecutionType STANDARD or EXPRESS, got {}",
+                                    other.map_or("none".to_owned(), |t| format!("\"{t}\""))
+                                ),
+                            ));
+                        }
+                        (Some(other), _) => {
                             return Err(AslError::invalid(
                                 ploc,
                                 format!(
@@ -886,12 +926,83 @@ impl Loader {
             }
             other => other,
         };
+        let distributed = if distributed {
+            if let Some(label) = optional_str(obj, "Label", loc)?
+                && (label.is_empty()
+                    || label.chars().count() > 40
+                    || label.chars().any(|c| {
+                        c.is_whitespace()
+                            || c.is_control()
+                            || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
+                    }))
+            {
+                return Err(AslError::invalid(
+                    loc,
+                    format!(
+                        "Label must be 1 to 40 characters, none of them whitespace, wildcards or punctuation Step Functions reserves, got {label:?}"
+                    ),
+                ));
+            }
+            Some(Distributed {
+                tolerated_count: bound(obj, "ToleratedFailureCount", loc, None)?,
+                tolerated_percentage: bound(obj, "ToleratedFailurePercentage", loc, Some(100.0))?,
+            })
+        } else {
+            if let Some(field) = DISTRIBUTED_ONLY.iter().find(|f| obj.contains_key(**f)) {
+                return Err(AslError::invalid(
+                    loc,
+                    format!(
+                        "{field} belongs to a Map in Distributed mode (ProcessorConfig Mode DISTRIBUTED)"
+                    ),
+                ));
+            }
+            None
+        };
         Ok(Kind::Map {
             processor: Box::new(processor),
             items_path,
             item_selector,
             processing: processing(obj, loc, false)?,
+            distributed,
         })
+    }
+}
+
+/// `<key>` (a number, at most `max`) or `<key>Path` (a reference path read at run time), not both.
+fn bound(
+    obj: &Map<String, Value>,
+    key: &str,
+    loc: &str,
+    max: Option<f64>,
+) -> Result<Option<Bound>, AslError> {
+    let path_key = format!("{key}Path");
+    match (obj.get(key), path_field(obj, &path_key, loc, true)?) {
+        (Some(_), PathField::Path(_)) => Err(AslError::invalid(
+            loc,
+            format!("{key} and {path_key} are mutually exclusive"),
+        )),
+        (Some(v), _) => match v.as_f64() {
+            Some(n)
+                if n >= 0.0
+                    && max.is_none_or(|max| n <= max)
+                    && (max.is_some() || n.fract() == 0.0) =>
+            {
+                Ok(Some(Bound::Fixed(n)))
+            }
+            _ => Err(AslError::invalid(
+                loc,
+                match max {
+                    Some(max) => format!("{key} must be a number from 0 to {max}, got {v}"),
+                    None => format!("{key} must be a non-negative integer, got {v}"),
+                },
+            )),
+        },
+        (None, PathField::Path(path)) => Ok(Some(Bound::Path(path))),
+        (None, PathField::Null) => Err(AslError::invalid(
+            loc,
+            format!("{path_key} must be a reference path, got null"),
+        )),
+        (None, PathField::Default) => Ok(None),
     }
 }
 

@@ -12,7 +12,8 @@ use crate::clock::Clock;
 use crate::error::{Failure, error_matches, names};
 use crate::history::{Execution, ExecutionStatus, HistoryEvent, HistoryEventKind};
 use crate::model::{
-    Kind, PathField, Processing, Retrier, Scope, Source, State, StateMachine, WaitFor,
+    Bound, Distributed, Kind, PathField, Processing, Retrier, Scope, Source, State, StateMachine,
+    WaitFor,
 };
 use crate::rng::Rng;
 use crate::template::{EvalEnv, StateContext, Template, aws_timestamp};
@@ -788,6 +789,7 @@ impl<'r> Exec<'r> {
                 items_path,
                 item_selector,
                 processing,
+                distributed,
             } => {
                 let input = self.effective_input(visit, raw, None)?;
                 let items = match select(items_path, &input, "ItemsPath")? {
@@ -801,6 +803,20 @@ impl<'r> Exec<'r> {
                         .into());
                     }
                 };
+                if let Some(distributed) = distributed {
+                    return self
+                        .map_run(
+                            visit,
+                            raw,
+                            processing,
+                            processor,
+                            items,
+                            item_selector.as_ref(),
+                            &input,
+                            distributed,
+                        )
+                        .await;
+                }
                 self.run_children(
                     Children::MapIterations,
                     visit,
@@ -861,6 +877,109 @@ impl<'r> Exec<'r> {
         )?)
     }
 
+    /// A Map in Distributed mode: each item runs as a child execution with a history (and a
+    /// 25,000-event limit) of its own, so the parent's history holds only the Map Run's start and
+    /// end. Children that fail are counted against ToleratedFailureCount / -Percentage (none
+    /// given: no failure is tolerated); past them the state fails with
+    /// `States.ExceedToleratedFailureThreshold`. The output is the succeeded children's outputs,
+    /// in item order (a tolerated failure contributes none). Children run one after another on
+    /// the runner's clock, as every iteration here does.
+    #[allow(clippy::too_many_arguments)]
+    async fn map_run(
+        &mut self,
+        visit: &Visit<'r>,
+        raw: &Value,
+        processing: &Processing,
+        processor: &'r Scope,
+        items: Vec<Value>,
+        item_selector: Option<&Template>,
+        input: &Value,
+        distributed: &Distributed,
+    ) -> Result<Value, Interrupt> {
+        let total = items.len();
+        let tolerated_count = resolve_bound(
+            distributed.tolerated_count.as_ref(),
+            input,
+            "ToleratedFailureCountPath",
+            None,
+        )?;
+        let tolerated_percentage = resolve_bound(
+            distributed.tolerated_percentage.as_ref(),
+            input,
+            "ToleratedFailurePercentagePath",
+            Some(100.0),
+        )?;
+        let over = |failed: usize| -> bool {
+            let by_count = tolerated_count.is_some_and(|n| failed as f64 > n);
+            let by_share = match tolerated_percentage {
+                Some(p) => total > 0 && failed as f64 * 100.0 / total as f64 > p,
+                // Neither given: the first failure is too many.
+                None => tolerated_count.is_none() && failed > 0,
+            };
+            by_count || by_share
+        };
+        self.emit(HistoryEventKind::MapRunStarted { items: total })?;
+        let mut results = Vec::with_capacity(total);
+        let mut failed = 0usize;
+        for (index, item) in items.into_iter().enumerate() {
+            let child_input = match item_selector {
+                Some(t) => self.eval(visit, input, Some((index, &item)), |env| t.eval(env))?,
+                None => item,
+            };
+            let parent_history = std::mem::take(&mut self.history);
+            let child_id = format!(
+                "{}/{}:{index}",
+                self.execution_arn,
+                visit.state.name.replace(' ', "_")
+            );
+            let child_ctx = json!({
+                "Id": child_id,
+                "Input": child_input,
+                "Name": format!("{}:{index}", visit.state.name.replace(' ', "_")),
+                "RoleArn": LOCAL_ROLE_ARN,
+                "StartTime": aws_timestamp(self.runner.clock.now()),
+                "RedriveCount": 0,
+            });
+            let parent_ctx = std::mem::replace(&mut self.execution_ctx, child_ctx);
+            let outcome = self.run_scope(processor, child_input).await;
+            self.execution_ctx = parent_ctx;
+            self.history = parent_history;
+            let failure = match outcome {
+                Ok(output) => {
+                    results.push(output);
+                    continue;
+                }
+                Err(Interrupt::Failed(f)) => f,
+                Err(Interrupt::HistoryFull) => Failure::runtime(format!(
+                    "child execution {index} reached the history limit of {} events",
+                    self.runner.max_history_events
+                )),
+                // The parent's own deadline.
+                Err(other) => return Err(other),
+            };
+            failed += 1;
+            if over(failed) {
+                let cause = format!(
+                    "{failed} of {total} child executions failed, more than tolerated; item {index} failed with {}: {}",
+                    failure.error, failure.cause
+                );
+                self.emit(HistoryEventKind::MapRunFailed {
+                    error: names::EXCEED_TOLERATED_FAILURE_THRESHOLD.to_owned(),
+                    cause: cause.clone(),
+                })?;
+                return Err(Failure::new(names::EXCEED_TOLERATED_FAILURE_THRESHOLD, cause).into());
+            }
+        }
+        self.emit(HistoryEventKind::MapRunSucceeded { failed })?;
+        Ok(self.finish(
+            visit,
+            raw,
+            Value::Array(results),
+            processing.result_selector.as_ref(),
+            &processing.result_path,
+        )?)
+    }
+
     async fn task(
         &mut self,
         visit: &Visit<'r>,
@@ -911,3 +1030,27 @@ impl<'r> Exec<'r> {
 
 #[cfg(test)]
 mod tests;
+
+/// A tolerance given in the definition, or read from the state's input at run time.
+fn resolve_bound(
+    bound: Option<&Bound>,
+    input: &Value,
+    field: &str,
+    max: Option<f64>,
+) -> Result<Option<f64>, Failure> {
+    match bound {
+        None => Ok(None),
+        Some(Bound::Fixed(n)) => Ok(Some(*n)),
+        Some(Bound::Path(path)) => {
+            let value = select(&PathField::Path(path.clone()), input, field)?;
+            match value.as_f64() {
+                Some(n) if n >= 0.0 && max.is_none_or(|max| n <= max) => Ok(Some(n)),
+                _ => Err(Failure::runtime(format!(
+                    "{field} must resolve to a number from 0 to {}, got {}",
+                    max.map_or("any".to_owned(), |m| m.to_string()),
+                    crate::template::preview(&value)
+                ))),
+            }
+        }
+    }
+}

@@ -1033,6 +1033,204 @@ async fn legacy_iterator_and_parameters_and_iteration_failure() {
     assert_eq!(e.states_entered(), ["M", "I", "I", "Broken"]);
 }
 
+fn distributed_map(extra: Value) -> Value {
+    let mut state = json!({
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "ItemSelector": {"v.$": "$$.Map.Item.Value", "parent.$": "$$.Execution.Name"},
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Work",
+            "States": {
+                "Work": task("arn:work", json!({"Next": "Who"})),
+                "Who": {"Type": "Pass", "Parameters": {"v.$": "$.v", "child.$": "$$.Execution.Name"}, "End": true}
+            }
+        },
+        "End": true
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        state[k] = v.clone();
+    }
+    single(state)
+}
+
+fn failing_odd_items() -> Arc<Fake> {
+    Fake::new(Box::new(|_, input, _| {
+        if input["v"].as_i64().unwrap() % 2 == 1 {
+            fail("ItemBroke", &format!("item {}", input["v"]))
+        } else {
+            Ok(input.clone())
+        }
+    }))
+}
+
+#[tokio::test]
+async fn a_distributed_map_runs_each_item_as_a_child_with_a_history_of_its_own() {
+    let fake = Fake::echo();
+    // A parent whose history could not hold the iterations: 50 items, about 8 events each.
+    let machine = StateMachine::from_value(distributed_map(json!({}))).unwrap();
+    let items: Vec<i64> = (0..50).map(|i| i * 2).collect();
+    let e = Runner::new(machine, fake.clone(), Arc::new(fake.clock.clone()))
+        .with_max_history_events(40)
+        .run("exec-1", json!({"items": items}))
+        .await;
+    let out = assert_succeeded(&e).as_array().unwrap().clone();
+    assert_eq!(out.len(), 50);
+    assert_eq!(out[3]["v"], json!(6));
+    // ItemSelector is evaluated in the parent; the child has its own execution context.
+    assert_eq!(fake.calls()[3].input["parent"], json!("exec-1"));
+    assert_eq!(out[3]["child"], json!("S:3"));
+    assert!(
+        events(&e, |k| matches!(
+            k,
+            HistoryEventKind::MapIterationStarted { .. }
+        ))
+        .is_empty()
+    );
+    assert_eq!(
+        events(&e, |k| matches!(k, HistoryEventKind::MapRunStarted { .. })),
+        [&HistoryEventKind::MapRunStarted { items: 50 }]
+    );
+    assert!(e.history.len() < 10, "{} parent events", e.history.len());
+    // Billed transitions still count the children's states.
+    assert!(e.state_transitions > 100);
+}
+
+#[tokio::test]
+async fn a_distributed_map_fails_past_its_tolerated_failures_only() {
+    let items = json!({"items": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "share": 50, "count": 4});
+    // No tolerance given: the first failure fails the Map Run.
+    let e = run(
+        distributed_map(json!({})),
+        items.clone(),
+        &failing_odd_items(),
+    )
+    .await;
+    let cause = assert_failed(&e, "States.ExceedToleratedFailureThreshold");
+    assert!(
+        cause.contains("ItemBroke") && cause.contains("item 1"),
+        "{cause}"
+    );
+    assert!(events(&e, |k| matches!(k, HistoryEventKind::MapRunFailed { .. })).len() == 1);
+    // 5 of 10 fail: 50% is tolerated, the output holds the 5 that succeeded.
+    for tolerance in [
+        json!({"ToleratedFailurePercentage": 50}),
+        json!({"ToleratedFailurePercentagePath": "$.share"}),
+        json!({"ToleratedFailureCount": 5}),
+    ] {
+        let e = run(
+            distributed_map(tolerance.clone()),
+            items.clone(),
+            &failing_odd_items(),
+        )
+        .await;
+        let out = assert_succeeded(&e);
+        assert_eq!(out.as_array().unwrap().len(), 5, "{tolerance}");
+        assert_eq!(
+            events(&e, |k| matches!(
+                k,
+                HistoryEventKind::MapRunSucceeded { .. }
+            )),
+            [&HistoryEventKind::MapRunSucceeded { failed: 5 }]
+        );
+    }
+    // Just under: 40% or 4 failures; either bound exceeded fails it.
+    for tolerance in [
+        json!({"ToleratedFailurePercentage": 40}),
+        json!({"ToleratedFailureCountPath": "$.count"}),
+        json!({"ToleratedFailureCount": 4, "ToleratedFailurePercentage": 100}),
+    ] {
+        let e = run(
+            distributed_map(tolerance.clone()),
+            items.clone(),
+            &failing_odd_items(),
+        )
+        .await;
+        assert_failed(&e, "States.ExceedToleratedFailureThreshold");
+    }
+    // The error is caught by name like any other.
+    let mut def = distributed_map(
+        json!({"Catch": [{"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "Next": "Over"}]}),
+    );
+    def["States"]["S"].as_object_mut().unwrap().remove("End");
+    def["States"]["S"]["Next"] = json!("Never");
+    def["States"]["Never"] = json!({"Type": "Succeed"});
+    def["States"]["Over"] = json!({"Type": "Pass", "Result": "stopped", "End": true});
+    let e = run(def, items.clone(), &failing_odd_items()).await;
+    assert_eq!(assert_succeeded(&e), &json!("stopped"));
+    // A tolerance path that reads no number is the runtime's error.
+    let e = run(
+        distributed_map(json!({"ToleratedFailurePercentagePath": "$.items"})),
+        items,
+        &failing_odd_items(),
+    )
+    .await;
+    assert_failed(&e, "States.Runtime");
+}
+
+#[test]
+fn distributed_only_fields_and_execution_types_are_checked() {
+    let processor = |config: Value| json!({"ProcessorConfig": config, "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    let map = |config: Value, extra: Value| {
+        let mut state = json!({"Type": "Map", "ItemProcessor": processor(config), "End": true});
+        for (k, v) in extra.as_object().unwrap() {
+            state[k] = v.clone();
+        }
+        StateMachine::from_value(single(state))
+    };
+    let distributed = json!({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"});
+    assert!(
+        map(
+            distributed.clone(),
+            json!({"ToleratedFailurePercentage": 12.5, "Label": "wave"})
+        )
+        .is_ok()
+    );
+    for (config, extra, says) in [
+        (
+            json!({}),
+            json!({"ToleratedFailurePercentage": 10}),
+            "Distributed mode",
+        ),
+        (
+            json!({"Mode": "INLINE"}),
+            json!({"Label": "x"}),
+            "Distributed mode",
+        ),
+        (
+            json!({"Mode": "INLINE", "ExecutionType": "STANDARD"}),
+            json!({}),
+            "ExecutionType",
+        ),
+        (json!({"Mode": "DISTRIBUTED"}), json!({}), "ExecutionType"),
+        (
+            json!({"Mode": "DISTRIBUTED", "ExecutionType": "BATCH"}),
+            json!({}),
+            "ExecutionType",
+        ),
+        (
+            distributed.clone(),
+            json!({"ToleratedFailurePercentage": 101}),
+            "0 to 100",
+        ),
+        (
+            distributed.clone(),
+            json!({"ToleratedFailureCount": 1.5}),
+            "non-negative integer",
+        ),
+        (
+            distributed.clone(),
+            json!({"ToleratedFailureCount": 1, "ToleratedFailureCountPath": "$.n"}),
+            "mutually exclusive",
+        ),
+        (distributed.clone(), json!({"Label": "has space"}), "Label"),
+        (distributed.clone(), json!({"ItemReader": {}}), "ItemReader"),
+    ] {
+        let err = map(config.clone(), extra.clone()).unwrap_err().to_string();
+        assert!(err.contains(says), "{config} {extra}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn map_items_must_be_an_array() {
     let fake = Fake::echo();
