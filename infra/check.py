@@ -687,6 +687,82 @@ def sub_text(value: Any, parameters: dict | None = None) -> str | None:
     return None
 
 
+def raw_sub(value: Any) -> str | None:
+    """The body of `!Sub` (either form), or None."""
+    if isinstance(value, dict) and list(value) == ["Fn::Sub"]:
+        body = value["Fn::Sub"]
+        if isinstance(body, list) and body:
+            body = body[0]
+        return body if isinstance(body, str) else None
+    return None
+
+
+def has_distributed_map(node: Any) -> bool:
+    if isinstance(node, dict):
+        config = node.get("ProcessorConfig")
+        if isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED":
+            return True
+        return any(has_distributed_map(child) for child in node.values())
+    if isinstance(node, list):
+        return any(has_distributed_map(child) for child in node)
+    return False
+
+
+def check_execution_grants(template: dict, template_dir: Path) -> list[str]:
+    """A state machine's role may start only the machines its definition starts (the
+    `${<Name>StateMachineArn}` it substitutes, by `!Ref`) and, when it has a Map in Distributed
+    mode, itself (its Map Run's children), named by the `Name` it is given."""
+    problems = []
+    all_resources = resources(template)
+    for machine_id, machine in all_resources.items():
+        if not isinstance(machine, dict) or machine.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        properties = effective_properties(template, machine)
+        role_id = getatt_target(properties.get("Role"))
+        role = all_resources.get(role_id) if role_id else None
+        if not isinstance(role, dict):
+            continue
+        allowed_refs = {
+            value.get("Ref")
+            for name, value in (properties.get("DefinitionSubstitutions") or {}).items()
+            if name.endswith("StateMachineArn") and isinstance(value, dict)
+        }
+        uri = properties.get("DefinitionUri")
+        path = (template_dir / uri).resolve() if isinstance(uri, str) else None
+        distributed = False
+        if path is not None and path.is_file():
+            try:
+                distributed = has_distributed_map(json.loads(path.read_text()))
+            except json.JSONDecodeError:
+                pass  # asl-validator reports it
+        own_name = raw_sub(properties.get("Name"))
+        for statement in iter_statements({"Resources": {role_id: role}}):
+            if not is_allow(statement) or "states:StartExecution" not in actions_of(statement):
+                continue
+            for resource in as_list(statement.node.get("Resource")):
+                ref = resource.get("Ref") if isinstance(resource, dict) else None
+                if ref in allowed_refs:
+                    continue
+                body = raw_sub(resource)
+                if (
+                    distributed
+                    and own_name is not None
+                    and body is not None
+                    and body.endswith(f":stateMachine:{own_name}")
+                ):
+                    continue
+                why = (
+                    "itself, which it may start only for a Distributed Map and by the Name it is given"
+                    if body is not None and ":stateMachine:" in body
+                    else "a machine its definition does not start"
+                )
+                problems.append(
+                    f"{role_id} ({machine_id}'s role) {statement.path}: states:StartExecution on "
+                    f"{resource!r}: {why}"
+                )
+    return problems
+
+
 def check_schedules(template: dict, template_dir: Path) -> list[str]:
     """Each schedule starts a state machine of the template with a JSON object as its input; the
     deploy machine's input holds DeployState's request fields and nothing else."""
@@ -811,6 +887,7 @@ def run_all(
         *check_paths(template, template_dir),
         *check_functions(template, bin_dir),
         *check_roles(template),
+        *check_execution_grants(template, template_dir),
         *check_schedules(template, template_dir),
     ]
 

@@ -5,6 +5,7 @@ Run with the project's venv: `.venv/bin/python -m unittest infra/check_test.py`.
 
 from __future__ import annotations
 
+import copy
 import sys
 import tempfile
 import textwrap
@@ -583,6 +584,56 @@ class IamOnly(unittest.TestCase):
         problems = self.run_iam(text)
         self.assertEqual(len(problems), 1, problems)
         self.assertIn("Pipeline needs exactly codepipeline.amazonaws.com", problems[0])
+
+
+class ExecutionGrants(unittest.TestCase):
+    """Who a state machine's role may start: its nested targets, and itself for Distributed."""
+
+    def setUp(self) -> None:
+        self.real = check.load_template(check.TEMPLATE.read_text())
+
+    def problems(self, template: dict) -> list[str]:
+        return check.check_execution_grants(template, check.INFRA)
+
+    def fleet_statements(self, template: dict) -> list:
+        role = template["Resources"]["FleetStateMachineRole"]
+        return role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+    def test_the_fleet_may_start_the_deploy_machine_and_itself(self) -> None:
+        self.assertEqual(self.problems(self.real), [])
+
+    def test_another_machine_is_caught(self) -> None:
+        template = copy.deepcopy(self.real)
+        self.fleet_statements(template).append(
+            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "SweepStateMachine"}}
+        )
+        problems = self.problems(template)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("a machine its definition does not start", problems[0])
+
+    def test_itself_without_its_name_is_caught(self) -> None:
+        template = copy.deepcopy(self.real)
+        del template["Resources"]["FleetStateMachine"]["Properties"]["Name"]
+        problems = self.problems(template)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("only for a Distributed Map and by the Name", problems[0])
+
+    def test_a_machine_without_a_distributed_map_may_not_start_itself(self) -> None:
+        template = copy.deepcopy(self.real)
+        machine = template["Resources"]["DeployStateMachine"]["Properties"]
+        machine["Name"] = {"Fn::Sub": "${AWS::StackName}-deploy"}
+        role_id = check.getatt_target(machine["Role"])
+        statements = template["Resources"][role_id]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": "states:StartExecution",
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-deploy"},
+            }
+        )
+        problems = self.problems(template)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("itself", problems[0])
 
 
 class RealTemplate(unittest.TestCase):

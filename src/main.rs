@@ -222,9 +222,23 @@ enum FleetCommand {
         to: String,
         #[arg(long = "wave", value_name = "WAVE")]
         waves: Vec<String>,
+        /// A wave of more tenants than this runs as a Distributed Map, one child execution per
+        /// chunk of its tenants (1 to 200) [default: 100].
+        #[arg(long, value_name = "TENANTS")]
+        distributed_above: Option<usize>,
         #[command(flatten)]
         run: RunOptions,
     },
+    /// What a rollout's record says (while it runs or after): each wave, who moved, who failed
+    /// and why, who waits, who was skipped. The rollout is the fleet execution's name.
+    Show {
+        rollout: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Delete a rollout's record from Parameter Store (its tenants' executions keep their own
+    /// histories).
+    Forget { rollout: String },
 }
 
 #[derive(Subcommand)]
@@ -608,42 +622,75 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     commands::fleet::plan(&backend, &layout, engine.as_ref(), &to, &waves).await?;
                 commands::fleet::print_plan(&plan, output)
             }
-            FleetCommand::Upgrade { to, waves, run } => {
+            FleetCommand::Upgrade {
+                to,
+                waves,
+                distributed_above,
+                run,
+            } => {
                 let json = run.output == Output::Json;
                 let waves = commands::fleet::waves(&waves)?;
-                let plan = {
-                    let (backend, _lock) = backend(global, true, Access::Read).await?;
+                // The rollout is named by the fleet execution; its record is kept before it
+                // starts, so the machine carries only the outline.
+                let rollout = run.name.clone().unwrap_or_else(|| {
+                    execution_name(
+                        &serde_json::Value::Null,
+                        std::path::Path::new(deploy::FLEET_MACHINE),
+                        chrono::Utc::now(),
+                    )
+                });
+                let (plan, state) = {
+                    let (backend, _lock) = backend(global, true, Access::Write).await?;
                     let engine = local_policies(global, true).await?;
-                    commands::fleet::plan(&backend, &layout, engine.as_ref(), &to, &waves).await?
+                    let plan =
+                        commands::fleet::plan(&backend, &layout, engine.as_ref(), &to, &waves)
+                            .await?;
+                    let state = commands::fleet::keep(
+                        &backend,
+                        &layout,
+                        &rollout,
+                        &plan,
+                        distributed_above,
+                    )
+                    .await?;
+                    backend.persist()?;
+                    (plan, state)
                 };
                 if !json {
                     print!("{}", commands::fleet::render_plan(&plan));
                 }
-                // Each tenant's execution is `<namespace>-<this one's name>`: Step Functions
-                // takes 80 characters at most.
-                if let Some(name) = &run.name {
-                    for tenant in plan.waves.iter().flat_map(|w| &w.tenants) {
-                        let child = format!("{}-{name}", tenant.namespace);
-                        switchyard_core::identity::check_execution_name(&child).map_err(|err| {
-                            anyhow::anyhow!(
-                                "--name {name:?} names {tenant}'s execution {child:?}: {err}",
-                                tenant = tenant.namespace
-                            )
-                        })?;
-                    }
-                }
                 let machine = deploy::machine_path(deploy::FLEET_MACHINE);
                 let heading = format!("fleet upgrade to {to}");
+                let run = RunOptions {
+                    name: Some(rollout),
+                    ..run
+                };
                 execute(
                     global,
                     &layout,
                     &machine,
-                    serde_json::to_value(&plan)?,
+                    serde_json::to_value(&state)?,
                     &run,
                     &heading,
                     Report::Fleet,
                 )
                 .await
+            }
+            FleetCommand::Show { rollout, output } => {
+                let (backend, _lock) =
+                    backend(global, output == Output::Json, Access::Read).await?;
+                commands::fleet::show(&backend, &layout, &rollout, output).await
+            }
+            FleetCommand::Forget { rollout } => {
+                let (backend, _lock) = backend(global, false, Access::Write).await?;
+                let aws = backend.aws_for(None);
+                let deleted =
+                    switchyard_core::fleet::forget_rollout(aws.as_ref(), &layout, &rollout)
+                        .await
+                        .map_err(|err| anyhow::anyhow!("{}: {err}", err.name()))?;
+                backend.persist()?;
+                println!("forgot rollout {rollout}: {deleted} parameters deleted");
+                Ok(ExitCode::SUCCESS)
             }
         },
         Command::Tenant { command } => {
@@ -712,7 +759,16 @@ async fn execute(
 ) -> anyhow::Result<ExitCode> {
     let json = options.output == Output::Json;
     if options.remote {
-        return execute_remote(global, machine_path, input, options, heading, report).await;
+        return execute_remote(
+            global,
+            layout,
+            machine_path,
+            input,
+            options,
+            heading,
+            report,
+        )
+        .await;
     }
     let (backend, _lock) = backend(global, json, Access::Write).await?;
     if !options.faults.is_empty() {
@@ -773,8 +829,26 @@ async fn execute(
         progress.flush_notes();
     }
     backend.persist()?;
-    print_outcome(&execution, report, json)?;
+    let record = fleet_record(backend.aws_for(None).as_ref(), layout, report, &name).await;
+    print_outcome(&execution, report, json, record)?;
     Ok(exit_code(&execution))
+}
+
+/// A fleet rollout's record, for its summary.
+async fn fleet_record(
+    aws: &dyn switchyard_core::ports::Aws,
+    layout: &ParameterLayout,
+    report: Report,
+    rollout: &str,
+) -> Option<anyhow::Result<switchyard_core::fleet::RolloutReport>> {
+    if report != Report::Fleet {
+        return None;
+    }
+    Some(
+        switchyard_core::fleet::rollout_report(aws, layout, rollout)
+            .await
+            .map_err(|err| anyhow::anyhow!("{}: {err}", err.name())),
+    )
 }
 
 /// The policy plugins local runs evaluate (built on first use), telling where they come from.
@@ -808,6 +882,7 @@ fn print_outcome(
     execution: &switchyard_asl::Execution,
     report: Report,
     json: bool,
+    record: Option<anyhow::Result<switchyard_core::fleet::RolloutReport>>,
 ) -> anyhow::Result<()> {
     if report == Report::Deploy {
         let report = DeployReport::from_execution(execution);
@@ -818,11 +893,8 @@ fn print_outcome(
         }
     } else if report == Report::Sweep && !json {
         print!("{}", progress::render_sweep(execution));
-    } else if report == Report::Fleet {
-        let mut summary = commands::fleet::summary(
-            execution.status.as_str(),
-            &deploy::final_document(execution),
-        );
+    } else if let Some(record) = record {
+        let mut summary = commands::fleet::summary(execution.status.as_str(), record?);
         if summary.stopped.is_none() {
             summary.error = execution.error.clone();
             summary.cause = execution.cause.clone();
@@ -877,6 +949,7 @@ async fn refuse_a_running_execution(global: &Global, execution: &str) -> anyhow:
 /// functions' logs (one line per decision), not here.
 async fn execute_remote(
     global: &Global,
+    layout: &ParameterLayout,
     machine_path: &std::path::Path,
     input: serde_json::Value,
     options: &RunOptions,
@@ -929,7 +1002,8 @@ async fn execute_remote(
         std::time::Duration::from_secs(options.poll_seconds),
     )
     .await?;
-    print_outcome(&execution, report, json)?;
+    let record = fleet_record(&aws, layout, report, &name).await;
+    print_outcome(&execution, report, json, record)?;
     Ok(exit_code(&execution))
 }
 

@@ -341,23 +341,43 @@ pub fn detail(state: &str, output: &Value) -> (&'static str, String) {
         "NextWave" => {
             let wave = &output["current"];
             let said = match (wave, &output["stopped"]) {
-                (Value::Object(_), _) => format!(
-                    "wave {}: {} tenants, {} at a time",
-                    text(wave, &["name"]),
-                    wave["tenants"].as_array().map_or(0, Vec::len),
-                    text(wave, &["max_concurrency"])
-                ),
+                (Value::Object(_), _) => {
+                    let outline = &output["waves"][wave["index"].as_u64().unwrap_or(0) as usize];
+                    format!(
+                        "wave {}: {} tenants, {} at a time, {}",
+                        text(wave, &["name"]),
+                        text(outline, &["tenants"]),
+                        text(wave, &["max_concurrency"]),
+                        match text(wave, &["mode"]).as_str() {
+                            "distributed" => format!(
+                                "Distributed: {} child executions",
+                                wave["chunks"].as_array().map_or(0, Vec::len)
+                            ),
+                            _ => "inline".to_owned(),
+                        }
+                    )
+                }
                 (_, Value::String(stopped)) => format!("stopped: {stopped}"),
                 _ => "every wave through".to_owned(),
             };
             ("ok", said)
         }
-        "UpgradeTenant" => (
+        "UpgradeTenant" | "UpgradeChunkTenant" => {
+            ("ok", format!("{} upgraded", text(output, &["namespace"])))
+        }
+        "RecordFailure" | "RecordChunkFailure" => (
+            "!!",
+            format!(
+                "{} failed: {}",
+                text(output, &["namespace"]),
+                text(output, &["error"])
+            ),
+        ),
+        "LoadChunk" => (
             "ok",
             format!(
-                "{} upgraded ({})",
-                text(output, &["namespace"]),
-                short(&text(output, &["run", "execution"]))
+                "{} tenants, one after another",
+                output["loaded"]["tenants"].as_array().map_or(0, Vec::len)
             ),
         ),
         "FindOrphans" => {

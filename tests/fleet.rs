@@ -148,13 +148,33 @@ async fn a_rollout_moves_the_fleet_in_waves_and_stops_at_a_wave_over_its_toleran
         "{text}"
     );
 
-    let out = cli_in(
-        dir.path(),
-        &[&["fleet", "upgrade", "--to", "2.0.1"][..], &WAVES].concat(),
-    );
+    // Waves of more than 12 tenants ("early" and "rest") run in Distributed mode, one child
+    // execution per chunk; "canary" and "late" inline.
+    let first = [
+        "fleet",
+        "upgrade",
+        "--to",
+        "2.0.1",
+        "--name",
+        "rollout-1",
+        "--distributed-above",
+        "12",
+    ];
+    let out = cli_in(dir.path(), &[&first[..], &WAVES].concat());
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("FAILED fleet rollout to 2.0.1"), "{text}");
+    assert!(
+        text.contains("FAILED fleet rollout rollout-1 to 2.0.1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wave early      distributed moved   16  failed   1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wave late       inline      moved    9  failed   1"),
+        "{text}"
+    );
     assert!(
         text.contains("stopped: wave late failed for 1 of 10 tenants"),
         "{text}"
@@ -188,6 +208,58 @@ async fn a_rollout_moves_the_fleet_in_waves_and_stops_at_a_wave_over_its_toleran
     let doctor = cli_in(dir.path(), &["doctor"]);
     assert!(doctor.status.success(), "{}", output_text(&doctor));
 
+    // The record tells the same, after the run: each wave, and who failed with what.
+    let out = cli_in(
+        dir.path(),
+        &["fleet", "show", "rollout-1", "--output", "json"],
+    );
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let waves: Vec<(&str, &str, &str, usize, usize)> = record["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap(),
+                w["mode"].as_str().unwrap(),
+                w["status"].as_str().unwrap(),
+                w["moved"].as_array().unwrap().len(),
+                w["waiting"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        waves,
+        [
+            ("canary", "inline", "done", 1, 0),
+            ("early", "distributed", "done", 16, 0),
+            ("late", "inline", "over-tolerance", 9, 0),
+            ("rest", "distributed", "not-judged", 0, 17),
+        ],
+        "{record}"
+    );
+    let failed = &record["waves"][1]["failed"][0];
+    assert_eq!(failed["namespace"], "fl-1012-qa");
+    assert_eq!(failed["error"], "States.TaskFailed", "{failed}");
+    assert_eq!(record["skipped"].as_array().unwrap().len(), 5);
+    // A rollout's name is its own: reusing it is refused while its record is kept.
+    let again = cli_in(dir.path(), &[&first[..], &WAVES].concat());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("a rollout named \"rollout-1\" is recorded already"),
+        "{said}"
+    );
+    let forget = cli_in(dir.path(), &["fleet", "forget", "rollout-1"]);
+    assert!(forget.status.success(), "{}", output_text(&forget));
+    let gone = cli_in(dir.path(), &["fleet", "show", "rollout-1"]);
+    let said = String::from_utf8_lossy(&gone.stderr);
+    assert_eq!(gone.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("InvalidInput: no rollout named \"rollout-1\""),
+        "{said}"
+    );
+
     // The causes fixed, the same rollout again: only who is left moves.
     set(
         dir.path(),
@@ -202,7 +274,16 @@ async fn a_rollout_moves_the_fleet_in_waves_and_stops_at_a_wave_over_its_toleran
     let out = cli_in(
         dir.path(),
         &[
-            &["fleet", "upgrade", "--to", "2.0.1", "--output", "json"][..],
+            &[
+                "fleet",
+                "upgrade",
+                "--to",
+                "2.0.1",
+                "--output",
+                "json",
+                "--distributed-above",
+                "5",
+            ][..],
             &WAVES,
         ]
         .concat(),

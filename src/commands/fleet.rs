@@ -1,15 +1,17 @@
-//! `switchyard fleet plan | upgrade --to V`: a release across the fleet in waves. The plan is
-//! `switchyard_core::fleet::plan_fleet` (nothing changes); the rollout is
-//! `statemachines/fleet.asl.json` with the plan as its input, each tenant's upgrade a nested
-//! execution of the deploy machine. This module prints the plan and the rollout's summary.
+//! `switchyard fleet plan | upgrade --to V | show | forget`: a release across the fleet in
+//! waves. The plan is `switchyard_core::fleet::plan_fleet` (nothing changes); `upgrade` keeps
+//! it as the rollout's record and runs `statemachines/fleet.asl.json` on its outline, each
+//! tenant's upgrade a nested execution of the deploy machine. This module prints the plan and
+//! the summary the record gives.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use serde_json::Value;
 use switchyard::backend::Backend;
-use switchyard_core::fleet::{self, FleetPlan, FleetState, WaveSpec};
+use switchyard_core::fleet::{
+    self, FleetPlan, FleetState, RolloutReport, WaveMode, WaveOutcome, WaveSpec,
+};
 use switchyard_core::policy::PolicyEngine;
 use switchyard_core::{ParameterLayout, StepError};
 
@@ -92,39 +94,39 @@ pub fn render_plan(plan: &FleetPlan) -> String {
     out
 }
 
-/// A rollout's outcome: who moved, who failed (with the error name), who was skipped.
+/// A rollout's outcome, from its record: who moved, who failed (with the error name), whose
+/// wave was not reached, who was skipped and why.
 #[derive(Debug, Serialize)]
 pub struct FleetSummary {
     pub status: String,
+    pub rollout: String,
     pub to: String,
     pub moved: Vec<String>,
     pub failed: Vec<(String, String)>,
-    /// Planned, in a wave the rollout never reached.
+    /// Planned, in a wave the rollout never reached (or, while it runs, not judged yet).
     pub not_reached: Vec<String>,
     pub skipped: Vec<(String, String)>,
     pub stopped: Option<String>,
     /// How the rollout failed, when not by a wave's tolerance (the execution's own error).
     pub error: Option<String>,
     pub cause: Option<String>,
-    pub waves: Vec<fleet::WaveReport>,
+    pub waves: Vec<WaveOutcome>,
 }
 
-/// Reads the summary from the fleet machine's last document.
-pub fn summary(status: &str, document: &Value) -> FleetSummary {
-    let state: FleetState = serde_json::from_value(document.clone()).unwrap_or_default();
-    let reached: Vec<&str> = state.reports.iter().map(|r| r.name.as_str()).collect();
+pub fn summary(status: &str, record: RolloutReport) -> FleetSummary {
     FleetSummary {
         status: status.to_owned(),
-        to: state.to.clone(),
-        moved: state
-            .reports
+        rollout: record.rollout,
+        to: record.to,
+        moved: record
+            .waves
             .iter()
-            .flat_map(|r| r.moved.iter().cloned())
+            .flat_map(|w| w.moved.iter().cloned())
             .collect(),
-        failed: state
-            .reports
+        failed: record
+            .waves
             .iter()
-            .flat_map(|r| r.failed.iter())
+            .flat_map(|w| w.failed.iter())
             .map(|f| {
                 (
                     f.namespace.clone(),
@@ -132,31 +134,31 @@ pub fn summary(status: &str, document: &Value) -> FleetSummary {
                 )
             })
             .collect(),
-        not_reached: state
+        not_reached: record
             .waves
             .iter()
-            .filter(|w| !reached.contains(&w.name.as_str()))
-            .flat_map(|w| w.tenants.iter().map(|t| t.namespace.clone()))
+            .flat_map(|w| w.waiting.iter().cloned())
             .collect(),
-        skipped: state
+        skipped: record
             .skipped
             .iter()
             .map(|s| (s.namespace.clone(), format!("{}: {}", s.reason, s.detail)))
             .collect(),
-        stopped: state.stopped.clone(),
+        stopped: record.stopped,
         error: None,
         cause: None,
-        waves: state.reports,
+        waves: record.waves,
     }
 }
 
-/// One line per wave, then one per tenant that did not simply move.
+/// One line per wave, then one per tenant that did not simply move, then who moved.
 pub fn render_summary(summary: &FleetSummary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{} fleet rollout to {}: {} moved, {} failed, {} not reached, {} skipped",
+        "\n{} fleet rollout {} to {}: {} moved, {} failed, {} not reached, {} skipped",
         summary.status,
+        summary.rollout,
         summary.to,
         summary.moved.len(),
         summary.failed.len(),
@@ -164,20 +166,24 @@ pub fn render_summary(summary: &FleetSummary) -> String {
         summary.skipped.len()
     );
     for wave in &summary.waves {
-        let _ = writeln!(
-            out,
-            "  wave {:<10} moved {:>3}  failed {:>3} ({}%, {}% tolerated){}",
+        let mode = match wave.mode {
+            WaveMode::Inline => "inline",
+            WaveMode::Distributed => "distributed",
+        };
+        let line = format!(
+            "  wave {:<10} {mode:<11} moved {:>4}  failed {:>3} ({}%, {}% tolerated)  {}",
             wave.name,
             wave.moved.len(),
             wave.failed.len(),
             wave.failed_percentage,
             wave.tolerated_failure_percentage,
-            if wave.over_tolerance {
-                "  OVER TOLERANCE"
-            } else {
-                ""
+            match wave.status.as_str() {
+                "over-tolerance" => "OVER TOLERANCE",
+                "not-judged" => "not reached",
+                _ => "",
             }
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     let _ = writeln!(out, "  {:<16} {:<12} detail", "tenant", "outcome");
     for (ns, error) in &summary.failed {
@@ -207,4 +213,66 @@ pub fn render_summary(summary: &FleetSummary) -> String {
         );
     }
     out
+}
+
+/// Keeps the plan as rollout `rollout`'s record, refusing a name a rollout already used, after
+/// checking that every tenant's execution name (`<namespace>-<rollout>`) is one Step Functions
+/// takes. Returns the fleet machine's input.
+pub async fn keep(
+    backend: &Backend,
+    layout: &ParameterLayout,
+    rollout: &str,
+    plan: &FleetPlan,
+    distributed_above: Option<usize>,
+) -> anyhow::Result<FleetState> {
+    for tenant in plan.waves.iter().flat_map(|w| &w.tenants) {
+        let child = format!("{}-{rollout}", tenant.namespace);
+        switchyard_core::identity::check_execution_name(&child).map_err(|err| {
+            anyhow::anyhow!(
+                "rollout {rollout:?} names {tenant}'s execution {child:?}: {err}",
+                tenant = tenant.namespace
+            )
+        })?;
+    }
+    let aws = backend.aws_for(None);
+    let named = |err: StepError| anyhow::anyhow!("{}: {err}", err.name());
+    if fleet::stored_state(aws.as_ref(), layout, rollout)
+        .await
+        .map_err(named)?
+        .is_some()
+    {
+        anyhow::bail!(
+            "a rollout named {rollout:?} is recorded already: give each rollout a name of its own (or `switchyard fleet forget {rollout}`)"
+        );
+    }
+    fleet::store_plan(aws.as_ref(), layout, rollout, plan, distributed_above)
+        .await
+        .map_err(named)
+}
+
+/// `switchyard fleet show ROLLOUT`: what its record says, while it runs or after.
+pub async fn show(
+    backend: &Backend,
+    layout: &ParameterLayout,
+    rollout: &str,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let aws = backend.aws_for(None);
+    let record = fleet::rollout_report(aws.as_ref(), layout, rollout)
+        .await
+        .map_err(|err| anyhow::anyhow!("{}: {err}", err.name()))?;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&record)?),
+        Output::Text => {
+            let status = if record.stopped.is_some() {
+                "STOPPED"
+            } else if record.waves.iter().any(|w| w.status == "not-judged") {
+                "UNFINISHED"
+            } else {
+                "DONE"
+            };
+            print!("{}", render_summary(&summary(status, record)));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -43,6 +43,10 @@ pub enum Step {
     FleetPlan,
     /// The fleet machine's judge: the wave that ran, then the next one (`fleet.asl.json`).
     FleetWave,
+    /// A Distributed wave's child: the namespaces of its chunk of the rollout's record.
+    FleetChunk,
+    /// A tenant whose upgrade failed, kept in the rollout's record with its deploy's error.
+    FleetFailed,
 }
 
 /// The pipeline stages a user names (`--inject-fault create-db:error`); several functions may
@@ -130,7 +134,7 @@ impl FromStr for Stage {
 }
 
 impl Step {
-    pub const ALL: [Step; 20] = [
+    pub const ALL: [Step; 22] = [
         Step::AcquireLock,
         Step::Preflight,
         Step::FreezeService,
@@ -151,6 +155,8 @@ impl Step {
         Step::DeleteOrphans,
         Step::FleetPlan,
         Step::FleetWave,
+        Step::FleetChunk,
+        Step::FleetFailed,
     ];
 
     pub fn function_name(&self) -> &'static str {
@@ -175,6 +181,8 @@ impl Step {
             Step::DeleteOrphans => "delete-orphans",
             Step::FleetPlan => "fleet-plan",
             Step::FleetWave => "fleet-wave",
+            Step::FleetChunk => "fleet-chunk",
+            Step::FleetFailed => "fleet-failed",
         }
     }
 
@@ -220,7 +228,9 @@ impl Step {
             | Step::ReleaseLock
             | Step::FindOrphans
             | Step::FleetPlan
-            | Step::FleetWave => None,
+            | Step::FleetWave
+            | Step::FleetChunk
+            | Step::FleetFailed => None,
         }
     }
 }
@@ -248,14 +258,20 @@ pub async fn run_step(
     let result = match step {
         Step::FindOrphans | Step::DeleteOrphans => run_sweep_step(step, env, event).await,
         Step::FleetPlan => {
-            let request: crate::fleet::FleetRequest = serde_json::from_value(event)
-                .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
-            to_value(crate::fleet::plan_request(aws, layout, policies, &request).await?)
+            let event: crate::fleet::PlanRolloutEvent = parse_event(step, event)?;
+            to_value(crate::fleet::plan_rollout(aws, layout, policies, &event).await?)
         }
         Step::FleetWave => {
-            let state: crate::fleet::FleetState = serde_json::from_value(event)
-                .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))?;
-            to_value(crate::fleet::advance(state)?)
+            let state: crate::fleet::FleetState = parse_event(step, event)?;
+            to_value(crate::fleet::advance(aws, layout, state).await?)
+        }
+        Step::FleetChunk => {
+            let chunk: crate::fleet::ChunkRef = parse_event(step, event)?;
+            crate::fleet::load_chunk(aws, layout, &chunk).await
+        }
+        Step::FleetFailed => {
+            let failure: crate::fleet::RecordFailure = parse_event(step, event)?;
+            to_value(crate::fleet::record_failure(aws, layout, &failure).await?)
         }
         _ => run_deploy_step(step, env, event).await,
     };
@@ -263,6 +279,11 @@ pub async fn run_step(
         tracing::warn!(%step, error = err.name(), "{err}");
     }
     result
+}
+
+fn parse_event<T: for<'de> Deserialize<'de>>(step: Step, event: Value) -> Result<T, StepError> {
+    serde_json::from_value(event)
+        .map_err(|err| StepError::invalid(format!("malformed event for {step}: {err}")))
 }
 
 /// What a deploy's execution input may hold, besides the `execution` its first state adds.
@@ -317,9 +338,12 @@ async fn run_deploy_step(step: Step, env: Env<'_>, event: Value) -> Result<Value
         Step::Cleanup => to_value(steps::cleanup(env, &state).await?),
         Step::Rollback => to_value(steps::rollback(env, &state).await?),
         Step::ReleaseLock => to_value(steps::release_lock(env, &state).await?),
-        Step::FindOrphans | Step::DeleteOrphans | Step::FleetPlan | Step::FleetWave => {
-            Err(StepError::Internal(format!("{step} is not a deploy step")))
-        }
+        Step::FindOrphans
+        | Step::DeleteOrphans
+        | Step::FleetPlan
+        | Step::FleetWave
+        | Step::FleetChunk
+        | Step::FleetFailed => Err(StepError::Internal(format!("{step} is not a deploy step"))),
     }
 }
 

@@ -8,11 +8,12 @@
 //! `statemachines/fleet.asl.json`: it judges the wave that just ran and hands out the next one.
 //! A rollout planned again after it stopped skips everyone already on the release.
 
+mod rollout;
+
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error::StepError;
 use crate::names::Namespace;
@@ -23,6 +24,24 @@ use crate::state::{DeployState, ExecutionInfo};
 use crate::steps::gate::Answer;
 use crate::steps::{Env, plan_deploy};
 use crate::upgrades::{self, recorded_schema};
+
+pub use rollout::{
+    ChunkRef, CurrentWave, DEFAULT_DISTRIBUTED_ABOVE, FailureRecord, FleetState, RecordFailure,
+    RolloutReport, TenantResult, WaveMode, WaveOutcome, WaveOutline, WaveReport, advance,
+    forget_rollout, load_chunk, record_failure, rollout_report, store_plan, stored_state,
+};
+
+/// Tenants upgraded at once in one wave, at most. Each is a deploy machine execution, and its
+/// RDS and ECS calls share the account's API rates with every other one.
+pub const MAX_CONCURRENCY: u32 = 500;
+
+/// An inline Map runs at most 40 iterations at once; a wave asking for more runs in
+/// Distributed mode.
+pub const INLINE_MAX_CONCURRENCY: u32 = 40;
+
+/// Waves in one rollout, at most: each inline wave adds up to about a thousand events to the
+/// rollout's own history (see [`DEFAULT_DISTRIBUTED_ABOVE`]), which holds 25,000.
+pub const MAX_WAVES: usize = 20;
 
 /// How tenants are picked for a wave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,8 +132,10 @@ impl FromStr for WaveSpec {
         };
         let max_concurrency = number(2, 10, "concurrency")?;
         let tolerated_failure_percentage = number(3, 0, "tolerated failure")?;
-        if max_concurrency == 0 || max_concurrency > 40 {
-            return Err(bad("concurrency is 1 to 40 (an inline Map's limit)"));
+        if max_concurrency == 0 || max_concurrency > MAX_CONCURRENCY {
+            return Err(bad(&format!(
+                "concurrency is 1 to {MAX_CONCURRENCY} (above {INLINE_MAX_CONCURRENCY}, the wave runs in Distributed mode)"
+            )));
         }
         if tolerated_failure_percentage > 100 {
             return Err(bad("a tolerated failure percentage is 0 to 100"));
@@ -200,6 +221,12 @@ pub async fn plan_fleet(
         params: aws,
         layout,
     };
+    if waves.is_empty() || waves.len() > MAX_WAVES {
+        return Err(StepError::invalid(format!(
+            "a rollout has 1 to {MAX_WAVES} waves, got {}",
+            waves.len()
+        )));
+    }
     let mut names: Vec<&str> = Vec::new();
     for wave in waves {
         if names.contains(&wave.name.as_str()) {
@@ -402,9 +429,45 @@ pub struct FleetRequest {
     pub to: String,
     #[serde(default)]
     pub wave_specs: Vec<String>,
+    /// A wave of more tenants than this runs in Distributed mode (default
+    /// [`DEFAULT_DISTRIBUTED_ABOVE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed_above: Option<usize>,
 }
 
-/// The `fleet-plan` step: [`plan_fleet`] when the execution starts without a plan.
+/// What the fleet machine's `PlanRollout` state hands `fleet-plan`: the request it started
+/// with, and its own execution name, which names the rollout's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRolloutEvent {
+    pub request: FleetRequest,
+    pub rollout: String,
+}
+
+/// The `fleet-plan` step: [`plan_fleet`] when the execution starts without a plan, kept as the
+/// rollout's record ([`store_plan`]); the state carries only its outline.
+pub async fn plan_rollout(
+    aws: &dyn Aws,
+    layout: &ParameterLayout,
+    policies: &dyn PolicyEngine,
+    event: &PlanRolloutEvent,
+) -> Result<FleetState, StepError> {
+    // A retry after a lost reply finds the record the first attempt kept.
+    if let Some(state) = rollout::stored_state(aws, layout, &event.rollout).await? {
+        return Ok(state);
+    }
+    let plan = plan_request(aws, layout, policies, &event.request).await?;
+    store_plan(
+        aws,
+        layout,
+        &event.rollout,
+        &plan,
+        event.request.distributed_above,
+    )
+    .await
+}
+
+/// [`plan_fleet`] with the waves as `--wave` takes them (none: the defaults).
 pub async fn plan_request(
     aws: &dyn Aws,
     layout: &ParameterLayout,
@@ -441,169 +504,9 @@ fn cannot_plan(
     Ok(())
 }
 
-/// How one tenant's upgrade ended, as the fleet machine's map records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TenantResult {
-    pub namespace: String,
-    /// `moved` or `failed`.
-    pub outcome: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution: Option<String>,
-    /// The nested execution's own error name (`States.TaskFailed`'s cause says it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
-    /// What the map's `Catch` caught (`Error`, and `Cause` when there is one), as it came.
-    #[serde(default, skip_serializing)]
-    pub failure: Option<Value>,
-}
-
-/// What a wave did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WaveReport {
-    pub name: String,
-    pub moved: Vec<String>,
-    pub failed: Vec<TenantResult>,
-    pub failed_percentage: u32,
-    pub tolerated_failure_percentage: u32,
-    pub over_tolerance: bool,
-}
-
-/// The fleet machine's document: the plan, where it is, and what each wave did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FleetState {
-    pub to: String,
-    pub waves: Vec<Wave>,
-    #[serde(default)]
-    pub skipped: Vec<Skipped>,
-    /// The index of the next wave to hand out.
-    #[serde(default)]
-    pub next: usize,
-    /// The wave running now; `None` once the rollout is through or stopped.
-    #[serde(default)]
-    pub current: Option<Wave>,
-    /// The map's results for `current`, set by the machine.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub results: Option<Vec<TenantResult>>,
-    #[serde(default)]
-    pub reports: Vec<WaveReport>,
-    /// The rollout stopped before a wave: the reason (the machine fails with
-    /// `WaveOverTolerance`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped: Option<String>,
-    /// Set by the machine's first state; unused here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution: Option<Value>,
-}
-
-/// The `fleet-wave` step: judges the wave whose results the machine brings (if any), then hands
-/// out the next one, unless that wave failed beyond its tolerance.
-pub fn advance(mut state: FleetState) -> Result<FleetState, StepError> {
-    if let Some(results) = state.results.take() {
-        let wave = state
-            .current
-            .take()
-            .ok_or_else(|| StepError::invalid("fleet state has results but no current wave"))?;
-        let failed: Vec<TenantResult> = results
-            .iter()
-            .filter(|r| r.outcome != "moved")
-            .cloned()
-            .map(with_child_error)
-            .collect();
-        let moved = results
-            .iter()
-            .filter(|r| r.outcome == "moved")
-            .map(|r| r.namespace.clone())
-            .collect();
-        let total = results.len().max(1);
-        // Rounded up: a wave one failure over its tolerance never reads as within it.
-        let failed_percentage = u32::try_from((failed.len() * 100).div_ceil(total)).unwrap_or(100);
-        // More failures than the tolerated share of the wave (rounded down, as Step Functions'
-        // ToleratedFailurePercentage counts).
-        let tolerated = results.len() * wave.tolerated_failure_percentage as usize / 100;
-        let over_tolerance = failed.len() > tolerated;
-        if over_tolerance {
-            state.stopped = Some(format!(
-                "wave {} failed for {} of {} tenants ({failed_percentage}%), over its tolerance of {}%: the rollout stops before the next wave",
-                wave.name,
-                failed.len(),
-                results.len(),
-                wave.tolerated_failure_percentage
-            ));
-        }
-        state.reports.push(WaveReport {
-            name: wave.name,
-            moved,
-            failed,
-            failed_percentage,
-            tolerated_failure_percentage: wave.tolerated_failure_percentage,
-            over_tolerance,
-        });
-    }
-    state.current = None;
-    if state.stopped.is_none()
-        && let Some(next) = state.waves.get(state.next)
-    {
-        state.current = Some(next.clone());
-        state.next += 1;
-    }
-    Ok(state)
-}
-
-/// A failed nested execution's own error: `States.TaskFailed` carries the child's description,
-/// whose `Error` is the name the deploy machine failed with.
-fn with_child_error(mut result: TenantResult) -> TenantResult {
-    if let Some(failure) = result.failure.take() {
-        let text = |key: &str| failure.get(key).and_then(Value::as_str).map(str::to_owned);
-        result.error = result.error.or_else(|| text("Error"));
-        result.cause = result.cause.or_else(|| text("Cause"));
-    }
-    if result.error.as_deref() == Some("States.TaskFailed")
-        && let Some(child) = result
-            .cause
-            .as_deref()
-            .and_then(|cause| serde_json::from_str::<Value>(cause).ok())
-        && let Some(error) = child.get("Error").and_then(Value::as_str)
-    {
-        result.error = Some(error.to_owned());
-        if let Some(cause) = child.get("Cause").and_then(Value::as_str) {
-            result.cause = Some(cause.to_owned());
-        }
-    }
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_caught_failure_gives_its_error_and_the_childs_own() {
-        let caught = |failure: Value| {
-            with_child_error(TenantResult {
-                namespace: "xy-0146-qa".into(),
-                outcome: "failed".into(),
-                execution: None,
-                error: None,
-                cause: None,
-                failure: Some(failure),
-            })
-        };
-        let child = caught(serde_json::json!({
-            "Error": "States.TaskFailed",
-            "Cause": r#"{"Error":"RolloutFailed","Cause":"circuit breaker"}"#
-        }));
-        assert_eq!(child.error.as_deref(), Some("RolloutFailed"));
-        assert_eq!(child.cause.as_deref(), Some("circuit breaker"));
-        // No Cause at all: the error alone, not a failure of the rollout.
-        let bare = caught(serde_json::json!({"Error": "StepFunctions.InvalidNameException"}));
-        assert_eq!(
-            bare.error.as_deref(),
-            Some("StepFunctions.InvalidNameException")
-        );
-        assert_eq!(bare.cause, None);
-    }
 
     #[test]
     fn waves_parse_and_print() {
@@ -634,69 +537,5 @@ mod tests {
             let err = bad.parse::<WaveSpec>().unwrap_err();
             assert_eq!(err.name(), "InvalidInput", "{bad}");
         }
-    }
-
-    fn tenant(ns: &str) -> FleetTenant {
-        FleetTenant {
-            namespace: ns.into(),
-            from: "1.3.2".into(),
-            path: "1.3.2 → 2.0.1".into(),
-            migrations: 1,
-            expected_downtime_minutes: 50,
-        }
-    }
-
-    fn result(ns: &str, moved: bool) -> TenantResult {
-        TenantResult {
-            namespace: ns.into(),
-            outcome: if moved { "moved" } else { "failed" }.into(),
-            execution: None,
-            error: (!moved).then(|| "States.TaskFailed".into()),
-            cause: (!moved).then(|| r#"{"Error":"PolicyDenied","Cause":"no"}"#.into()),
-            failure: None,
-        }
-    }
-
-    #[test]
-    fn a_wave_within_its_tolerance_goes_on_and_one_over_it_stops_the_rollout() {
-        let wave = |name: &str, tolerated, tenants: &[&str]| Wave {
-            name: name.into(),
-            max_concurrency: 5,
-            tolerated_failure_percentage: tolerated,
-            tenants: tenants.iter().map(|t| tenant(t)).collect(),
-        };
-        let state = FleetState {
-            to: "2.0.1".into(),
-            waves: vec![
-                wave("early", 10, &["a-0001-x"; 10]),
-                wave("mid", 0, &["b-0001-x", "b-0001-y"]),
-                wave("rest", 10, &["c-0001-x"]),
-            ],
-            ..FleetState::default()
-        };
-        let state = advance(state).unwrap();
-        assert_eq!(state.current.as_ref().unwrap().name, "early");
-        // One in ten failed: 10% tolerated.
-        let mut results: Vec<TenantResult> = (0..9).map(|_| result("a-0001-x", true)).collect();
-        results.push(result("a-0001-z", false));
-        let state = advance(FleetState {
-            results: Some(results),
-            ..state
-        })
-        .unwrap();
-        let report = &state.reports[0];
-        assert!(!report.over_tolerance);
-        assert_eq!(report.failed[0].error.as_deref(), Some("PolicyDenied"));
-        assert_eq!(state.current.as_ref().unwrap().name, "mid");
-        // One of two failed where none may: stop before "rest".
-        let state = advance(FleetState {
-            results: Some(vec![result("b-0001-x", true), result("b-0001-y", false)]),
-            ..state
-        })
-        .unwrap();
-        assert!(state.reports[1].over_tolerance);
-        assert!(state.current.is_none());
-        assert!(state.stopped.as_deref().unwrap().contains("wave mid"));
-        assert_eq!(state.next, 2);
     }
 }
