@@ -2,11 +2,13 @@
 //! definitions that deploy to AWS Step Functions and runs them against a [`TaskInvoker`],
 //! recording a history close enough to AWS's to compare executions.
 //!
-//! Supported: Task, Pass, Choice, Wait, Succeed, Fail, Parallel and inline Map states; the
-//! JSONPath data flow (InputPath, Parameters, ResultSelector, ResultPath, OutputPath, context
-//! object, intrinsic functions); Retry and Catch; the 256 KiB payload quota, the history event
-//! limit and the machine's TimeoutSeconds. Not supported (rejected at load): JSONata, variables
-//! (`Assign`), distributed Map readers/writers, `States.Hash`.
+//! Supported: Task, Pass, Choice, Wait, Succeed, Fail, Parallel and Map states, inline or
+//! Distributed (each item a child execution with its own history, tolerated failures counted,
+//! `States.ExceedToleratedFailureThreshold` past them); the JSONPath data flow (InputPath,
+//! Parameters, ResultSelector, ResultPath, OutputPath, context object, intrinsic functions);
+//! Retry and Catch; the 256 KiB payload quota, the history event limit and the machine's
+//! TimeoutSeconds. Not supported (rejected at load): JSONata, variables (`Assign`), a
+//! Distributed Map's `ItemReader`, `ItemBatcher` and `ResultWriter`, `States.Hash`.
 
 mod base64;
 mod choice;

@@ -530,7 +530,7 @@ mod tests {
             "x:",
             "x:0%",
             "x:rest:0",
-            "x:rest:41",
+            "x:rest:501",
             "x:rest:1:101",
             "a:b:c:d:e",
         ] {
