@@ -32,6 +32,70 @@ async fn before(world: &switchyard_sim::World, namespace: &str) -> Before {
     }
 }
 
+/// A production tenant's database is Multi-AZ, on its own parameter group, protected from
+/// deletion, kept a week, with its owner's tags: a restore carries none of that over unless
+/// asked, and a deploy asks for all of it. The protected old database is deleted once the
+/// deploy lifts the protection on it (and on it alone); the namespace's settings override.
+#[tokio::test]
+async fn a_production_database_is_replaced_by_one_set_up_as_it_was() {
+    const PROD: &str = "xy-0146-prod";
+    let world = demo();
+    let aws = world.aws();
+    let old = before(&world, PROD).await.db;
+    let old_config = aws.describe_db(&old).await.unwrap().config;
+    assert_eq!(old_config.multi_az, Some(true));
+    assert_eq!(old_config.deletion_protection, Some(true));
+
+    let execution = deploy_from(&world, PROD, QA, &[]).await;
+    assert_succeeded(&execution);
+    let new_db = DeployReport::from_execution(&execution).new_db.unwrap();
+    let new = aws.describe_db(&new_db).await.unwrap();
+    assert_eq!(new.config.multi_az, Some(true));
+    assert_eq!(
+        new.config.parameter_group.as_deref(),
+        Some("xy-0146-prod-postgres16")
+    );
+    assert_eq!(new.config.deletion_protection, Some(true));
+    assert_eq!(new.config.backup_retention_days, Some(7));
+    assert_eq!(new.tags.get("cost-center").map(String::as_str), Some("xy"));
+    // The old one is going (with its final snapshot), the new one stays protected.
+    let remaining = dbs_of(&world, PROD);
+    assert!(
+        remaining
+            .iter()
+            .all(|(id, status)| id == &new_db || status == "deleting"),
+        "{remaining:?}"
+    );
+    world.advance(std::time::Duration::from_secs(3600));
+    assert_eq!(
+        dbs_of(&world, PROD),
+        vec![(new_db.clone(), "available".to_owned())]
+    );
+
+    // A setting wins over what the database had.
+    let layout = ParameterLayout::default();
+    let records = Records {
+        params: &aws,
+        layout: &layout,
+    };
+    let mut settings = records.settings(&ns(PROD)).await.unwrap();
+    settings.database.multi_az = Some(false);
+    settings.database.backup_retention_days = Some(14);
+    records.put_settings(&ns(PROD), &settings).await.unwrap();
+    world.advance(std::time::Duration::from_secs(24 * 3600));
+    let execution = deploy_from(&world, PROD, QA, &[]).await;
+    assert_succeeded(&execution);
+    let newer = DeployReport::from_execution(&execution).new_db.unwrap();
+    let config = aws.describe_db(&newer).await.unwrap().config;
+    assert_eq!(config.multi_az, Some(false));
+    assert_eq!(config.backup_retention_days, Some(14));
+    assert_eq!(config.deletion_protection, Some(true));
+    assert_eq!(
+        config.parameter_group.as_deref(),
+        Some("xy-0146-prod-postgres16")
+    );
+}
+
 /// Everything the deploy promised: one database (the new one), the pointer on it, the service
 /// stable on a new revision that carries it, nothing locked, tracked or orphaned.
 #[tokio::test]

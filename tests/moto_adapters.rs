@@ -79,6 +79,73 @@ async fn create_db(m: &Moto, id: &str, tags: &Tags) -> aws_sdk_rds::types::DbIns
     create_postgres_db(&m.rds, id, tags).await
 }
 
+/// A restore asks for the setup RDS would not carry over, and a protected database is deleted
+/// only once its protection is lifted: the calls Switchyard makes, as moto answers them.
+#[tokio::test]
+async fn rds_restore_carries_the_setup_asked_for_and_protection_holds_until_lifted() {
+    let m = moto("rds").await;
+    let source = format!("{}-prod-blue", m.prefix);
+    create_db(&m, &source, &Tags::new()).await;
+    let snapshot_id = format!("{}-prod-snap", m.prefix);
+    m.aws
+        .create_snapshot(&source, &snapshot_id, &Tags::new())
+        .await
+        .unwrap();
+    let group = format!("{}-postgres16", m.prefix);
+    m.rds
+        .create_db_parameter_group()
+        .db_parameter_group_name(&group)
+        .db_parameter_group_family("postgres16")
+        .description("the tenant's own")
+        .send()
+        .await
+        .unwrap();
+    let green = format!("{}-prod-green", m.prefix);
+    let asked = switchyard_core::ports::DbConfig {
+        parameter_group: Some(group.clone()),
+        multi_az: Some(true),
+        deletion_protection: Some(true),
+        backup_retention_days: Some(7),
+        copy_tags_to_snapshot: Some(true),
+        ..Default::default()
+    };
+    let restored = m
+        .aws
+        .restore_db_from_snapshot(&RestoreDbRequest {
+            db_instance_id: green.clone(),
+            snapshot_id,
+            instance_class: "db.t3.small".into(),
+            subnet_group: None,
+            security_group_ids: vec![],
+            tags: Tags::new(),
+            config: asked,
+        })
+        .await
+        .unwrap();
+    let described = m.aws.describe_db(&green).await.unwrap();
+    for db in [&restored, &described] {
+        assert_eq!(db.config.parameter_group.as_deref(), Some(group.as_str()));
+        assert_eq!(db.config.multi_az, Some(true));
+        assert_eq!(db.config.deletion_protection, Some(true));
+        assert_eq!(db.config.backup_retention_days, Some(7));
+        assert_eq!(db.config.copy_tags_to_snapshot, Some(true));
+    }
+    let delete = DeleteDbRequest {
+        db_instance_id: green.clone(),
+        final_snapshot_id: None,
+    };
+    match m.aws.delete_db(&delete).await.unwrap_err() {
+        AwsError::Rejected { code, message } => {
+            assert_eq!(code, "InvalidParameterCombination");
+            assert!(message.contains("deletion protection"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let lifted = m.aws.set_deletion_protection(&green, false).await.unwrap();
+    assert_eq!(lifted.config.deletion_protection, Some(false));
+    m.aws.delete_db(&delete).await.unwrap();
+}
+
 #[tokio::test]
 async fn rds_snapshot_restore_describe_and_list_map_to_domain_types() {
     let m = moto("rds").await;
@@ -124,6 +191,7 @@ async fn rds_snapshot_restore_describe_and_list_map_to_domain_types() {
             subnet_group: None,
             security_group_ids: vec![],
             tags: restore_tags.clone(),
+            config: Default::default(),
         })
         .await
         .unwrap();
@@ -239,6 +307,7 @@ async fn rds_errors_map_to_not_found_and_already_exists() {
         subnet_group: None,
         security_group_ids: vec![],
         tags: Tags::new(),
+        config: Default::default(),
     };
     let new_db = format!("{}-new", m.prefix);
     assert_eq!(

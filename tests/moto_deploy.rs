@@ -201,6 +201,7 @@ impl Clients {
             app_secrets: BTreeMap::new(),
             manage_master_password: None,
             pinned_version: None,
+            database: Default::default(),
         };
         self.records().put_settings(&ns, &settings).await.unwrap();
         let pointer = ActivePointer {
@@ -942,6 +943,15 @@ impl Databases for CompletedRollouts {
     }
     async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
         self.0.manage_master_password(db_instance_id).await
+    }
+    async fn set_deletion_protection(
+        &self,
+        db_instance_id: &str,
+        enabled: bool,
+    ) -> Result<DbInstance, AwsError> {
+        self.0
+            .set_deletion_protection(db_instance_id, enabled)
+            .await
     }
 }
 

@@ -46,6 +46,11 @@ async fn leftovers(world: &World) {
         subnet_group: None,
         security_group_ids: vec![],
         tags: dead_tags("xy-0146-qa"),
+        // Carried over from the database it was to replace: the sweep lifts it to delete.
+        config: switchyard_core::ports::DbConfig {
+            deletion_protection: Some(true),
+            ..Default::default()
+        },
     })
     .await
     .unwrap();

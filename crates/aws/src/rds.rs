@@ -11,7 +11,7 @@ use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDBInsta
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, DbSnapshot, Tag};
 use switchyard_core::error::{AwsError, ResourceKind};
 use switchyard_core::ports::{
-    Databases, DbInstance, DeleteDbRequest, MasterUserSecret, RestoreDbRequest, Snapshot,
+    Databases, DbConfig, DbInstance, DeleteDbRequest, MasterUserSecret, RestoreDbRequest, Snapshot,
     Snapshots, Tags,
 };
 
@@ -164,6 +164,7 @@ impl Databases for SdkAws {
         // An empty list would be sent as such; leaving it out lets RDS apply the VPC's default.
         let security_groups =
             Some(request.security_group_ids.clone()).filter(|groups| !groups.is_empty());
+        let config = &request.config;
         let output = self
             .rds
             .restore_db_instance_from_db_snapshot()
@@ -173,12 +174,39 @@ impl Databases for SdkAws {
             .set_db_subnet_group_name(request.subnet_group.clone())
             .set_vpc_security_group_ids(security_groups)
             .set_tags(to_sdk_tags(&request.tags))
+            // What a restore does not carry over on its own (see DbConfig).
+            .set_db_parameter_group_name(config.parameter_group.clone())
+            .set_option_group_name(config.option_group.clone())
+            .set_multi_az(config.multi_az)
+            .set_storage_type(config.storage_type.clone())
+            .set_iops(config.iops)
+            .set_storage_throughput(config.storage_throughput)
+            .set_deletion_protection(config.deletion_protection)
+            .set_backup_retention_period(config.backup_retention_days)
+            .set_preferred_backup_window(config.backup_window.clone())
+            .set_enable_iam_database_authentication(config.iam_database_authentication)
+            .set_copy_tags_to_snapshot(config.copy_tags_to_snapshot)
+            .set_publicly_accessible(config.publicly_accessible)
+            .set_auto_minor_version_upgrade(config.auto_minor_version_upgrade)
+            .set_ca_certificate_identifier(config.ca_certificate.clone())
+            .set_enable_cloudwatch_logs_exports(
+                config
+                    .cloudwatch_logs_exports
+                    .clone()
+                    .filter(|logs| !logs.is_empty()),
+            )
             .send()
             .await
             .map_err(|err| {
                 map_sdk_error(err, |err| match err {
                     RestoreDBInstanceFromDBSnapshotError::DbInstanceAlreadyExistsFault(_) => {
                         already_exists(ResourceKind::DbInstance, db_id)
+                    }
+                    RestoreDBInstanceFromDBSnapshotError::DbParameterGroupNotFoundFault(_) => {
+                        not_found(
+                            ResourceKind::DbParameterGroup,
+                            config.parameter_group.as_deref().unwrap_or_default(),
+                        )
                     }
                     RestoreDBInstanceFromDBSnapshotError::DbSnapshotNotFoundFault(_) => {
                         not_found(ResourceKind::DbSnapshot, snapshot_id)
@@ -241,6 +269,35 @@ impl Databases for SdkAws {
             .modify_db_instance()
             .db_instance_identifier(db_instance_id)
             .manage_master_user_password(true)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|err| {
+                map_sdk_error(err, |err| match err {
+                    ModifyDBInstanceError::DbInstanceNotFoundFault(_) => {
+                        not_found(ResourceKind::DbInstance, db_instance_id)
+                    }
+                    ModifyDBInstanceError::InvalidDbInstanceStateFault(fault) => {
+                        invalid_state(ResourceKind::DbInstance, db_instance_id, fault)
+                    }
+                    _ => None,
+                })
+            })?;
+        output.db_instance.map(to_db_instance).ok_or_else(|| {
+            missing_in_response("ModifyDBInstance", ResourceKind::DbInstance, db_instance_id)
+        })
+    }
+
+    async fn set_deletion_protection(
+        &self,
+        db_instance_id: &str,
+        enabled: bool,
+    ) -> Result<DbInstance, AwsError> {
+        let output = self
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(db_instance_id)
+            .deletion_protection(enabled)
             .apply_immediately(true)
             .send()
             .await
@@ -352,6 +409,31 @@ fn to_db_instance(db: SdkDbInstance) -> DbInstance {
                 status: secret.secret_status.unwrap_or_default(),
             })
         }),
+        config: DbConfig {
+            parameter_group: db
+                .db_parameter_groups
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|group| group.db_parameter_group_name),
+            option_group: db
+                .option_group_memberships
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|group| group.option_group_name),
+            multi_az: db.multi_az,
+            storage_type: db.storage_type,
+            iops: db.iops,
+            storage_throughput: db.storage_throughput,
+            deletion_protection: db.deletion_protection,
+            backup_retention_days: db.backup_retention_period,
+            backup_window: db.preferred_backup_window,
+            iam_database_authentication: db.iam_database_authentication_enabled,
+            copy_tags_to_snapshot: db.copy_tags_to_snapshot,
+            publicly_accessible: db.publicly_accessible,
+            auto_minor_version_upgrade: db.auto_minor_version_upgrade,
+            ca_certificate: db.ca_certificate_identifier,
+            cloudwatch_logs_exports: db.enabled_cloudwatch_logs_exports,
+        },
     }
 }
 
@@ -431,6 +513,13 @@ mod tests {
             subnet_group: Some("private".into()),
             security_group_ids: vec!["sg-1".into(), "sg-2".into()],
             tags: tags(&[("switchyard:namespace", "xy-0146-qa")]),
+            config: DbConfig {
+                parameter_group: Some("xy-0146-qa-postgres16".into()),
+                multi_az: Some(true),
+                deletion_protection: Some(true),
+                backup_retention_days: Some(7),
+                ..DbConfig::default()
+            },
         }
     }
 
@@ -579,6 +668,12 @@ mod tests {
                     && req.db_instance_class() == Some("db.t4g.small")
                     && req.db_subnet_group_name() == Some("private")
                     && req.vpc_security_group_ids() == ["sg-1", "sg-2"]
+                    && req.db_parameter_group_name() == Some("xy-0146-qa-postgres16")
+                    && req.multi_az() == Some(true)
+                    && req.deletion_protection() == Some(true)
+                    && req.backup_retention_period() == Some(7)
+                    && req.option_group_name().is_none()
+                    && req.iops().is_none()
                     && req.tags().len() == 1
             })
             .then_output(|| {
@@ -661,6 +756,7 @@ mod tests {
                 created_at: chrono::DateTime::from_timestamp(1_764_108_000, 0),
                 tags: tags(&[("no-value", ""), ("switchyard:managed-by", "switchyard")]),
                 master_user_secret: None,
+                config: DbConfig::default(),
             }
         );
     }

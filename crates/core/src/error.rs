@@ -64,6 +64,7 @@ pub mod names {
 pub enum ResourceKind {
     DbInstance,
     DbSnapshot,
+    DbParameterGroup,
     Parameter,
     Cluster,
     Service,
@@ -78,6 +79,7 @@ impl fmt::Display for ResourceKind {
         f.write_str(match self {
             ResourceKind::DbInstance => "db instance",
             ResourceKind::DbSnapshot => "db snapshot",
+            ResourceKind::DbParameterGroup => "db parameter group",
             ResourceKind::Parameter => "parameter",
             ResourceKind::Cluster => "cluster",
             ResourceKind::Service => "service",

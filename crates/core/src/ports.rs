@@ -14,6 +14,8 @@ pub type Tags = BTreeMap<String, String>;
 
 /// Tag keys Switchyard puts on everything it creates.
 pub mod tag {
+    /// Every tag Switchyard sets starts so; the others are the owner's (and carried over).
+    pub const PREFIX: &str = "switchyard:";
     pub const MANAGED_BY: &str = "switchyard:managed-by";
     pub const NAMESPACE: &str = "switchyard:namespace";
     pub const SNAPSHOT: &str = "switchyard:snapshot";
@@ -59,6 +61,110 @@ pub struct DbInstance {
     /// The master password RDS keeps in Secrets Manager for this instance, if it manages one.
     #[serde(default)]
     pub master_user_secret: Option<MasterUserSecret>,
+    /// How it is set up beyond its data and class (as RDS describes it).
+    #[serde(default)]
+    pub config: DbConfig,
+}
+
+/// How a database is set up beyond its data, class and network: what a restore from a snapshot
+/// does not carry over unless asked (RDS restores onto the default parameter and option groups,
+/// single-AZ, without deletion protection). A restore asks for what the database it replaces
+/// has, and the namespace's `database` settings override any of it. `None` leaves RDS's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_az: Option<bool>,
+    /// `gp2`, `gp3`, `io1`, `io2`, `standard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<String>,
+    /// Provisioned IOPS (io1/io2, or gp3 of 400 GiB and more: below that RDS refuses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// MiB/s (gp3 of 400 GiB and more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_throughput: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_retention_days: Option<i32>,
+    /// `hh24:mi-hh24:mi`, UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_window: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_database_authentication: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_tags_to_snapshot: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicly_accessible: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_minor_version_upgrade: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
+    /// The logs exported to CloudWatch Logs (`postgresql`, `upgrade`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch_logs_exports: Option<Vec<String>>,
+}
+
+impl DbConfig {
+    /// This configuration, with every setting `overrides` gives put in its place.
+    pub fn overridden_by(&self, overrides: &DbConfig) -> DbConfig {
+        fn pick<T: Clone>(base: &Option<T>, over: &Option<T>) -> Option<T> {
+            over.clone().or_else(|| base.clone())
+        }
+        DbConfig {
+            parameter_group: pick(&self.parameter_group, &overrides.parameter_group),
+            option_group: pick(&self.option_group, &overrides.option_group),
+            multi_az: pick(&self.multi_az, &overrides.multi_az),
+            storage_type: pick(&self.storage_type, &overrides.storage_type),
+            iops: pick(&self.iops, &overrides.iops),
+            storage_throughput: pick(&self.storage_throughput, &overrides.storage_throughput),
+            deletion_protection: pick(&self.deletion_protection, &overrides.deletion_protection),
+            backup_retention_days: pick(
+                &self.backup_retention_days,
+                &overrides.backup_retention_days,
+            ),
+            backup_window: pick(&self.backup_window, &overrides.backup_window),
+            iam_database_authentication: pick(
+                &self.iam_database_authentication,
+                &overrides.iam_database_authentication,
+            ),
+            copy_tags_to_snapshot: pick(
+                &self.copy_tags_to_snapshot,
+                &overrides.copy_tags_to_snapshot,
+            ),
+            publicly_accessible: pick(&self.publicly_accessible, &overrides.publicly_accessible),
+            auto_minor_version_upgrade: pick(
+                &self.auto_minor_version_upgrade,
+                &overrides.auto_minor_version_upgrade,
+            ),
+            ca_certificate: pick(&self.ca_certificate, &overrides.ca_certificate),
+            cloudwatch_logs_exports: pick(
+                &self.cloudwatch_logs_exports,
+                &overrides.cloudwatch_logs_exports,
+            ),
+        }
+    }
+
+    /// What a restore can ask for of a described database's setup, on `allocated_gib` of
+    /// storage: provisioned IOPS and throughput only where RDS takes them (io1/io2, and gp3 from
+    /// 400 GiB on; below that gp3's baseline is reported but may not be asked for).
+    pub fn to_carry_over(&self, allocated_gib: i32) -> DbConfig {
+        let provisioned = match self.storage_type.as_deref() {
+            Some("io1" | "io2") => (true, false),
+            Some("gp3") if allocated_gib >= 400 => (true, true),
+            _ => (false, false),
+        };
+        DbConfig {
+            iops: self.iops.filter(|_| provisioned.0),
+            storage_throughput: self.storage_throughput.filter(|_| provisioned.1),
+            ..self.clone()
+        }
+    }
 }
 
 /// RDS's `MasterUserSecret`: where the password is, never the password.
@@ -77,6 +183,9 @@ pub struct RestoreDbRequest {
     pub subnet_group: Option<String>,
     pub security_group_ids: Vec<String>,
     pub tags: Tags,
+    /// The setup asked for (the replaced database's, with the namespace's overrides).
+    #[serde(default)]
+    pub config: DbConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,6 +227,13 @@ pub trait Databases: Send + Sync {
     /// ManageMasterUserPassword, applied immediately): a new password nobody has seen, in a
     /// secret of the instance's own.
     async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError>;
+    /// Turns deletion protection on or off, at once (ModifyDBInstance, ApplyImmediately): a
+    /// protected instance cannot be deleted.
+    async fn set_deletion_protection(
+        &self,
+        db_instance_id: &str,
+        enabled: bool,
+    ) -> Result<DbInstance, AwsError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

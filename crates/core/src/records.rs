@@ -181,6 +181,15 @@ pub struct NamespaceSettings {
     /// authenticates otherwise (IAM database authentication, say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manage_master_password: Option<bool>,
+    /// The restored database's setup, over what the database it replaces has (its parameter
+    /// and option groups, Multi-AZ, storage, deletion protection, backups, IAM authentication):
+    /// a key given here wins (`database.multi_az=false` for a tier that needs no standby).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub database: crate::ports::DbConfig,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl NamespaceSettings {

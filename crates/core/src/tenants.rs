@@ -611,9 +611,41 @@ pub fn apply(
                 }
             }
         }
+        Some(("database", field)) => {
+            // Names and windows are text; flags and numbers JSON; the log exports a list.
+            let text_field = matches!(
+                field,
+                "parameter_group"
+                    | "option_group"
+                    | "storage_type"
+                    | "backup_window"
+                    | "ca_certificate"
+            );
+            let value = match field {
+                _ if text.is_empty() => Value::Null,
+                "cloudwatch_logs_exports" => Value::Array(
+                    text.split(',')
+                        .map(|item| Value::String(item.trim().to_owned()))
+                        .filter(|item| item.as_str() != Some(""))
+                        .collect(),
+                ),
+                _ if text_field => Value::String(text.to_owned()),
+                _ => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())),
+            };
+            let database = object
+                .entry("database")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Some(database) = database.as_object_mut() {
+                if value.is_null() {
+                    database.remove(field);
+                } else {
+                    database.insert(field.to_owned(), value);
+                }
+            }
+        }
         Some(_) => {
             return Err(StepError::invalid(format!(
-                "unknown setting {key:?}: only policies.<plugin>, app_environment.<NAME> and app_secrets.<NAME> take a dotted key"
+                "unknown setting {key:?}: only policies.<plugin>, app_environment.<NAME>, app_secrets.<NAME> and database.<field> take a dotted key"
             )));
         }
         None => {
@@ -988,6 +1020,20 @@ mod tests {
         // A version that looks like a number stays the text it was.
         let s = apply(&s, "version=2").unwrap();
         assert_eq!(s.version.as_deref(), Some("2"));
+        // The restored database's setup, field by field.
+        let s = apply(&s, "database.multi_az=false").unwrap();
+        let s = apply(&s, "database.backup_retention_days=14").unwrap();
+        let s = apply(&s, "database.parameter_group=1234").unwrap();
+        let s = apply(&s, "database.cloudwatch_logs_exports=postgresql, upgrade").unwrap();
+        assert_eq!(s.database.multi_az, Some(false));
+        assert_eq!(s.database.backup_retention_days, Some(14));
+        assert_eq!(s.database.parameter_group.as_deref(), Some("1234"));
+        assert_eq!(
+            s.database.cloudwatch_logs_exports,
+            Some(vec!["postgresql".to_owned(), "upgrade".to_owned()])
+        );
+        let s = apply(&s, "database.multi_az=").unwrap();
+        assert_eq!(s.database.multi_az, None);
     }
 
     #[test]
@@ -1000,6 +1046,8 @@ mod tests {
                 "cluster.name=x",
                 "only policies.<plugin>, app_environment.<NAME>",
             ),
+            ("database.multiaz=true", "unknown field `multiaz`"),
+            ("database.multi_az=maybe", "invalid type"),
         ] {
             let err = apply(&settings(), assignment).unwrap_err();
             assert_eq!(err.name(), "InvalidInput", "{assignment}");

@@ -137,6 +137,7 @@ impl Fixture {
                     .into_iter()
                     .chain([(tag::SNAPSHOT.to_owned(), from.to_owned())])
                     .collect(),
+                config: Default::default(),
             })
             .await
             .unwrap();
@@ -312,6 +313,7 @@ async fn keeps_what_something_accounts_for() {
             subnet_group: None,
             security_group_ids: vec![],
             tags: Tags::new(),
+            config: Default::default(),
         })
         .await
         .unwrap();

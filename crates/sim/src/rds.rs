@@ -3,7 +3,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_core::error::{AwsError, ResourceKind};
 use switchyard_core::ports::{
-    Databases, DbInstance, DeleteDbRequest, MasterUserSecret, RestoreDbRequest, Snapshot,
+    Databases, DbConfig, DbInstance, DeleteDbRequest, MasterUserSecret, RestoreDbRequest, Snapshot,
     Snapshots, Tags,
 };
 
@@ -50,6 +50,32 @@ pub(crate) struct SimInstance {
     /// went through since it was created.
     #[serde(default)]
     pub migrations: Vec<String>,
+    /// Its setup, every field as RDS reports it (defaults filled in at creation).
+    #[serde(default)]
+    pub config: DbConfig,
+}
+
+/// What RDS gives an instance restored without asking: the engine's default parameter and
+/// option groups, one zone, no deletion protection, a day of backups, gp2.
+pub(crate) fn default_config(engine: &str, engine_version: &str) -> DbConfig {
+    let major = engine_version.split('.').next().unwrap_or(engine_version);
+    DbConfig {
+        parameter_group: Some(format!("default.{engine}{major}")),
+        option_group: Some(format!("default:{engine}-{major}")),
+        multi_az: Some(false),
+        storage_type: Some("gp2".into()),
+        iops: None,
+        storage_throughput: None,
+        deletion_protection: Some(false),
+        backup_retention_days: Some(1),
+        backup_window: Some("03:00-03:30".into()),
+        iam_database_authentication: Some(false),
+        copy_tags_to_snapshot: Some(false),
+        publicly_accessible: Some(false),
+        auto_minor_version_upgrade: Some(true),
+        ca_certificate: Some("rds-ca-rsa2048-g1".into()),
+        cloudwatch_logs_exports: Some(Vec::new()),
+    }
 }
 
 /// How long RDS takes, roughly: a snapshot reads every block once, a restore creates the
@@ -130,6 +156,7 @@ impl SimInstance {
             allocated_storage_gib: self.allocated_storage_gib,
             created_at: Some(self.created_at),
             tags: self.tags.clone(),
+            config: self.config.clone(),
             master_user_secret: self
                 .master_user_secret_arn
                 .as_ref()
@@ -292,6 +319,27 @@ impl Databases for SimAws {
                     id: request.db_instance_id.clone(),
                 });
             }
+            if let Some(group) = &request.config.parameter_group
+                && !group.starts_with("default.")
+                && !s.parameter_groups.contains(group)
+            {
+                return Err(AwsError::NotFound {
+                    kind: ResourceKind::DbParameterGroup,
+                    id: group.clone(),
+                });
+            }
+            if matches!(
+                request.config.storage_type.as_deref(),
+                Some("gp2" | "standard")
+            ) && request.config.iops.is_some()
+            {
+                return Err(AwsError::Rejected {
+                    code: "InvalidParameterCombination".into(),
+                    message: "you can't specify IOPS for this storage type".into(),
+                });
+            }
+            let config = default_config(&snapshot.engine, &snapshot.engine_version)
+                .overridden_by(&request.config);
             let (creating, backing_up) = restore_duration(snapshot.allocated_storage_gib);
             let instance = SimInstance {
                 id: request.db_instance_id.clone(),
@@ -307,6 +355,7 @@ impl Databases for SimAws {
                 modified_at: None,
                 master_user_secret_arn: None,
                 migrations: Vec::new(),
+                config,
             };
             let view = instance.view(now, &s.region);
             s.insert_instance(instance);
@@ -339,6 +388,31 @@ impl Databases for SimAws {
                 ));
                 instance.modified_at = Some(now + MODIFY_DURATION);
             }
+            Ok(instance.view(now, &region))
+        })
+    }
+
+    async fn set_deletion_protection(
+        &self,
+        db_instance_id: &str,
+        enabled: bool,
+    ) -> Result<DbInstance, AwsError> {
+        self.call("ModifyDBInstance", |s| {
+            let now = s.now;
+            let region = s.region.clone();
+            let instance = s
+                .instances
+                .get_mut(db_instance_id)
+                .ok_or_else(|| not_found(ResourceKind::DbInstance, db_instance_id))?;
+            if instance.deletion.is_some() {
+                return Err(AwsError::InvalidState {
+                    kind: ResourceKind::DbInstance,
+                    id: db_instance_id.to_owned(),
+                    message: "instance is deleting".into(),
+                });
+            }
+            // Applied at once, without a `modifying` phase.
+            instance.config.deletion_protection = Some(enabled);
             Ok(instance.view(now, &region))
         })
     }
@@ -377,6 +451,12 @@ impl Databases for SimAws {
                     kind: ResourceKind::DbInstance,
                     id: id.clone(),
                     message: format!("instance is {status}"),
+                });
+            }
+            if instance.config.deletion_protection == Some(true) {
+                return Err(AwsError::Rejected {
+                    code: "InvalidParameterCombination".into(),
+                    message: "Cannot delete protected DB Instance, please disable deletion protection and try again.".into(),
                 });
             }
             let mut gone_at = now + DELETE_DURATION;
@@ -439,7 +519,63 @@ mod tests {
             subnet_group: None,
             security_group_ids: vec![],
             tags: Tags::new(),
+            config: Default::default(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_restore_gets_rds_defaults_unless_asked_and_protection_blocks_deletes() {
+        let world = World::demo(chrono::Utc::now());
+        let aws = world.aws();
+        let source = crate::demo_tenants()[0].db_instance_id(&world);
+        aws.create_snapshot(&source, "snap-1", &Tags::new())
+            .await
+            .unwrap();
+        world.advance(StdDuration::from_secs(3600));
+        let plain = aws
+            .restore_db_from_snapshot(&restore("db-plain", "snap-1"))
+            .await
+            .unwrap();
+        assert_eq!(plain.config.multi_az, Some(false));
+        assert_eq!(
+            plain.config.parameter_group.as_deref(),
+            Some("default.postgres16")
+        );
+        assert_eq!(plain.config.deletion_protection, Some(false));
+        let mut asked = restore("db-missing-group", "snap-1");
+        asked.config.parameter_group = Some("nobody-made-it".into());
+        let err = aws.restore_db_from_snapshot(&asked).await.unwrap_err();
+        assert!(
+            matches!(&err, switchyard_core::AwsError::NotFound { kind: switchyard_core::error::ResourceKind::DbParameterGroup, id } if id == "nobody-made-it"),
+            "{err}"
+        );
+        let mut asked = restore("db-gp2-iops", "snap-1");
+        asked.config.storage_type = Some("gp2".into());
+        asked.config.iops = Some(3000);
+        let err = aws.restore_db_from_snapshot(&asked).await.unwrap_err();
+        assert!(
+            err.to_string().contains("InvalidParameterCombination"),
+            "{err}"
+        );
+        let mut asked = restore("db-protected", "snap-1");
+        asked.config.multi_az = Some(true);
+        asked.config.deletion_protection = Some(true);
+        let protected = aws.restore_db_from_snapshot(&asked).await.unwrap();
+        assert_eq!(protected.config.multi_az, Some(true));
+        world.advance(StdDuration::from_secs(3600));
+        let delete = DeleteDbRequest {
+            db_instance_id: "db-protected".into(),
+            final_snapshot_id: None,
+        };
+        let err = aws.delete_db(&delete).await.unwrap_err();
+        assert!(
+            err.to_string().contains("disable deletion protection"),
+            "{err}"
+        );
+        aws.set_deletion_protection("db-protected", false)
+            .await
+            .unwrap();
+        assert_eq!(aws.delete_db(&delete).await.unwrap().status, "deleting");
     }
 
     #[tokio::test]

@@ -123,6 +123,7 @@ impl DemoTenant {
             app_secrets: BTreeMap::new(),
             manage_master_password: None,
             pinned_version: None,
+            database: Default::default(),
         }
     }
 }
@@ -177,13 +178,29 @@ impl World {
         let taken = now - Duration::days(tenant.data_age_days);
         let timestamp = Timestamp::from_datetime(taken);
         let db_id = names::db_instance_id(&ns, timestamp).unwrap_or_default();
+        // A production tier as a platform team sets one up: a standby in another zone, its
+        // own parameter group, deletion protection, a week of backups, the owner's tags. A
+        // restore carries none of it over unless asked.
+        let mut config = crate::rds::default_config("postgres", "16.4");
+        let mut tags = Tags::new();
+        if ns.is_production() {
+            let group = format!("{ns}-postgres16");
+            state.parameter_groups.insert(group.clone());
+            config.parameter_group = Some(group);
+            config.multi_az = Some(true);
+            config.deletion_protection = Some(true);
+            config.backup_retention_days = Some(7);
+            config.copy_tags_to_snapshot = Some(true);
+            tags.insert("cost-center".into(), ns.customer().to_owned());
+        }
         let instance = SimInstance {
+            config,
             id: db_id.clone(),
             instance_class: "db.t4g.medium".into(),
             engine: "postgres".into(),
             engine_version: "16.4".into(),
             allocated_storage_gib: tenant.storage_gib,
-            tags: Tags::new(),
+            tags,
             created_at: taken,
             backing_up_at: taken,
             available_at: taken,

@@ -50,6 +50,9 @@ pub struct WorldState {
     /// Task ARN -> one-off task (RunTask).
     #[serde(default)]
     pub(crate) tasks: BTreeMap<String, SimTask>,
+    /// DB parameter groups made besides the engines' `default.*` ones.
+    #[serde(default)]
+    pub(crate) parameter_groups: std::collections::BTreeSet<String>,
     pub(crate) next_id: u64,
     /// The time the world was last settled at, while nothing has changed since: a call at that
     /// same time has nothing to settle. Any write, and any direct change, clears it.
@@ -100,6 +103,7 @@ impl World {
             clusters: Vec::new(),
             services: BTreeMap::new(),
             tasks: BTreeMap::new(),
+            parameter_groups: Default::default(),
             next_id: 0,
             settled_at: None,
         })

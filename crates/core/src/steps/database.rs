@@ -86,9 +86,34 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         )
         .await?;
 
-    let mut tags = execution_tags(ns.as_str(), state.execution()?);
+    // A restore carries none of the replaced database's setup over on its own: it asks for
+    // what the active database has (and its owner's tags), the namespace's settings winning.
+    let active = match &previous.active {
+        Some(active) => match env.aws.describe_db(&active.db_instance_id).await {
+            Ok(instance) => Some(instance),
+            Err(AwsError::NotFound { .. }) => None,
+            Err(err) => return Err(err.into()),
+        },
+        None => None,
+    };
+    let mut tags: crate::ports::Tags = active
+        .as_ref()
+        .map(|db| {
+            db.tags
+                .iter()
+                .filter(|(key, _)| !key.starts_with(tag::PREFIX) && !key.starts_with("aws:"))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.extend(execution_tags(ns.as_str(), state.execution()?));
     tags.insert(tag::SNAPSHOT.to_owned(), snapshot.snapshot_id.clone());
     tags.insert(tag::TIMESTAMP.to_owned(), snapshot.timestamp.to_string());
+    let config = active
+        .as_ref()
+        .map(|db| db.config.to_carry_over(db.allocated_storage_gib))
+        .unwrap_or_default()
+        .overridden_by(&settings.database);
     let request = RestoreDbRequest {
         db_instance_id: db_instance_id.clone(),
         snapshot_id: snapshot.snapshot_id.clone(),
@@ -96,6 +121,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         subnet_group: settings.db_subnet_group.clone(),
         security_group_ids: settings.vpc_security_group_ids.clone(),
         tags,
+        config,
     };
     let instance = match env.aws.restore_db_from_snapshot(&request).await {
         Ok(instance) => instance,
@@ -110,6 +136,14 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
             kind: ResourceKind::DbSnapshot,
             id,
         }) => return Err(StepError::invalid(format!("snapshot {id} not found"))),
+        Err(AwsError::NotFound {
+            kind: ResourceKind::DbParameterGroup,
+            id,
+        }) => {
+            return Err(StepError::invalid(format!(
+                "db parameter group {id} not found: the database {ns} replaces uses it, or its settings name it (database.parameter_group)"
+            )));
+        }
         Err(err) => return Err(err.into()),
     };
     tracing::info!(namespace = %ns, db = %db_instance_id, snapshot = %snapshot.snapshot_id, "restore requested");

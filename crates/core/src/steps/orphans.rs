@@ -558,14 +558,19 @@ async fn delete_in(
             }
         }
         let outcome = match orphan.resource {
-            ResourceType::Database => env
-                .aws
-                .delete_db(&DeleteDbRequest {
-                    db_instance_id: orphan.id.clone(),
-                    final_snapshot_id: final_snapshot_id.clone(),
-                })
-                .await
-                .map(|_| ()),
+            // A leftover restore carries the deletion protection of the database it was to
+            // replace: lifted on it alone, once the policies allowed the delete.
+            ResourceType::Database => match unprotect(env, &orphan.id).await {
+                Ok(()) => env
+                    .aws
+                    .delete_db(&DeleteDbRequest {
+                        db_instance_id: orphan.id.clone(),
+                        final_snapshot_id: final_snapshot_id.clone(),
+                    })
+                    .await
+                    .map(|_| ()),
+                Err(err) => Err(err),
+            },
             ResourceType::Snapshot => env.aws.delete_snapshot(&orphan.id).await,
         };
         match outcome {
@@ -583,6 +588,18 @@ async fn delete_in(
         Some(err) => Err(err),
         None => Ok(()),
     }
+}
+
+/// Lifts deletion protection from `db_instance_id` if it has it.
+async fn unprotect(env: Env<'_>, db_instance_id: &str) -> Result<(), AwsError> {
+    let instance = env.aws.describe_db(db_instance_id).await?;
+    if instance.config.deletion_protection == Some(true) {
+        env.aws
+            .set_deletion_protection(db_instance_id, false)
+            .await?;
+        tracing::info!(db = %db_instance_id, "deletion protection lifted to delete an orphan");
+    }
+    Ok(())
 }
 
 fn database_facts(db: &DbInstance) -> PolicyContext {

@@ -222,6 +222,28 @@ pub async fn sweep(
                 Err(err) => return Err(err),
             }
         }
+        // Deletion protection (carried over from the database a deploy replaced) is lifted on
+        // the database being deleted, and on it alone, once the policies allowed the delete.
+        if instance.config.deletion_protection == Some(true) {
+            match env.aws.set_deletion_protection(&id, false).await {
+                Ok(_) => {
+                    tracing::info!(namespace = %ns, db = %id, "deletion protection lifted to delete it");
+                }
+                Err(AwsError::NotFound { .. }) => {
+                    records.untrack(ns, &id).await?;
+                    report.deleted.push(id);
+                    continue;
+                }
+                Err(err) if err.is_transient() => return Err(err.into()),
+                Err(err) => {
+                    tracing::warn!(namespace = %ns, db = %id, "deletion protection not lifted: {err}");
+                    report
+                        .kept
+                        .push(format!("{id}: deletion protection not lifted: {err}"));
+                    continue;
+                }
+            }
+        }
         let request = DeleteDbRequest {
             db_instance_id: id.clone(),
             final_snapshot_id: final_snapshot_id.clone(),
