@@ -67,6 +67,7 @@ SERVICE_MODELS = {
     "rds": "rds",
     "s3": "s3",
     "secretsmanager": "secretsmanager",
+    "sns": "sns",
     "ssm": "ssm",
     "states": "stepfunctions",
     "sts": "sts",
@@ -763,6 +764,95 @@ def check_execution_grants(template: dict, template_dir: Path) -> list[str]:
     return problems
 
 
+EXECUTION_ENDINGS = {"FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def alert_target(target: Any) -> bool:
+    """A rule target that is the alert topic: the stack's own, or the one given."""
+    arn = target.get("Arn") if isinstance(target, dict) else None
+    if isinstance(arn, dict) and arn.get("Ref") in {"AlertTopic", "AlertTopicArn"}:
+        return True
+    if isinstance(arn, dict) and "Fn::If" in arn:
+        branches = arn["Fn::If"][1:] if isinstance(arn["Fn::If"], list) else []
+        return bool(branches) and all(
+            isinstance(b, dict) and b.get("Ref") in {"AlertTopic", "AlertTopicArn"} for b in branches
+        )
+    return False
+
+
+def check_alerts(template: dict) -> list[str]:
+    """Every state machine's bad endings reach the alert topic; a RollbackIncomplete has a rule
+    of its own; the topic lets exactly these rules publish; a message names only fields its
+    transformer reads."""
+    problems = []
+    all_resources = resources(template)
+    machines = sorted(
+        rid
+        for rid, r in all_resources.items()
+        if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::StateMachine"
+    )
+    covered: set[str] = set()
+    rollback_rule = False
+    alert_rules: list[str] = []
+    for rule_id, rule in all_resources.items():
+        if not isinstance(rule, dict) or rule.get("Type") != "AWS::Events::Rule":
+            continue
+        properties = rule.get("Properties") or {}
+        pattern = properties.get("EventPattern") or {}
+        if as_list(pattern.get("source")) != ["aws.states"]:
+            continue
+        targets = [t for t in as_list(properties.get("Targets")) if alert_target(t)]
+        if not targets:
+            continue
+        alert_rules.append(rule_id)
+        detail = pattern.get("detail") or {}
+        statuses = set(as_list(detail.get("status")))
+        refs = {
+            m.get("Ref") for m in as_list(detail.get("stateMachineArn")) if isinstance(m, dict)
+        }
+        if as_list(pattern.get("detail-type")) != ["Step Functions Execution Status Change"]:
+            problems.append(f"{rule_id}: detail-type must be Step Functions Execution Status Change")
+        if "RollbackIncomplete" in as_list(detail.get("error")) and "DeployStateMachine" in refs:
+            rollback_rule = True
+        elif statuses >= EXECUTION_ENDINGS:
+            covered |= {r for r in refs if isinstance(r, str)}
+        for target in targets:
+            transformer = target.get("InputTransformer") or {}
+            names = set((transformer.get("InputPathsMap") or {}).keys())
+            used = set(re.findall(r"<([A-Za-z0-9_.-]+)>", str(transformer.get("InputTemplate", ""))))
+            # EventBridge reads every <name> as a placeholder; its own are aws.events.*.
+            for name in sorted(u for u in used - names if not u.startswith("aws.events.")):
+                problems.append(
+                    f"{rule_id}: the message uses <{name}>, which InputPathsMap does not define"
+                )
+    for machine in machines:
+        if machine not in covered:
+            problems.append(
+                f"{machine}: no EventBridge rule sends its FAILED, TIMED_OUT and ABORTED "
+                "executions to the alert topic"
+            )
+    if machines and not rollback_rule:
+        problems.append("no EventBridge rule names a deploy's RollbackIncomplete to the alert topic")
+    policy = all_resources.get("AlertTopicPolicy")
+    if isinstance(policy, dict):
+        allowed: set[str] = set()
+        for statement in as_list(((policy.get("Properties") or {}).get("PolicyDocument") or {}).get("Statement")):
+            condition = (statement or {}).get("Condition") or {}
+            for arn in as_list((condition.get("ArnEquals") or {}).get("aws:SourceArn")):
+                target = getatt_target(arn)
+                if target:
+                    allowed.add(target)
+        for rule_id in alert_rules:
+            if rule_id not in allowed:
+                problems.append(
+                    f"{rule_id}: AlertTopicPolicy does not let it publish (aws:SourceArn), so its "
+                    "alerts would be dropped"
+                )
+        for rule_id in sorted(allowed - set(alert_rules)):
+            problems.append(f"AlertTopicPolicy lets {rule_id} publish, which is no alert rule")
+    return problems
+
+
 def check_schedules(template: dict, template_dir: Path) -> list[str]:
     """Each schedule starts a state machine of the template with a JSON object as its input; the
     deploy machine's input holds DeployState's request fields and nothing else."""
@@ -888,6 +978,7 @@ def run_all(
         *check_functions(template, bin_dir),
         *check_roles(template),
         *check_execution_grants(template, template_dir),
+        *check_alerts(template),
         *check_schedules(template, template_dir),
     ]
 

@@ -636,6 +636,60 @@ class ExecutionGrants(unittest.TestCase):
         self.assertIn("itself", problems[0])
 
 
+class Alerts(unittest.TestCase):
+    """Who hears that an execution failed."""
+
+    def setUp(self) -> None:
+        self.real = check.load_template(check.TEMPLATE.read_text())
+
+    def test_every_machine_is_covered(self) -> None:
+        self.assertEqual(check.check_alerts(self.real), [])
+
+    def test_a_machine_left_out_is_caught(self) -> None:
+        template = copy.deepcopy(self.real)
+        rule = template["Resources"]["ExecutionEndedBadlyRule"]["Properties"]
+        rule["EventPattern"]["detail"]["stateMachineArn"] = [{"Ref": "DeployStateMachine"}]
+        problems = check.check_alerts(template)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("FleetStateMachine: no EventBridge rule", problems[0])
+
+    def test_a_missing_ending_is_caught(self) -> None:
+        template = copy.deepcopy(self.real)
+        rule = template["Resources"]["SweepFailedRule"]["Properties"]
+        rule["EventPattern"]["detail"]["status"] = ["FAILED"]
+        problems = check.check_alerts(template)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("SweepStateMachine", problems[0])
+
+    def test_rollback_incomplete_without_its_rule_is_caught(self) -> None:
+        template = copy.deepcopy(self.real)
+        del template["Resources"]["RollbackIncompleteRule"]
+        policy = template["Resources"]["AlertTopicPolicy"]["Properties"]["PolicyDocument"]
+        arns = policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+        policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"] = [
+            a for a in arns if check.getatt_target(a) != "RollbackIncompleteRule"
+        ]
+        problems = check.check_alerts(template)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("RollbackIncomplete", problems[0])
+
+    def test_a_rule_the_topic_refuses_is_caught(self) -> None:
+        template = copy.deepcopy(self.real)
+        policy = template["Resources"]["AlertTopicPolicy"]["Properties"]["PolicyDocument"]
+        del policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"][0]
+        problems = check.check_alerts(template)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("ExecutionEndedBadlyRule: AlertTopicPolicy does not let it publish", problems[0])
+
+    def test_a_message_field_never_read_is_caught(self) -> None:
+        template = copy.deepcopy(self.real)
+        target = template["Resources"]["SweepFailedRule"]["Properties"]["Targets"][0]
+        target["InputTransformer"]["InputTemplate"] += " <namespace>"
+        problems = check.check_alerts(template)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("<namespace>", problems[0])
+
+
 class RealTemplate(unittest.TestCase):
     def test_the_template_passes_every_check(self) -> None:
         self.assertEqual(check.run_all(), [])

@@ -111,7 +111,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
     tags.insert(tag::TIMESTAMP.to_owned(), snapshot.timestamp.to_string());
     let config = active
         .as_ref()
-        .map(|db| db.config.to_carry_over(db.allocated_storage_gib))
+        .map(|db| carried_over(db, &snapshot.engine, &snapshot.engine_version))
         .unwrap_or_default()
         .overridden_by(&settings.database);
     let request = RestoreDbRequest {
@@ -148,6 +148,38 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
     };
     tracing::info!(namespace = %ns, db = %db_instance_id, snapshot = %snapshot.snapshot_id, "restore requested");
     Ok(db_ref(&instance, Poll::default()))
+}
+
+/// What a restore of a snapshot of `engine` `engine_version` asks for of `active`'s setup. Its
+/// parameter and option groups only when they are its own (RDS picks the right default one
+/// itself) and the snapshot's engine and major version are the active database's: a group
+/// belongs to one engine family, and a snapshot promoted from a tier on another major version
+/// would be refused.
+fn carried_over(active: &DbInstance, engine: &str, engine_version: &str) -> crate::ports::DbConfig {
+    let major = |version: &str| version.split('.').next().unwrap_or(version).to_owned();
+    let same_family =
+        active.engine == engine && major(&active.engine_version) == major(engine_version);
+    let mut config = active.config.to_carry_over(active.allocated_storage_gib);
+    let own = |group: &Option<String>| {
+        group
+            .as_ref()
+            .is_some_and(|g| !g.starts_with("default.") && !g.starts_with("default:"))
+    };
+    if !(same_family && own(&config.parameter_group)) {
+        config.parameter_group = None;
+    }
+    if !(same_family && own(&config.option_group)) {
+        config.option_group = None;
+    }
+    if !same_family {
+        tracing::warn!(
+            active = %active.id,
+            active_version = %active.engine_version,
+            snapshot_version = %engine_version,
+            "the snapshot's engine version differs from the active database's: its parameter and option groups are not carried over (set database.parameter_group for the new one)"
+        );
+    }
+    config
 }
 
 /// Why the database this snapshot restores to cannot be made: it exists already, and not by
@@ -223,5 +255,63 @@ fn db_ref(instance: &DbInstance, poll: Poll) -> DbRef {
         endpoint: instance.endpoint.clone(),
         port: instance.port,
         poll,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::DbConfig;
+
+    fn active(version: &str, parameter_group: &str, option_group: &str) -> DbInstance {
+        DbInstance {
+            id: "xy-0146-prod-20261101-000000".into(),
+            status: "available".into(),
+            endpoint: None,
+            port: None,
+            instance_class: "db.r6g.large".into(),
+            engine: "postgres".into(),
+            engine_version: version.into(),
+            allocated_storage_gib: 100,
+            created_at: None,
+            tags: Default::default(),
+            master_user_secret: None,
+            config: DbConfig {
+                parameter_group: Some(parameter_group.into()),
+                option_group: Some(option_group.into()),
+                multi_az: Some(true),
+                deletion_protection: Some(true),
+                storage_type: Some("gp3".into()),
+                iops: Some(3000),
+                ..DbConfig::default()
+            },
+        }
+    }
+
+    #[test]
+    fn own_groups_are_carried_only_to_the_same_engine_major_version() {
+        let db = active("16.4", "xy-pg16", "xy-og16");
+        let same = carried_over(&db, "postgres", "16.6");
+        assert_eq!(same.parameter_group.as_deref(), Some("xy-pg16"));
+        assert_eq!(same.option_group.as_deref(), Some("xy-og16"));
+        assert_eq!(
+            (same.multi_az, same.deletion_protection),
+            (Some(true), Some(true))
+        );
+        // gp3 under 400 GiB: its baseline IOPS are reported, never asked for.
+        assert_eq!(same.iops, None);
+        let older = carried_over(&db, "postgres", "15.8");
+        assert_eq!((older.parameter_group, older.option_group), (None, None));
+        assert_eq!(older.multi_az, Some(true));
+        // RDS's own defaults are left to RDS, which picks the snapshot's.
+        let defaults = carried_over(
+            &active("16.4", "default.postgres16", "default:postgres-16"),
+            "postgres",
+            "16.4",
+        );
+        assert_eq!(
+            (defaults.parameter_group, defaults.option_group),
+            (None, None)
+        );
     }
 }
