@@ -32,6 +32,10 @@ use crate::backend::Backend;
 use crate::deploy::{self, DEPLOY_MACHINE, DeployReport, SWEEP_MACHINE};
 
 /// What to run.
+/// How many of a namespace's latest runs the campaign expects its records to remember by name
+/// (Parameter Store keeps 100 versions of the deploy record; each run writes it once, when it releases its lock).
+const RECALLED: usize = 40;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Campaign {
     pub seed: u64,
@@ -172,6 +176,8 @@ struct Run<'a> {
     needs_repair: BTreeSet<String>,
     /// The names of the deploys that succeeded, by namespace: each is in the pointer's history.
     succeeded: BTreeMap<String, Vec<String>>,
+    /// Every execution run into a namespace, in order.
+    runs: BTreeMap<String, Vec<String>>,
     /// The violations seen after the last operation.
     standing: BTreeSet<String>,
     report: CampaignReport,
@@ -210,6 +216,7 @@ pub async fn run(
         lock_holders: BTreeMap::new(),
         needs_repair: BTreeSet::new(),
         succeeded: BTreeMap::new(),
+        runs: BTreeMap::new(),
         standing: BTreeSet::new(),
         report: CampaignReport {
             seed: campaign.seed,
@@ -372,7 +379,28 @@ impl Run<'_> {
             "odd-name" => {
                 // An invalid name, or one a deploy into this namespace already had: both must
                 // be refused before anything runs.
-                let used = self.succeeded.get(target).cloned().unwrap_or_default();
+                // Parameter Store keeps a parameter's last 100 versions, so the namespace's
+                // records remember the names of its last deploys, not of every one ever (each
+                // deploy writes its record once): a name from before that is not
+                // refused by the records, and need not be, since every step tells runs apart by
+                // their id and start time. The names a refusal is owed to are those of the last
+                // RECALLED runs.
+                let recent: Vec<String> = self
+                    .runs
+                    .get(target)
+                    .map(|runs| runs.iter().rev().take(RECALLED).cloned().collect())
+                    .unwrap_or_default();
+                let used: Vec<String> = self
+                    .succeeded
+                    .get(target)
+                    .map(|names| {
+                        names
+                            .iter()
+                            .filter(|name| recent.contains(name))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let name = if self.rng.random_bool(0.5) || used.is_empty() {
                     self.pick(&ODD_NAMES).to_owned()
                 } else {
@@ -422,6 +450,10 @@ impl Run<'_> {
         )
         .await;
         self.world.clear_faults();
+        self.runs
+            .entry(target.to_owned())
+            .or_default()
+            .push(name.clone());
         let report = DeployReport::from_execution(&execution);
         if let Some(snapshot) = &report.snapshot_id
             && report.snapshot_taken
