@@ -52,7 +52,11 @@ INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
 TEMPLATE = INFRA / "template.yaml"
 KNOWN_ACTIONS = INFRA / "known_actions.txt"
-BIN_DIR = ROOT / "functions" / "src" / "bin"
+DISPATCH = ROOT / "crates" / "core" / "src" / "dispatch.rs"
+FUNCTIONS_MANIFEST = ROOT / "functions" / "Cargo.toml"
+# The one bootstrap every function runs; SWITCHYARD_STEP names the step it serves.
+BOOTSTRAP = "switchyard-lambda"
+STEP_VAR = "SWITCHYARD_STEP"
 STATE_MACHINES = ROOT / "statemachines"
 
 # IAM service prefix -> botocore service model name.
@@ -276,11 +280,29 @@ def getatt_target(value: Any, attribute: str = "Arn") -> str | None:
 
 
 def effective_properties(template: dict, resource: dict) -> dict:
-    """A SAM function's or state machine's properties with the template's Globals under them."""
+    """A SAM function's or state machine's properties with the template's Globals under them
+    (environment variables merged, the function's winning, as SAM merges maps)."""
     kind = {"AWS::Serverless::Function": "Function", "AWS::Serverless::StateMachine": "StateMachine"}
-    merged = dict(((template.get("Globals") or {}).get(kind.get(resource.get("Type"), "")) or {}))
-    merged.update(resource.get("Properties") or {})
+    globals_ = (template.get("Globals") or {}).get(kind.get(resource.get("Type"), "")) or {}
+    merged = dict(globals_)
+    own = resource.get("Properties") or {}
+    merged.update(own)
+    variables = dict(((globals_.get("Environment") or {}).get("Variables")) or {})
+    variables.update(((own.get("Environment") or {}).get("Variables")) or {})
+    if variables:
+        merged["Environment"] = {"Variables": variables}
     return merged
+
+
+def step_names(dispatch: Path = DISPATCH) -> set[str]:
+    """The steps' function names, as `Step::function_name` spells them."""
+    return set(re.findall(r'Step::\w+ => "([a-z-]+)"', dispatch.read_text()))
+
+
+def step_of(template: dict, function: dict) -> Any:
+    """The step a function serves: its SWITCHYARD_STEP."""
+    variables = (effective_properties(template, function).get("Environment") or {}).get("Variables")
+    return (variables or {}).get(STEP_VAR)
 
 
 def binary_to_placeholder(binary: str) -> str:
@@ -488,11 +510,11 @@ def check_state_machines(
                     "the template"
                 )
                 continue
-            binary = ((function.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
-            if isinstance(binary, str) and binary_to_placeholder(binary) != name:
+            step = step_of(template, function)
+            if isinstance(step, str) and binary_to_placeholder(step) != name:
                 problems.append(
-                    f"{machine_id}: substitution {name} names {target}, which builds the "
-                    f"{binary!r} binary (its placeholder is {binary_to_placeholder(binary)})"
+                    f"{machine_id}: substitution {name} names {target}, which serves the "
+                    f"{step!r} step (its placeholder is {binary_to_placeholder(step)})"
                 )
     if machine_files is None:
         machine_files = sorted(STATE_MACHINES.glob("*.asl.json"))
@@ -537,11 +559,15 @@ def check_paths(template: dict, template_dir: Path) -> list[str]:
     return problems
 
 
-def check_functions(template: dict, bin_dir: Path) -> list[str]:
-    """One function per binary of functions/src/bin, each built and configured as Switchyard's."""
+def check_functions(
+    template: dict, steps: set[str], manifest: Path = FUNCTIONS_MANIFEST
+) -> list[str]:
+    """One function per step, each running the one bootstrap (the same build, so `sam build`
+    builds it once) with SWITCHYARD_STEP naming its step, built and configured as Switchyard's."""
     problems = []
-    binaries = {path.stem for path in bin_dir.glob("*.rs")}
-    built: dict[str, list[str]] = {}
+    if manifest.is_file() and f'name = "{BOOTSTRAP}"' not in manifest.read_text():
+        problems.append(f"{manifest}: no [[bin]] named {BOOTSTRAP!r}")
+    served: dict[str, list[str]] = {}
     for resource_id, resource in resources(template).items():
         if not isinstance(resource, dict) or resource.get("Type") not in FUNCTION_TYPES:
             continue
@@ -552,16 +578,19 @@ def check_functions(template: dict, bin_dir: Path) -> list[str]:
         if metadata.get("BuildMethod") != "rust-cargolambda":
             problems.append(f"{resource_id}: Metadata BuildMethod is not rust-cargolambda")
         binary = (metadata.get("BuildProperties") or {}).get("Binary")
-        if not isinstance(binary, str):
-            problems.append(f"{resource_id}: Metadata BuildProperties has no Binary")
-            continue
-        built.setdefault(binary, []).append(resource_id)
-        if binary not in binaries:
+        if binary != BOOTSTRAP:
             problems.append(
-                f"{resource_id}: builds the binary {binary!r}, which functions/src/bin/ does not "
-                "have"
+                f"{resource_id}: builds {binary!r}, not the one bootstrap {BOOTSTRAP!r} every "
+                "function runs"
             )
         properties = effective_properties(template, resource)
+        step = step_of(template, resource)
+        if not isinstance(step, str):
+            problems.append(f"{resource_id}: no {STEP_VAR} in its environment names its step")
+        else:
+            served.setdefault(step, []).append(resource_id)
+            if step not in steps:
+                problems.append(f"{resource_id}: {STEP_VAR} {step!r} names no step of dispatch.rs")
         for key, expected in FUNCTION_SHAPE.items():
             if properties.get(key) != expected:
                 problems.append(f"{resource_id}: {key} is {properties.get(key)!r}, not {expected!r}")
@@ -572,11 +601,11 @@ def check_functions(template: dict, bin_dir: Path) -> list[str]:
             problems.append(f"{resource_id}: no SWITCHYARD_PARAMETER_ROOT in its environment")
         if "LogGroup" not in (properties.get("LoggingConfig") or {}):
             problems.append(f"{resource_id}: no LoggingConfig LogGroup (a log group with retention)")
-    for binary in sorted(binaries - set(built)):
-        problems.append(f"functions/src/bin/{binary}.rs: no function of the template builds it")
-    for binary, functions in sorted(built.items()):
+    for step in sorted(steps - set(served)):
+        problems.append(f"step {step!r}: no function of the template serves it")
+    for step, functions in sorted(served.items()):
         if len(functions) > 1:
-            problems.append(f"binary {binary!r} is built by several functions: {', '.join(functions)}")
+            problems.append(f"step {step!r} is served by several functions: {', '.join(functions)}")
     return problems
 
 
@@ -963,7 +992,7 @@ def check_real_actions(template: dict) -> list[str]:
 def run_all(
     template_path: Path = TEMPLATE,
     known_actions_path: Path = KNOWN_ACTIONS,
-    bin_dir: Path = BIN_DIR,
+    steps: set[str] | None = None,
     machine_files: list[Path] | None = None,
 ) -> list[str]:
     text = template_path.read_text()
@@ -975,7 +1004,7 @@ def run_all(
         *check_known_actions(template, known_actions_path.read_text()),
         *check_state_machines(template, template_dir, machine_files),
         *check_paths(template, template_dir),
-        *check_functions(template, bin_dir),
+        *check_functions(template, step_names() if steps is None else steps),
         *check_roles(template),
         *check_execution_grants(template, template_dir),
         *check_alerts(template),

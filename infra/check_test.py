@@ -199,8 +199,11 @@ FUNCTION = """\
     Metadata:
       BuildMethod: rust-cargolambda
       BuildProperties:
-        Binary: {binary}
+        Binary: switchyard-lambda
     Properties:
+      Environment:
+        Variables:
+          SWITCHYARD_STEP: {binary}
       Role: !GetAtt {role}.Arn
       LoggingConfig:
         LogGroup: g
@@ -235,10 +238,7 @@ class StateMachinesAndFunctions(unittest.TestCase):
         (self.dir / "infra").mkdir()
         (self.dir / "machines").mkdir()
         (self.dir / "Cargo.toml").write_text("[workspace]\n")
-        self.bin = self.dir / "bin"
-        self.bin.mkdir()
-        for binary in ("check-db", "create-db"):
-            (self.bin / f"{binary}.rs").write_text("fn main() {}\n")
+        self.steps = {"check-db", "create-db"}
         self.machine = self.dir / "machines" / "deploy.asl.json"
         self.machine.write_text(
             '{"StartAt": "A", "States": {"A": {"Type": "Task", '
@@ -299,7 +299,7 @@ class StateMachinesAndFunctions(unittest.TestCase):
         template = check.load_template(text)
         self.assertEqual(self.machine_problems(text), [])
         self.assertEqual(check.check_paths(template, self.dir / "infra"), [])
-        self.assertEqual(check.check_functions(template, self.bin), [])
+        self.assertEqual(check.check_functions(template, self.steps), [])
         self.assertEqual(check.check_roles(template), [])
 
     def test_missing_placeholder_is_caught(self) -> None:
@@ -328,7 +328,7 @@ class StateMachinesAndFunctions(unittest.TestCase):
         )
         problems = self.machine_problems(text)
         self.assertEqual(len(problems), 1, problems)
-        self.assertIn("builds the 'create-db' binary", problems[0])
+        self.assertIn("serves the 'create-db' step", problems[0])
 
     def test_undeployed_machine_is_caught(self) -> None:
         other = self.dir / "machines" / "other.asl.json"
@@ -359,13 +359,40 @@ class StateMachinesAndFunctions(unittest.TestCase):
         self.assertEqual(len(problems), 2, problems)
         self.assertIn("CodeUri '../nowhere' does not exist", problems[0])
 
-    def test_function_without_binary_and_binary_without_function_are_caught(self) -> None:
+    def test_function_without_step_and_step_without_function_are_caught(self) -> None:
         functions = FUNCTION.format(name="CheckDb", binary="check-db", role="CheckDbRole")
         functions += FUNCTION.format(name="CreateDb", binary="create-dbs", role="CreateDbRole")
         template = check.load_template(self.template("X: y", functions))
-        problems = check.check_functions(template, self.bin)
-        self.assertTrue(any("'create-dbs', which functions/src/bin/" in p for p in problems), problems)
-        self.assertTrue(any("create-db.rs: no function" in p for p in problems), problems)
+        problems = check.check_functions(template, self.steps)
+        self.assertTrue(any("'create-dbs' names no step" in p for p in problems), problems)
+        self.assertTrue(any("step 'create-db': no function" in p for p in problems), problems)
+
+    def test_a_function_on_its_own_binary_is_caught(self) -> None:
+        functions = FUNCTION.format(name="CheckDb", binary="check-db", role="CheckDbRole")
+        functions += FUNCTION.format(name="CreateDb", binary="create-db", role="CreateDbRole")
+        functions = functions.replace(
+            "Binary: switchyard-lambda\n    Properties:\n      Environment:\n        Variables:\n          SWITCHYARD_STEP: create-db",
+            "Binary: create-db\n    Properties:\n      Environment:\n        Variables:\n          SWITCHYARD_STEP: create-db",
+        )
+        template = check.load_template(self.template("X: y", functions))
+        problems = check.check_functions(template, self.steps)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("builds 'create-db', not the one bootstrap", problems[0])
+
+    def test_a_function_without_its_step_is_caught(self) -> None:
+        functions = FUNCTION.format(name="CheckDb", binary="check-db", role="CheckDbRole")
+        functions = functions.replace("          SWITCHYARD_STEP: check-db\n", "          OTHER: x\n")
+        template = check.load_template(self.template("X: y", functions))
+        problems = check.check_functions(template, {"check-db"})
+        self.assertTrue(any("no SWITCHYARD_STEP" in p for p in problems), problems)
+        # The globals' variables still reach it, as SAM merges them.
+        self.assertFalse(any("SWITCHYARD_PARAMETER_ROOT" in p for p in problems), problems)
+
+    def test_the_steps_are_read_from_dispatch(self) -> None:
+        steps = check.step_names()
+        self.assertIn("create-db", steps)
+        self.assertIn("fleet-failed", steps)
+        self.assertGreaterEqual(len(steps), 20)
 
     def test_shared_role_is_caught(self) -> None:
         functions = FUNCTION.format(name="CheckDb", binary="check-db", role="CheckDbRole")

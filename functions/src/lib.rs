@@ -9,6 +9,8 @@ use switchyard_core::records::{DEFAULT_ROOT, ParameterLayout};
 use switchyard_core::{Step, StepError, run_step};
 use switchyard_policy::{Limits, PluginHost, PluginSet};
 
+/// Names the step a function serves (`create-db`, ...): one bootstrap serves every step.
+pub const STEP_VAR: &str = "SWITCHYARD_STEP";
 /// Names the Parameter Store root of this installation (default `/switchyard`).
 pub const PARAMETER_ROOT_VAR: &str = "SWITCHYARD_PARAMETER_ROOT";
 /// Names the directory of precompiled policy plugins (default: the policy layer's).
@@ -36,8 +38,34 @@ async fn load_policies() -> Result<PluginSet, Error> {
     Ok(set)
 }
 
-/// Serves the step named `function_name` (the binary's name) until the runtime stops.
-pub async fn serve(function_name: &str) -> Result<(), Error> {
+/// The step `SWITCHYARD_STEP` names, or why there is none.
+pub fn step_from(value: Option<&str>) -> Result<Step, String> {
+    match value {
+        None | Some("") => Err(format!(
+            "{STEP_VAR} is not set: it names the step this function serves (one of {})",
+            step_names()
+        )),
+        Some(name) => Step::from_function_name(name)
+            .ok_or_else(|| format!("{STEP_VAR} {name:?} names no step: one of {}", step_names())),
+    }
+}
+
+fn step_names() -> String {
+    Step::ALL
+        .iter()
+        .map(Step::function_name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Serves the step `SWITCHYARD_STEP` names until the runtime stops.
+pub async fn serve_from_env() -> Result<(), Error> {
+    let step = step_from(std::env::var(STEP_VAR).ok().as_deref())?;
+    serve(step).await
+}
+
+/// Serves `step` until the runtime stops.
+pub async fn serve(step: Step) -> Result<(), Error> {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
@@ -47,8 +75,6 @@ pub async fn serve(function_name: &str) -> Result<(), Error> {
         .with_current_span(false)
         .without_time()
         .init();
-    let step = Step::from_function_name(function_name)
-        .ok_or_else(|| format!("no step is named {function_name:?}"))?;
     let root = std::env::var(PARAMETER_ROOT_VAR).unwrap_or_else(|_| DEFAULT_ROOT.to_owned());
     let layout = ParameterLayout::new(&root)?;
     let aws = SdkAws::from_env(None, None).await;
@@ -73,26 +99,20 @@ async fn handle(
 mod tests {
     use switchyard_core::Step;
 
+    use super::step_from;
+
     #[test]
-    fn every_step_has_a_binary() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin");
-        let mut found: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| {
-                e.unwrap()
-                    .path()
-                    .file_stem()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        found.sort();
-        let mut expected: Vec<String> = Step::ALL
-            .iter()
-            .map(|s| s.function_name().to_owned())
-            .collect();
-        expected.sort();
-        assert_eq!(found, expected);
+    fn the_step_comes_from_the_environment_and_a_wrong_one_is_named() {
+        for step in Step::ALL {
+            assert_eq!(step_from(Some(step.function_name())), Ok(step));
+        }
+        let unset = step_from(None).unwrap_err();
+        assert!(unset.contains("SWITCHYARD_STEP is not set"), "{unset}");
+        assert!(unset.contains("create-db"), "{unset}");
+        let wrong = step_from(Some("create-database")).unwrap_err();
+        assert!(
+            wrong.contains("\"create-database\" names no step"),
+            "{wrong}"
+        );
     }
 }

@@ -1,6 +1,0 @@
-//! The `delete-orphans` step of the orphan-sweep state machine, as a Lambda function.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    switchyard_functions::serve(env!("CARGO_BIN_NAME")).await
-}
