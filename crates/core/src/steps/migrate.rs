@@ -23,7 +23,7 @@ pub const MIGRATION_TAG: &str = "switchyard:migration";
 
 /// How many polls the freeze waits for the tasks to stop (about half an hour with the backoff)
 /// before it gives up and the rollback thaws the service: the tenant is down meanwhile.
-pub const FREEZE_POLLS: u32 = 18;
+pub const FREEZE_POLLS: u32 = 33;
 
 /// The suffix of the task definition family a namespace's migrations run in.
 pub const MIGRATION_FAMILY_SUFFIX: &str = "-migrate";
