@@ -1,6 +1,7 @@
 //! `cargo bench -p switchyard-core --bench fleet`: planning a fleet rollout of 100, 1,000 and
 //! 10,000 tenants on the simulated world (release build, this machine): the time `fleet plan`
-//! takes and the memory it holds, with the target for 10,000 tenants.
+//! takes and the memory it holds, and the time `switchyard status` takes on the same world, with
+//! the targets for 10,000 tenants.
 //!
 //! The world is built first (each tenant a stack onboarded with `tenant import`'s call), then
 //! the plan is timed alone. No policy plugin is bound: each bound plugin adds its evaluation
@@ -11,6 +12,7 @@ use std::time::Instant;
 use switchyard_core::ParameterLayout;
 use switchyard_core::fleet::{WaveSpec, plan_fleet};
 use switchyard_core::policy::NoPlugins;
+use switchyard_core::status::namespace_status;
 use switchyard_sim::{DemoTenant, World, demo_release_catalog};
 
 /// A memory figure of this process from /proc/self/status, in KiB (Linux): `VmHWM` the peak
@@ -54,8 +56,8 @@ async fn world_of(tenants: usize) -> World {
 async fn main() {
     let layout = ParameterLayout::default();
     println!(
-        "{:>8} {:>12} {:>12} {:>14} {:>14}",
-        "tenants", "world build", "plan", "rss before", "rss after plan"
+        "{:>8} {:>12} {:>12} {:>14} {:>14} {:>12}",
+        "tenants", "world build", "plan", "rss before", "rss after plan", "status"
     );
     for tenants in [100usize, 1_000, 10_000] {
         let built = Instant::now();
@@ -82,13 +84,31 @@ async fn main() {
                 std::process::exit(1);
             }
         }
+        // `switchyard status` on the same world: every namespace's records, database, service.
+        let started = Instant::now();
+        let status = namespace_status(&aws, &layout).await;
+        let status_took = started.elapsed();
+        match status {
+            Ok(rows) if rows.len() == tenants => {}
+            Ok(rows) => {
+                eprintln!("status shows {} of {tenants} tenants", rows.len());
+                std::process::exit(1);
+            }
+            Err(err) => {
+                eprintln!("{err}");
+                std::process::exit(1);
+            }
+        }
         println!(
-            "{tenants:>8} {:>10.2} s {:>10.3} s {:>10.1} MiB {:>10.1} MiB",
+            "{tenants:>8} {:>10.2} s {:>10.3} s {:>10.1} MiB {:>10.1} MiB {:>10.3} s",
             build.as_secs_f64(),
             took.as_secs_f64(),
             before as f64 / 1024.0,
-            after as f64 / 1024.0
+            after as f64 / 1024.0,
+            status_took.as_secs_f64()
         );
     }
-    println!("target: planning 10,000 tenants under 10 s, under 1 GiB");
+    println!(
+        "targets: planning 10,000 tenants under 10 s, under 1 GiB; their status under 1 s (issue 15)"
+    );
 }

@@ -1,7 +1,7 @@
 //! The status view of every namespace: what is active, what runs, what is due for deletion, and
 //! what nobody accounts for.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -109,9 +109,24 @@ pub async fn namespace_status(
         layout,
     };
     let instances = aws.list_dbs().await?;
+    // Indexed once: a fleet of thousands must not walk every database for every tenant.
+    let by_id: HashMap<&str, &DbInstance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
+    let mut by_namespace: HashMap<&str, Vec<DbInstance>> = HashMap::new();
+    for instance in &instances {
+        if let Some(ns) = instance.tags.get(tag::NAMESPACE) {
+            by_namespace
+                .entry(ns.as_str())
+                .or_default()
+                .push(instance.clone());
+        }
+    }
     let mut out = Vec::new();
     for ns in records.namespaces().await? {
-        match one(aws, &records, &ns, &instances).await {
+        let own = by_namespace
+            .get(ns.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        match one(aws, &records, &ns, own, &by_id).await {
             Ok(status) => out.push(status),
             // AWS not answering now is not this namespace's fault: the whole view fails, and a
             // retry may pass.
@@ -126,11 +141,13 @@ pub async fn namespace_status(
     Ok(out)
 }
 
+/// `own`: the databases tagged for `ns`; `by_id`: every database.
 async fn one(
     aws: &dyn Aws,
     records: &Records<'_>,
     ns: &Namespace,
-    instances: &[DbInstance],
+    own: &[DbInstance],
+    by_id: &HashMap<&str, &DbInstance>,
 ) -> Result<NamespaceStatus, StepError> {
     let settings = records.settings(ns).await?;
     let pointer = records.pointer(ns).await?;
@@ -157,9 +174,8 @@ async fn one(
         status.pointer_version = Some(*version);
         status.activated_at = Some(p.activated_at);
         status.last_execution = p.execution_id.clone();
-        status.active_db_status = instances
-            .iter()
-            .find(|i| i.id == p.db_instance_id)
+        status.active_db_status = by_id
+            .get(p.db_instance_id.as_str())
             .map(|i| i.status.clone());
         if status.active_db_status.is_none() {
             status
@@ -167,7 +183,7 @@ async fn one(
                 .push(format!("active db {} does not exist", p.db_instance_id));
         }
     }
-    status.orphans = orphans(ns, &tracked, status.active_db.as_deref(), instances)
+    status.orphans = orphans(ns, &tracked, status.active_db.as_deref(), own)
         .map(|instance| instance.id.clone())
         .collect();
 
