@@ -7,6 +7,7 @@ use aws_sdk_rds::operation::delete_db_snapshot::DeleteDBSnapshotError;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
 use aws_sdk_rds::operation::modify_db_instance::ModifyDBInstanceError;
+use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDBInstanceFromDBSnapshotError;
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, DbSnapshot, Tag};
 use switchyard_core::error::{AwsError, ResourceKind};
@@ -20,6 +21,33 @@ use crate::convert::timestamp;
 use crate::error::{already_exists, invalid_state, map_sdk_error, missing_in_response, not_found};
 
 impl SdkAws {
+    /// ModifyDBInstance with what `change` sets, applied immediately.
+    async fn modify_db(
+        &self,
+        db_instance_id: &str,
+        change: impl FnOnce(ModifyDBInstanceFluentBuilder) -> ModifyDBInstanceFluentBuilder,
+    ) -> Result<DbInstance, AwsError> {
+        let request = self
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(db_instance_id)
+            .apply_immediately(true);
+        let output = change(request).send().await.map_err(|err| {
+            map_sdk_error(err, |err| match err {
+                ModifyDBInstanceError::DbInstanceNotFoundFault(_) => {
+                    not_found(ResourceKind::DbInstance, db_instance_id)
+                }
+                ModifyDBInstanceError::InvalidDbInstanceStateFault(fault) => {
+                    invalid_state(ResourceKind::DbInstance, db_instance_id, fault)
+                }
+                _ => None,
+            })
+        })?;
+        output.db_instance.map(to_db_instance).ok_or_else(|| {
+            missing_in_response("ModifyDBInstance", ResourceKind::DbInstance, db_instance_id)
+        })
+    }
+
     /// One instance as RDS describes it; `NotFound` when there is none.
     async fn describe_sdk_db(&self, db_instance_id: &str) -> Result<SdkDbInstance, AwsError> {
         let output = self
@@ -264,28 +292,10 @@ impl Databases for SdkAws {
     }
 
     async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
-        let output = self
-            .rds
-            .modify_db_instance()
-            .db_instance_identifier(db_instance_id)
-            .manage_master_user_password(true)
-            .apply_immediately(true)
-            .send()
-            .await
-            .map_err(|err| {
-                map_sdk_error(err, |err| match err {
-                    ModifyDBInstanceError::DbInstanceNotFoundFault(_) => {
-                        not_found(ResourceKind::DbInstance, db_instance_id)
-                    }
-                    ModifyDBInstanceError::InvalidDbInstanceStateFault(fault) => {
-                        invalid_state(ResourceKind::DbInstance, db_instance_id, fault)
-                    }
-                    _ => None,
-                })
-            })?;
-        output.db_instance.map(to_db_instance).ok_or_else(|| {
-            missing_in_response("ModifyDBInstance", ResourceKind::DbInstance, db_instance_id)
+        self.modify_db(db_instance_id, |modify| {
+            modify.manage_master_user_password(true)
         })
+        .await
     }
 
     async fn set_deletion_protection(
@@ -293,28 +303,8 @@ impl Databases for SdkAws {
         db_instance_id: &str,
         enabled: bool,
     ) -> Result<DbInstance, AwsError> {
-        let output = self
-            .rds
-            .modify_db_instance()
-            .db_instance_identifier(db_instance_id)
-            .deletion_protection(enabled)
-            .apply_immediately(true)
-            .send()
+        self.modify_db(db_instance_id, |modify| modify.deletion_protection(enabled))
             .await
-            .map_err(|err| {
-                map_sdk_error(err, |err| match err {
-                    ModifyDBInstanceError::DbInstanceNotFoundFault(_) => {
-                        not_found(ResourceKind::DbInstance, db_instance_id)
-                    }
-                    ModifyDBInstanceError::InvalidDbInstanceStateFault(fault) => {
-                        invalid_state(ResourceKind::DbInstance, db_instance_id, fault)
-                    }
-                    _ => None,
-                })
-            })?;
-        output.db_instance.map(to_db_instance).ok_or_else(|| {
-            missing_in_response("ModifyDBInstance", ResourceKind::DbInstance, db_instance_id)
-        })
     }
 
     async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError> {
