@@ -553,6 +553,28 @@ pub async fn list(aws: &dyn Aws, layout: &ParameterLayout) -> Result<Vec<Tenant>
     Ok(tenants)
 }
 
+/// Puts `value` at `key` in the settings' map `map` (made if missing); `None` removes the key.
+fn set_entry(
+    object: &mut serde_json::Map<String, Value>,
+    map: &str,
+    key: &str,
+    value: Option<Value>,
+) {
+    let entries = object
+        .entry(map)
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Some(entries) = entries.as_object_mut() {
+        match value {
+            Some(value) => {
+                entries.insert(key.to_owned(), value);
+            }
+            None => {
+                entries.remove(key);
+            }
+        }
+    }
+}
+
 /// One `key=value` of `tenant set`: the settings' own field names (`plan=premium`,
 /// `expected_deploy_minutes=90`, `policies.capacity={"max_storage_gib":200}`). A value is JSON
 /// when it parses as JSON, else a string; a list field takes a comma-separated list; an empty
@@ -588,28 +610,16 @@ pub fn apply(
     };
     match key.split_once('.') {
         Some((map @ ("app_environment" | "app_secrets"), name)) => {
-            let entries = object
-                .entry(map)
-                .or_insert_with(|| Value::Object(serde_json::Map::new()));
-            if let Some(entries) = entries.as_object_mut() {
-                if text.is_empty() {
-                    entries.remove(name);
-                } else {
-                    entries.insert(name.to_owned(), Value::String(text.to_owned()));
-                }
-            }
+            let text = (!text.is_empty()).then(|| Value::String(text.to_owned()));
+            set_entry(object, map, name, text);
         }
         Some(("policies", plugin)) => {
-            let policies = object
-                .entry("policies")
-                .or_insert_with(|| Value::Object(serde_json::Map::new()));
-            if let Some(policies) = policies.as_object_mut() {
-                if value.is_null() {
-                    policies.remove(plugin);
-                } else {
-                    policies.insert(plugin.to_owned(), value);
-                }
-            }
+            set_entry(
+                object,
+                "policies",
+                plugin,
+                Some(value).filter(|v| !v.is_null()),
+            );
         }
         Some(("database", field)) => {
             // Names and windows are text; flags and numbers JSON; the log exports a list.
@@ -622,26 +632,19 @@ pub fn apply(
                     | "ca_certificate"
             );
             let value = match field {
-                _ if text.is_empty() => Value::Null,
-                "cloudwatch_logs_exports" => Value::Array(
+                _ if text.is_empty() => None,
+                "cloudwatch_logs_exports" => Some(Value::Array(
                     text.split(',')
                         .map(|item| Value::String(item.trim().to_owned()))
                         .filter(|item| item.as_str() != Some(""))
                         .collect(),
+                )),
+                _ if text_field => Some(Value::String(text.to_owned())),
+                _ => Some(
+                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())),
                 ),
-                _ if text_field => Value::String(text.to_owned()),
-                _ => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())),
             };
-            let database = object
-                .entry("database")
-                .or_insert_with(|| Value::Object(serde_json::Map::new()));
-            if let Some(database) = database.as_object_mut() {
-                if value.is_null() {
-                    database.remove(field);
-                } else {
-                    database.insert(field.to_owned(), value);
-                }
-            }
+            set_entry(object, "database", field, value);
         }
         Some(_) => {
             return Err(StepError::invalid(format!(

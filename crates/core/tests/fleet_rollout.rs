@@ -7,9 +7,9 @@
 use serde_json::json;
 use switchyard_core::ParameterLayout;
 use switchyard_core::fleet::{
-    ChunkRef, FleetPlan, FleetRequest, FleetTenant, PlanRolloutEvent, RecordFailure, Skipped, Wave,
-    WaveMode, advance, forget_rollout, load_chunk, plan_rollout, record_failure, rollout_report,
-    store_plan,
+    ChunkRef, FleetPlan, FleetRequest, FleetState, FleetTenant, PlanRolloutEvent, RecordFailure,
+    Skipped, Wave, WaveMode, advance, forget_rollout, load_chunk, plan_rollout, record_failure,
+    rollout_report, store_plan,
 };
 use switchyard_core::policy::NoPlugins;
 use switchyard_core::ports::Parameters;
@@ -52,6 +52,14 @@ fn big_plan() -> FleetPlan {
     }
 }
 
+/// The state as the machine hands it back once the current wave ran.
+fn ran(state: FleetState, summary: serde_json::Value) -> FleetState {
+    FleetState {
+        ran: Some(summary),
+        ..state
+    }
+}
+
 #[tokio::test]
 async fn a_ten_thousand_tenant_rollout_keeps_its_state_small_and_its_record_whole() {
     let world = World::new(chrono::Utc::now());
@@ -90,16 +98,9 @@ async fn a_ten_thousand_tenant_rollout_keeps_its_state_small_and_its_record_whol
         ("canary", 20)
     );
     assert!(serde_json::to_string(&state).unwrap().len() < 8_000);
-    let state = advance(
-        &aws,
-        &layout,
-        switchyard_core::fleet::FleetState {
-            ran: Some(json!({"tenants": 20})),
-            ..state
-        },
-    )
-    .await
-    .unwrap();
+    let state = advance(&aws, &layout, ran(state, json!({"tenants": 20})))
+        .await
+        .unwrap();
     assert_eq!(state.reports[0].moved, 20);
 
     // The rest, Distributed: the state names chunks, each child reads its own.
@@ -146,30 +147,16 @@ async fn a_ten_thousand_tenant_rollout_keeps_its_state_small_and_its_record_whol
         .await
         .unwrap();
         if i == 98 {
-            let judged = advance(
-                &aws,
-                &layout,
-                switchyard_core::fleet::FleetState {
-                    ran: Some(json!({"chunks": 100})),
-                    ..state.clone()
-                },
-            )
-            .await
-            .unwrap();
+            let judged = advance(&aws, &layout, ran(state.clone(), json!({"chunks": 100})))
+                .await
+                .unwrap();
             assert!(!judged.reports[1].over_tolerance, "{:?}", judged.reports[1]);
             assert_eq!(judged.reports[1].failed_count, 99);
         }
     }
-    let state = advance(
-        &aws,
-        &layout,
-        switchyard_core::fleet::FleetState {
-            ran: Some(json!({"chunks": 100})),
-            ..state
-        },
-    )
-    .await
-    .unwrap();
+    let state = advance(&aws, &layout, ran(state, json!({"chunks": 100})))
+        .await
+        .unwrap();
     let report = &state.reports[1];
     assert!(report.over_tolerance);
     assert_eq!((report.moved, report.failed_count), (9_880, 100));

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Env;
 use super::gate::{self, Gate};
-use super::sweep::in_use;
+use super::sweep::{in_use, lift_deletion_protection};
 use crate::error::{AwsError, StepError};
 use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep, SnapshotFacts};
@@ -490,6 +490,8 @@ async fn delete_in(
             id: orphan.id.clone(),
             reason,
         };
+        // The database as read under the lock: judged, and unprotected if it is deleted.
+        let mut database = None;
         let (judgement, mut facts) = match orphan.resource {
             ResourceType::Database => match env.aws.describe_db(&orphan.id).await {
                 // A retry finding its own delete under way (the reply to it was lost): done.
@@ -497,7 +499,11 @@ async fn delete_in(
                     report.deleted.push(orphan.id.clone());
                     continue;
                 }
-                Ok(db) => (rules.database(&db, &accounts), database_facts(&db)),
+                Ok(db) => {
+                    let judged = (rules.database(&db, &accounts), database_facts(&db));
+                    database = Some(db);
+                    judged
+                }
                 Err(AwsError::NotFound { .. }) => {
                     report.kept.push(kept("already gone".to_owned()));
                     continue;
@@ -560,17 +566,21 @@ async fn delete_in(
         let outcome = match orphan.resource {
             // A leftover restore carries the deletion protection of the database it was to
             // replace: lifted on it alone, once the policies allowed the delete.
-            ResourceType::Database => match unprotect(env, &orphan.id).await {
-                Ok(()) => env
-                    .aws
-                    .delete_db(&DeleteDbRequest {
-                        db_instance_id: orphan.id.clone(),
-                        final_snapshot_id: final_snapshot_id.clone(),
-                    })
-                    .await
-                    .map(|_| ()),
-                Err(err) => Err(err),
-            },
+            ResourceType::Database => {
+                async {
+                    if let Some(db) = &database {
+                        lift_deletion_protection(env, db).await?;
+                    }
+                    env.aws
+                        .delete_db(&DeleteDbRequest {
+                            db_instance_id: orphan.id.clone(),
+                            final_snapshot_id: final_snapshot_id.clone(),
+                        })
+                        .await
+                        .map(|_| ())
+                }
+                .await
+            }
             ResourceType::Snapshot => env.aws.delete_snapshot(&orphan.id).await,
         };
         match outcome {
@@ -588,18 +598,6 @@ async fn delete_in(
         Some(err) => Err(err),
         None => Ok(()),
     }
-}
-
-/// Lifts deletion protection from `db_instance_id` if it has it.
-async fn unprotect(env: Env<'_>, db_instance_id: &str) -> Result<(), AwsError> {
-    let instance = env.aws.describe_db(db_instance_id).await?;
-    if instance.config.deletion_protection == Some(true) {
-        env.aws
-            .set_deletion_protection(db_instance_id, false)
-            .await?;
-        tracing::info!(db = %db_instance_id, "deletion protection lifted to delete an orphan");
-    }
-    Ok(())
 }
 
 fn database_facts(db: &DbInstance) -> PolicyContext {

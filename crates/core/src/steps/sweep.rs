@@ -6,7 +6,7 @@ use super::{Env, made_by};
 use crate::error::{AwsError, StepError};
 use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep};
-use crate::ports::{DeleteDbRequest, tag};
+use crate::ports::{DbInstance, DeleteDbRequest, tag};
 use crate::records::{NamespaceSettings, TrackedDb, TrackedRole};
 use crate::state::{DeployState, ExecutionInfo, Poll, RollbackReport, SweepReport};
 
@@ -222,26 +222,20 @@ pub async fn sweep(
                 Err(err) => return Err(err),
             }
         }
-        // Deletion protection (carried over from the database a deploy replaced) is lifted on
-        // the database being deleted, and on it alone, once the policies allowed the delete.
-        if instance.config.deletion_protection == Some(true) {
-            match env.aws.set_deletion_protection(&id, false).await {
-                Ok(_) => {
-                    tracing::info!(namespace = %ns, db = %id, "deletion protection lifted to delete it");
-                }
-                Err(AwsError::NotFound { .. }) => {
-                    records.untrack(ns, &id).await?;
-                    report.deleted.push(id);
-                    continue;
-                }
-                Err(err) if err.is_transient() => return Err(err.into()),
-                Err(err) => {
-                    tracing::warn!(namespace = %ns, db = %id, "deletion protection not lifted: {err}");
-                    report
-                        .kept
-                        .push(format!("{id}: deletion protection not lifted: {err}"));
-                    continue;
-                }
+        match lift_deletion_protection(env, &instance).await {
+            Ok(()) => {}
+            Err(AwsError::NotFound { .. }) => {
+                records.untrack(ns, &id).await?;
+                report.deleted.push(id);
+                continue;
+            }
+            Err(err) if err.is_transient() => return Err(err.into()),
+            Err(err) => {
+                tracing::warn!(namespace = %ns, db = %id, "deletion protection not lifted: {err}");
+                report
+                    .kept
+                    .push(format!("{id}: deletion protection not lifted: {err}"));
+                continue;
             }
         }
         let request = DeleteDbRequest {
@@ -279,6 +273,20 @@ pub async fn sweep(
         poll.next(&format!("deletion of {}", report.deleting.join(", ")))?
     };
     Ok(report)
+}
+
+/// Lifts deletion protection from `instance` if it has it (carried over from the database a
+/// deploy replaced). Called for the database about to be deleted, and for it alone, once the
+/// policies allowed the delete.
+pub(crate) async fn lift_deletion_protection(
+    env: Env<'_>,
+    instance: &DbInstance,
+) -> Result<(), AwsError> {
+    if instance.config.deletion_protection == Some(true) {
+        env.aws.set_deletion_protection(&instance.id, false).await?;
+        tracing::info!(db = %instance.id, "deletion protection lifted to delete it");
+    }
+    Ok(())
 }
 
 /// Asks the policies bound to `ns` about one delete; the catalog is read at the first question
