@@ -30,6 +30,13 @@
     DeployState (crates/core/src/state.rs): `namespace`, and exactly one of `source_namespace`
     and `snapshot_id`, and optionally `image`, and nothing else.
 
+  * Every statement that lets a function create, change or delete an RDS instance or snapshot is
+    scoped by what Switchyard owns: a `switchyard:namespace` tag (aws:ResourceTag, or
+    aws:RequestTag for what is created) matched against `!Ref NamespacePatterns`, so one stack
+    serves every customer the patterns name and nothing else. `evaluate` answers whether a role
+    allows one request (action, resource ARN, tags) for given parameter values; the tests ask it
+    of a template serving two customers.
+
 Run with the project's venv, which has cfn-lint (its template decoder is used here) and botocore
 (which moto brings): `.venv/bin/python -B infra/check.py [template]`. Exits 1 listing every problem.
 
@@ -120,6 +127,10 @@ DEPLOY_REQUEST_FIELDS = {"namespace", "source_namespace", "snapshot_id", "image"
 # crates/core/src/steps/orphans.rs), each with the JSON type it takes.
 SWEEP_MACHINE_FILE = "sweep-orphans.asl.json"
 SWEEP_REQUEST_FIELDS = {"apply": bool, "min_age_hours": int, "snapshot_retention_days": int}
+# The refresh machine's file; its input is {"pairs": "TARGET<SOURCE,..."}.
+REFRESH_MACHINE_FILE = "refresh.asl.json"
+NAMESPACE_RE = r"[a-z][a-z0-9]{1,11}-[0-9]{4}-[a-z][a-z0-9]{1,9}"
+REFRESH_PAIR = re.compile(rf"{NAMESPACE_RE}<{NAMESPACE_RE}")
 # What every Switchyard function needs (after SAM Globals are applied).
 FUNCTION_SHAPE = {
     "Runtime": "provided.al2023",
@@ -920,6 +931,9 @@ def check_schedules(template: dict, template_dir: Path) -> list[str]:
         if isinstance(uri, str) and Path(uri).name == SWEEP_MACHINE_FILE:
             problems.extend(check_sweep_input(resource_id, machine_id, document))
             continue
+        if isinstance(uri, str) and Path(uri).name == REFRESH_MACHINE_FILE:
+            problems.extend(check_refresh_input(resource_id, machine_id, document))
+            continue
         if not (isinstance(uri, str) and Path(uri).name == DEPLOY_MACHINE_FILE):
             continue
         unknown = sorted(set(document) - DEPLOY_REQUEST_FIELDS)
@@ -951,6 +965,24 @@ def check_schedules(template: dict, template_dir: Path) -> list[str]:
                     "not a non-empty string"
                 )
     return problems
+
+
+def check_refresh_input(resource_id: str, machine_id: str, document: dict) -> list[str]:
+    """The refresh machine's input: `pairs`, a string of comma-separated TARGET<SOURCE pairs (a
+    parameter stands for a pair here, which the parameter's own AllowedPattern checks)."""
+    pairs = document.get("pairs")
+    if set(document) != {"pairs"} or not isinstance(pairs, str):
+        return [
+            f"{resource_id}: Target.Input for {machine_id} is {json.dumps(document)}: the refresh "
+            "machine takes only 'pairs', a string"
+        ]
+    bad = [p for p in pairs.split(",") if p != "placeholder" and not REFRESH_PAIR.fullmatch(p)]
+    if bad:
+        return [
+            f"{resource_id}: Target.Input for {machine_id} has {', '.join(map(repr, bad))}, not "
+            "a TARGET<SOURCE pair of namespaces (xy-0146-qa<xy-0146-prod)"
+        ]
+    return []
 
 
 def check_sweep_input(resource_id: str, machine_id: str, document: dict) -> list[str]:
@@ -987,6 +1019,158 @@ def check_real_actions(template: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------
+# Scope: what a function may change is what Switchyard owns, by tag
+# ------------------------------------------------------------------------------------------------
+
+NAMESPACE_TAG = "switchyard:namespace"
+NAMESPACE_PATTERNS = "NamespacePatterns"
+# RDS actions that only read.
+RDS_READ_PREFIXES = ("rds:Describe", "rds:List")
+# Resources an action may name without the tag condition: what a restore reads from, not what it
+# creates (scoping it would refuse a given snapshot: automated ones carry no Switchyard tags), and
+# a delete's final snapshot, which carries tags only when its database copies them (the database
+# deleted is scoped by its own tag, and a new snapshot destroys nothing).
+UNSCOPED_RESOURCES = {
+    "rds:RestoreDBInstanceFromDBSnapshot": (":snapshot:", ":og:", ":pg:", ":subgrp:"),
+    "rds:CreateDBSnapshot": (":snapshot:*-final-*",),
+}
+
+
+def scoped_by_namespace(condition: Any) -> bool:
+    """Whether a Condition holds the namespace tag (of the resource or the request) to
+    `!Ref NamespacePatterns` with StringLike."""
+    like = (condition or {}).get("StringLike") if isinstance(condition, dict) else None
+    if not isinstance(like, dict):
+        return False
+    wanted = {"Ref": NAMESPACE_PATTERNS}
+    return any(
+        like.get(f"{kind}/{NAMESPACE_TAG}") == wanted for kind in ("aws:ResourceTag", "aws:RequestTag")
+    )
+
+
+def check_namespace_scope(template: dict) -> list[str]:
+    """Every Allow statement with an RDS action that changes something names instances or
+    snapshots only under the namespace-tag condition."""
+    problems = []
+    for statement in iter_statements(template):
+        if not is_allow(statement):
+            continue
+        mutating = [
+            a for a in actions_of(statement) if a.startswith("rds:") and not a.startswith(RDS_READ_PREFIXES)
+        ]
+        if not mutating or scoped_by_namespace(statement.node.get("Condition")):
+            continue
+        for value in as_list(statement.node.get("Resource")):
+            text = sub_text(value) or ""
+            if ":db:" not in text and ":snapshot:" not in text and text != "*":
+                continue
+            if all(
+                any(source in text for source in UNSCOPED_RESOURCES.get(action, ()))
+                for action in mutating
+            ):
+                continue
+            problems.append(
+                f"{statement.where()}: {', '.join(mutating)} on {text} without the condition "
+                f"StringLike aws:ResourceTag/{NAMESPACE_TAG} (or aws:RequestTag/{NAMESPACE_TAG}) "
+                f"= !Ref {NAMESPACE_PATTERNS}: a function may change only what belongs to a "
+                "namespace this installation serves"
+            )
+    return problems
+
+
+def glob_match(pattern: str, value: str) -> bool:
+    """IAM's string and ARN matching: `*` any run of characters, `?` one, case-sensitive."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+
+
+def resolve(value: Any, parameters: dict[str, Any]) -> list[str] | None:
+    """A policy value with the stack's parameters put in: a list of strings, or None for what
+    cannot be known offline (a `!GetAtt`)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            resolved = resolve(item, parameters)
+            if resolved is None:
+                return None
+            out.extend(resolved)
+        return out
+    if isinstance(value, dict) and list(value) == ["Ref"]:
+        got = parameters.get(value["Ref"])
+        return None if got is None else [str(v) for v in as_list(got)]
+    if isinstance(value, dict) and list(value) == ["Fn::Sub"]:
+        body = raw_sub(value)
+        if body is None:
+            return None
+
+        def put(match: re.Match) -> str:
+            got = parameters.get(match.group(1))
+            if got is None or isinstance(got, list):
+                raise KeyError(match.group(1))
+            return str(got)
+
+        try:
+            return [PLACEHOLDER.sub(put, body)]
+        except KeyError:
+            return None
+    return None
+
+
+def condition_holds(condition: Any, context: dict[str, Any], parameters: dict[str, Any]) -> bool:
+    """The operators Switchyard's policies use; a key missing from the request fails every
+    operator but `Null`. Values of one key are ORed, keys and operators ANDed."""
+    if not condition:
+        return True
+    for operator, tests in condition.items():
+        for key, wanted in tests.items():
+            values = resolve(wanted, parameters) or []
+            present = context.get(key)
+            if operator == "Null":
+                if (present is None) != (values == ["true"]):
+                    return False
+                continue
+            if present is None:
+                return False
+            actual = [str(v) for v in as_list(present)]
+            if operator == "StringEquals":
+                ok = any(a == v for a in actual for v in values)
+            elif operator in ("StringLike", "ArnLike"):
+                ok = any(glob_match(v, a) for a in actual for v in values)
+            else:
+                raise TemplateError(f"evaluate: condition operator {operator} is not modelled")
+            if not ok:
+                return False
+    return True
+
+
+def evaluate(
+    template: dict,
+    role_id: str,
+    action: str,
+    resource_arn: str,
+    context: dict[str, Any],
+    parameters: dict[str, Any],
+) -> bool:
+    """Whether the role's inline statements allow the request (no Deny is modelled: the template
+    has none). `context` holds the request's condition keys (`aws:ResourceTag/...`,
+    `aws:RequestTag/...`, `ecs:cluster`); `parameters` the stack's, with AWS::Partition,
+    AWS::Region and AWS::AccountId."""
+    for statement in iter_statements(template):
+        if statement.resource_id != role_id or not is_allow(statement):
+            continue
+        if not any(glob_match(a, action) for a in actions_of(statement)):
+            continue
+        patterns = resolve(statement.node.get("Resource"), parameters)
+        if patterns is None or not any(glob_match(p, resource_arn) for p in patterns):
+            continue
+        if condition_holds(statement.node.get("Condition"), context, parameters):
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def run_all(
@@ -1009,6 +1193,7 @@ def run_all(
         *check_execution_grants(template, template_dir),
         *check_alerts(template),
         *check_schedules(template, template_dir),
+        *check_namespace_scope(template),
     ]
 
 

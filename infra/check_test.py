@@ -505,6 +505,35 @@ class Schedules(unittest.TestCase):
         self.assertEqual(len(problems), 1, problems)
         self.assertIn("Target.Arn is not `!Ref <StateMachine>`", problems[0])
 
+    def refresh_template(self, input: str) -> dict:
+        text = SCHEDULE_TEMPLATE.replace("deploy.asl.json", "refresh.asl.json").format(
+            machine_role=MACHINE_ROLE.rstrip("\n"),
+            input=input,
+            target="!Ref Machine",
+            service="scheduler.amazonaws.com",
+            role_condition="HasRefresh",
+        )
+        parameters = "Parameters:\n  Pairs:\n    Type: CommaDelimitedList\n    Default: \"\"\n"
+        return check.load_template(parameters + text)
+
+    def test_a_refresh_of_pairs_passes(self) -> None:
+        template = self.refresh_template(
+            """!Sub ['{"pairs": "${P}"}', {P: !Join [",", !Ref Pairs]}]"""
+        )
+        self.assertEqual(check.check_schedules(template, Path(".")), [])
+
+    def test_a_refresh_given_a_deploy_request_is_caught(self) -> None:
+        template = self.refresh_template("""'{"namespace": "xy-0146-qa", "source_namespace": "xy-0146-prod"}'""")
+        problems = check.check_schedules(template, Path("."))
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("takes only 'pairs'", problems[0])
+
+    def test_a_malformed_pair_is_caught(self) -> None:
+        template = self.refresh_template("""'{"pairs": "xy-0146-qa,xy-0146-prod"}'""")
+        problems = check.check_schedules(template, Path("."))
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("TARGET<SOURCE", problems[0])
+
     def sweep_template(self, input: str) -> dict:
         text = SCHEDULE_TEMPLATE.replace("deploy.asl.json", "sweep-orphans.asl.json").format(
             machine_role=MACHINE_ROLE.rstrip("\n"),
@@ -675,7 +704,10 @@ class Alerts(unittest.TestCase):
     def test_a_machine_left_out_is_caught(self) -> None:
         template = copy.deepcopy(self.real)
         rule = template["Resources"]["ExecutionEndedBadlyRule"]["Properties"]
-        rule["EventPattern"]["detail"]["stateMachineArn"] = [{"Ref": "DeployStateMachine"}]
+        rule["EventPattern"]["detail"]["stateMachineArn"] = [
+            {"Ref": "DeployStateMachine"},
+            {"Ref": "RefreshStateMachine"},
+        ]
         problems = check.check_alerts(template)
         self.assertEqual(len(problems), 1, problems)
         self.assertIn("FleetStateMachine: no EventBridge rule", problems[0])
@@ -715,6 +747,123 @@ class Alerts(unittest.TestCase):
         problems = check.check_alerts(template)
         self.assertEqual(len(problems), 1, problems)
         self.assertIn("<namespace>", problems[0])
+
+
+class NamespaceScope(unittest.TestCase):
+    """One stack, several customers: what a function may change is chosen by the namespace tag."""
+
+    ACCOUNT = "arn:aws:rds:eu-west-1:123456789012"
+    TENANTS = "arn:aws:ecs:eu-west-1:123456789012:cluster/tenants"
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.template = check.load_template(check.TEMPLATE.read_text())
+
+    def parameters(self, patterns: list[str]) -> dict:
+        return {
+            "AWS::Partition": "aws",
+            "AWS::Region": "eu-west-1",
+            "AWS::AccountId": "123456789012",
+            "NamespacePatterns": patterns,
+            "EcsClusterArns": [self.TENANTS],
+            "ParameterRoot": "/switchyard",
+        }
+
+    def allows(self, role: str, action: str, arn: str, patterns: list[str], **context: str) -> bool:
+        keys = dict(context)
+        return check.evaluate(self.template, role, action, arn, keys, self.parameters(patterns))
+
+    def db(self, name: str) -> str:
+        return f"{self.ACCOUNT}:db:{name}"
+
+    def snapshot(self, name: str) -> str:
+        return f"{self.ACCOUNT}:snapshot:{name}"
+
+    TWO = ["xy-*", "ab-*"]
+
+    def test_deletes_reach_both_customers_and_nobody_else(self) -> None:
+        for role in ("CleanupRole", "RollbackRole", "DeleteOrphansRole"):
+            for action in ("rds:DeleteDBInstance", "rds:ModifyDBInstance"):
+                with self.subTest(role=role, action=action):
+                    for ns in ("xy-0146-prod", "ab-0007-qa"):
+                        self.assertTrue(self.allows(role, action, self.db(f"{ns}-20261130-150821"), self.TWO, **{"aws:ResourceTag/switchyard:namespace": ns}))
+                    self.assertFalse(self.allows(role, action, self.db("zz-0001-prod-20261130-150821"), self.TWO, **{"aws:ResourceTag/switchyard:namespace": "zz-0001-prod"}))
+                    # A database without the tag is nobody's, whatever its name.
+                    self.assertFalse(self.allows(role, action, self.db("xy-0146-prod-20261130-150821"), self.TWO))
+                    # One customer's stack does not reach the other's.
+                    self.assertFalse(self.allows(role, action, self.db("ab-0007-qa-20261130-150821"), ["xy-*"], **{"aws:ResourceTag/switchyard:namespace": "ab-0007-qa"}))
+
+    def test_a_restore_needs_switchyards_tags_for_a_served_namespace(self) -> None:
+        tags = {"aws:RequestTag/switchyard:managed-by": "switchyard", "aws:RequestTag/switchyard:namespace": "ab-0007-qa"}
+        new = self.db("ab-0007-qa-20261130-150821")
+        action = "rds:RestoreDBInstanceFromDBSnapshot"
+        self.assertTrue(self.allows("CreateDbRole", action, new, self.TWO, **tags))
+        self.assertTrue(self.allows("CreateDbRole", "rds:AddTagsToResource", new, self.TWO, **tags))
+        self.assertFalse(self.allows("CreateDbRole", action, new, self.TWO, **{"aws:RequestTag/switchyard:namespace": "ab-0007-qa"}))
+        self.assertFalse(self.allows("CreateDbRole", action, new, self.TWO, **{**tags, "aws:RequestTag/switchyard:namespace": "zz-0001-qa"}))
+        # The snapshot it reads may be an automated one, without Switchyard's tags.
+        self.assertTrue(self.allows("CreateDbRole", action, self.snapshot("rds:ab-0007-prod-2026-11-30-03-10"), self.TWO))
+        # The restore role deletes nothing.
+        self.assertFalse(self.allows("CreateDbRole", "rds:DeleteDBInstance", new, self.TWO, **{"aws:ResourceTag/switchyard:namespace": "ab-0007-qa"}))
+
+    def test_a_snapshot_is_taken_of_a_served_database_with_tags(self) -> None:
+        action = "rds:CreateDBSnapshot"
+        self.assertTrue(self.allows("SnapshotRole", action, self.db("xy-0146-dev-20261101-010101"), self.TWO, **{"aws:ResourceTag/switchyard:namespace": "xy-0146-dev"}))
+        self.assertFalse(self.allows("SnapshotRole", action, self.db("billing-main"), self.TWO))
+        tags = {"aws:RequestTag/switchyard:managed-by": "switchyard", "aws:RequestTag/switchyard:namespace": "xy-0146-dev"}
+        self.assertTrue(self.allows("SnapshotRole", action, self.snapshot("xy-0146-dev-20261130-150821"), self.TWO, **tags))
+        self.assertFalse(self.allows("SnapshotRole", action, self.snapshot("xy-0146-dev-20261130-150821"), self.TWO, **{**tags, "aws:RequestTag/switchyard:namespace": "zz-0001-dev"}))
+
+    def test_the_sweep_deletes_snapshots_of_served_namespaces_only(self) -> None:
+        action = "rds:DeleteDBSnapshot"
+        self.assertTrue(self.allows("DeleteOrphansRole", action, self.snapshot("ab-0007-dev-20261001-010101"), self.TWO, **{"aws:ResourceTag/switchyard:namespace": "ab-0007-dev"}))
+        self.assertFalse(self.allows("DeleteOrphansRole", action, self.snapshot("zz-0001-dev-20261001-010101"), self.TWO, **{"aws:ResourceTag/switchyard:namespace": "zz-0001-dev"}))
+        self.assertFalse(self.allows("DeleteOrphansRole", action, self.snapshot("ab-0007-dev-20261001-010101"), self.TWO))
+
+    def test_services_are_scoped_by_the_tenant_clusters(self) -> None:
+        service = "arn:aws:ecs:eu-west-1:123456789012:service/tenants/ab-0007-qa-app"
+        self.assertTrue(self.allows("DeployServiceRole", "ecs:UpdateService", service, self.TWO, **{"ecs:cluster": self.TENANTS}))
+        other = "arn:aws:ecs:eu-west-1:123456789012:cluster/billing"
+        self.assertFalse(self.allows("DeployServiceRole", "ecs:UpdateService", "arn:aws:ecs:eu-west-1:123456789012:service/billing/api", self.TWO, **{"ecs:cluster": other}))
+
+    def test_an_unscoped_delete_is_caught(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: rds:DeleteDBInstance
+              Resource: !Sub arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*
+              Condition:
+                "Null":
+                  aws:ResourceTag/switchyard:namespace: "false"
+            """
+        )
+        problems = problems_of(check.check_namespace_scope, text)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("NamespacePatterns", problems[0])
+
+    def test_a_restore_source_needs_no_tag_but_its_instance_does(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: rds:RestoreDBInstanceFromDBSnapshot
+              Resource:
+                - !Sub arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:snapshot:*
+                - !Sub arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*
+            """
+        )
+        problems = problems_of(check.check_namespace_scope, text)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn(":db:*", problems[0])
+
+    def test_reads_need_no_tag(self) -> None:
+        text = role(
+            """
+            - Effect: Allow
+              Action: rds:DescribeDBInstances
+              Resource: !Sub arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*
+            """
+        )
+        self.assertEqual(problems_of(check.check_namespace_scope, text), [])
 
 
 class RealTemplate(unittest.TestCase):

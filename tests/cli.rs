@@ -490,3 +490,46 @@ fn a_settings_only_deploys_name_is_not_reused() {
     let said = String::from_utf8_lossy(&second.stderr);
     assert!(said.contains("the deploy record of xy-0146-qa"), "{said}");
 }
+
+#[test]
+fn a_refresh_deploys_every_pair_and_fails_at_the_end_naming_the_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = qa_status(dir.path());
+    let input = dir.path().join("refresh.json");
+    // Two customers' pairs, one of them into a namespace that does not exist.
+    std::fs::write(
+        &input,
+        r#"{"pairs": "ab-0201-nope<ab-0201-dev,xy-0146-qa<xy-0146-dev"}"#,
+    )
+    .unwrap();
+    let out = switchyard(
+        dir.path(),
+        &[
+            "run",
+            "statemachines/refresh.asl.json",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "FAILED");
+    assert_eq!(result["error"], "RefreshFailed");
+    let cause = result["cause"].as_str().unwrap();
+    assert!(
+        cause.contains(r#"outcomes ["FAILED","SUCCEEDED"]"#),
+        "{cause}"
+    );
+    // The pair after the failed one was still refreshed, from a fresh snapshot of dev.
+    let after = qa_status(dir.path());
+    assert_ne!(after["active_db"], before["active_db"]);
+    assert!(
+        after["snapshot_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("xy-0146-dev-"),
+        "{after}"
+    );
+}

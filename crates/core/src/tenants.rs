@@ -374,7 +374,7 @@ pub async fn import(
     let mut warnings = Vec::new();
     if !db.id.starts_with(&format!("{ns}-")) {
         warnings.push(format!(
-            "database {} does not start with {ns}-: the protect-active policy keeps it at the first deploy's clean-up (delete it by hand then), and the installation's RdsNamePrefix must cover it",
+            "database {} does not start with {ns}-: the protect-active policy keeps it at the first deploy's clean-up (delete it by hand then)",
             db.id
         ));
     }
