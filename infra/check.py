@@ -27,8 +27,9 @@
     same Condition as the resource that uses it.
   * Every EventBridge Scheduler schedule starts a state machine of the template, with an Input
     that is a JSON object; one that starts the deploy machine gives the request fields of
-    DeployState (crates/core/src/state.rs): `namespace`, and exactly one of `source_namespace`
-    and `snapshot_id`, and optionally `image`, and nothing else.
+    DeployState (crates/core/src/state.rs): `namespace`, and exactly one of `source_namespace`,
+    `snapshot_id` and `promote_from` (with `promoted_execution`), and optionally `image`, and
+    nothing else.
 
   * Every statement that lets a function create, change or delete an RDS instance or snapshot is
     scoped by what Switchyard owns: a `switchyard:namespace` tag (aws:ResourceTag, or
@@ -122,7 +123,14 @@ TRUSTED_SERVICE = {
 # The deploy machine's file, and the request fields of its input (DeployState in
 # crates/core/src/state.rs; the rest of DeployState is filled in by the machine's own steps).
 DEPLOY_MACHINE_FILE = "deploy.asl.json"
-DEPLOY_REQUEST_FIELDS = {"namespace", "source_namespace", "snapshot_id", "image"}
+DEPLOY_REQUEST_FIELDS = {
+    "namespace",
+    "source_namespace",
+    "snapshot_id",
+    "promote_from",
+    "promoted_execution",
+    "image",
+}
 # The orphan sweep's file, and the fields of its input (OrphanSweep in
 # crates/core/src/steps/orphans.rs), each with the JSON type it takes.
 SWEEP_MACHINE_FILE = "sweep-orphans.asl.json"
@@ -952,11 +960,18 @@ def check_schedules(template: dict, template_dir: Path) -> list[str]:
             )
         if "namespace" not in document:
             problems.append(f"{resource_id}: Target.Input for {machine_id} has no 'namespace'")
-        sources = [key for key in ("source_namespace", "snapshot_id") if key in document]
+        sources = [
+            key for key in ("source_namespace", "snapshot_id", "promote_from") if key in document
+        ]
         if len(sources) != 1:
             problems.append(
                 f"{resource_id}: Target.Input for {machine_id} must give exactly one of "
-                f"'source_namespace' and 'snapshot_id' (it gives {sources or 'neither'})"
+                f"'source_namespace', 'snapshot_id' and 'promote_from' (it gives {sources or 'neither'})"
+            )
+        if "promoted_execution" in document and "promote_from" not in document:
+            problems.append(
+                f"{resource_id}: Target.Input for {machine_id} gives 'promoted_execution' "
+                "without 'promote_from'"
             )
         for key, value in document.items():
             if key in DEPLOY_REQUEST_FIELDS and not (isinstance(value, str) and value):

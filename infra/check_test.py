@@ -873,6 +873,9 @@ class RealTemplate(unittest.TestCase):
     def test_the_pipeline_example_passes_the_iam_checks(self) -> None:
         self.assertEqual(check.run_iam(check.INFRA / "examples" / "pipeline.yaml"), [])
 
+    def test_the_promotion_chain_passes_the_iam_checks(self) -> None:
+        self.assertEqual(check.run_iam(check.INFRA / "examples" / "promotion.yaml"), [])
+
 
 if __name__ == "__main__":
     unittest.main()

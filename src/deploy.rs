@@ -52,6 +52,12 @@ pub enum Source {
     Namespace(String),
     /// Restore this existing snapshot.
     Snapshot(String),
+    /// Restore the snapshot this namespace's active database came from, if the execution (when
+    /// given) is still the one that put it there.
+    Promotion {
+        from: String,
+        execution: Option<String>,
+    },
     /// Keep the database: a new revision with the catalog's settings (and image, if given).
     SettingsOnly,
 }
@@ -70,6 +76,12 @@ impl DeployRequest {
         match &self.source {
             Source::Namespace(ns) => input["source_namespace"] = json!(ns),
             Source::Snapshot(id) => input["snapshot_id"] = json!(id),
+            Source::Promotion { from, execution } => {
+                input["promote_from"] = json!(from);
+                if let Some(execution) = execution {
+                    input["promoted_execution"] = json!(execution);
+                }
+            }
             Source::SettingsOnly => input["settings_only"] = json!(true),
         }
         if let Some(image) = &self.image {

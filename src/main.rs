@@ -66,13 +66,25 @@ enum Command {
         #[arg(
             long,
             value_name = "NAMESPACE",
-            required_unless_present_any = ["snapshot", "settings_only"],
-            conflicts_with_all = ["snapshot", "settings_only"]
+            required_unless_present_any = ["snapshot", "settings_only", "promote_from"],
+            conflicts_with_all = ["snapshot", "settings_only", "promote_from"]
         )]
         from: Option<String>,
         /// Deploy this existing snapshot (the artifact promoted dev -> qa -> prod).
-        #[arg(long, value_name = "SNAPSHOT_ID", conflicts_with = "settings_only")]
+        #[arg(
+            long,
+            value_name = "SNAPSHOT_ID",
+            conflicts_with_all = ["settings_only", "promote_from"]
+        )]
         snapshot: Option<String>,
+        /// Promote: deploy the snapshot this namespace's active database was restored from
+        /// (qa's data into prod), its id never typed.
+        #[arg(long, value_name = "NAMESPACE", conflicts_with = "settings_only")]
+        promote_from: Option<String>,
+        /// With --promote-from: the execution whose deploy there was approved; refused if that
+        /// namespace was deployed again since.
+        #[arg(long, value_name = "EXECUTION_ARN", requires = "promote_from")]
+        promoted_execution: Option<String>,
         /// Keep the database: roll a new revision carrying the tenant's settings onto the active
         /// one, with the same rollback rules.
         #[arg(long, conflicts_with = "image")]
@@ -422,17 +434,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             namespace,
             from,
             snapshot,
+            promote_from,
+            promoted_execution,
             image,
             settings_only,
             dry_run,
             run,
         } => {
-            let source = match (from, snapshot, settings_only) {
-                (Some(ns), None, false) => Source::Namespace(ns),
-                (None, Some(id), false) => Source::Snapshot(id),
-                (None, None, true) => Source::SettingsOnly,
+            let source = match (from, snapshot, promote_from, settings_only) {
+                (Some(ns), None, None, false) => Source::Namespace(ns),
+                (None, Some(id), None, false) => Source::Snapshot(id),
+                (None, None, Some(from), false) => Source::Promotion {
+                    from,
+                    execution: promoted_execution,
+                },
+                (None, None, None, true) => Source::SettingsOnly,
                 _ => bail!(
-                    "give exactly one of --from NAMESPACE, --snapshot SNAPSHOT_ID or --settings-only"
+                    "give exactly one of --from NAMESPACE, --snapshot SNAPSHOT_ID, --promote-from NAMESPACE or --settings-only"
                 ),
             };
             let request = DeployRequest {
@@ -443,6 +461,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let heading = match &request.source {
                 Source::Namespace(ns) => format!("deploy {ns} -> {}", request.namespace),
                 Source::Snapshot(id) => format!("deploy snapshot {id} -> {}", request.namespace),
+                Source::Promotion { from, .. } => {
+                    format!("promote {from}'s snapshot -> {}", request.namespace)
+                }
                 Source::SettingsOnly => {
                     format!(
                         "deploy the settings of {}, keeping its database",

@@ -410,6 +410,69 @@ async fn a_given_snapshot_is_promoted_to_prod_with_a_final_snapshot_of_the_old_d
 }
 
 #[tokio::test]
+async fn a_promotion_takes_the_snapshot_qa_was_deployed_from_and_refuses_data_nobody_approved() {
+    let world = demo();
+    let qa = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&qa);
+    let approved = DeployReport::from_execution(&qa).snapshot_id.unwrap();
+    world.advance(std::time::Duration::from_secs(3600));
+
+    // Another qa deploy after the approval: the data in qa is no longer what was approved.
+    let newer = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&newer);
+    let old_prod = before(&world, "xy-0146-prod").await.db;
+    let stale = request(
+        "xy-0146-prod",
+        Source::Promotion {
+            from: QA.to_owned(),
+            execution: Some(qa.execution_arn.clone()),
+        },
+    )
+    .input();
+    let refused = run(&world, &deploy_machine(), "promote-stale", stale, &[]).await;
+    assert_failed_with(&refused, "InvalidInput");
+    let cause = refused.cause.clone().unwrap_or_default();
+    assert!(
+        cause.contains(&newer.execution_arn) && cause.contains(&qa.execution_arn),
+        "{cause}"
+    );
+    assert_eq!(before(&world, "xy-0146-prod").await.db, old_prod);
+
+    // Promoting the newer deploy takes the snapshot it restored, never typed.
+    let current = DeployReport::from_execution(&newer).snapshot_id.unwrap();
+    assert_ne!(current, approved);
+    world.advance(std::time::Duration::from_secs(3600));
+    let input = request(
+        "xy-0146-prod",
+        Source::Promotion {
+            from: QA.to_owned(),
+            execution: Some(newer.execution_arn.clone()),
+        },
+    )
+    .input();
+    assert_eq!(input["promote_from"], QA);
+    assert!(input.get("snapshot_id").is_none());
+    let prod = run(&world, &deploy_machine(), "promote", input, &[]).await;
+    assert_succeeded(&prod);
+    let report = DeployReport::from_execution(&prod);
+    assert!(!report.snapshot_taken);
+    assert_eq!(report.snapshot_id.as_deref(), Some(current.as_str()));
+    assert_eq!(report.deleted, vec![old_prod]);
+
+    // Naming no execution promotes whatever qa runs now; a namespace is no source of itself.
+    let own = request(
+        QA,
+        Source::Promotion {
+            from: QA.to_owned(),
+            execution: None,
+        },
+    )
+    .input();
+    let refused = run(&world, &deploy_machine(), "promote-self", own, &[]).await;
+    assert_failed_with(&refused, "InvalidInput");
+}
+
+#[tokio::test]
 async fn bad_input_fails_with_a_named_error_and_changes_nothing() {
     let cases = [
         (

@@ -287,10 +287,12 @@ fn parse_event<T: for<'de> Deserialize<'de>>(step: Step, event: Value) -> Result
 }
 
 /// What a deploy's execution input may hold, besides the `execution` its first state adds.
-pub const REQUEST_KEYS: [&str; 6] = [
+pub const REQUEST_KEYS: [&str; 8] = [
     "namespace",
     "source_namespace",
     "snapshot_id",
+    "promote_from",
+    "promoted_execution",
     "image",
     "settings_only",
     "upgrade_to",

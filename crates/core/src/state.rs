@@ -65,6 +65,15 @@ pub struct DeployState {
     /// ...or restore this existing snapshot (the artifact promoted dev -> qa -> prod).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
+    /// ...or restore the snapshot this namespace's active database came from: the promotion of
+    /// the data another stage approved (qa -> prod), its snapshot id never typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_from: Option<String>,
+    /// With `promote_from`: the execution whose deploy there is being promoted (a pipeline's qa
+    /// execution). If that namespace was deployed again since, the promotion is refused rather
+    /// than taking data nobody approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_execution: Option<String>,
     /// A new image for the service's container (a full reference, or a tag for the current one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,

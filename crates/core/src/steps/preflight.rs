@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::Env;
 use super::gate::{self, Gate, Judgement, PolicyVerdict};
 use super::service::{describe_service, with_image};
-use super::snapshot::{DataSource, checked_source, data_source, given_snapshot, source_facts};
+use super::snapshot::{
+    DataSource, checked_source, data_source, given_snapshot, promoted_snapshot_id, source_facts,
+};
 use crate::error::{Denial, StepError};
 use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep, ServiceFacts, SnapshotFacts};
@@ -227,6 +229,16 @@ async fn planned_snapshot(
                 source_pointer: Some(pointer),
             })
         }
+        DataSource::Promotion { from, execution } => {
+            let snapshot_id = promoted_snapshot_id(env, target, from, execution).await?;
+            let snapshot = given_snapshot(env, target, &snapshot_id).await?;
+            Ok(PlannedSnapshot {
+                facts: gate::snapshot_facts(&snapshot),
+                timestamp: snapshot.timestamp,
+                source_db: None,
+                source_pointer: None,
+            })
+        }
         DataSource::Snapshot(snapshot_id) => {
             let snapshot = given_snapshot(env, target, snapshot_id).await?;
             Ok(PlannedSnapshot {
@@ -248,9 +260,12 @@ async fn plan_and_judge(
     let settings = records.settings(&ns).await?;
     let active = records.pointer(&ns).await?.map(|(pointer, _)| pointer);
     let snapshot = if state.settings_only {
-        if state.source_namespace.is_some() || state.snapshot_id.is_some() {
+        if state.source_namespace.is_some()
+            || state.snapshot_id.is_some()
+            || state.promote_from.is_some()
+        {
             return Err(StepError::invalid(
-                "a settings-only deploy keeps the database: give no source_namespace or snapshot_id",
+                "a settings-only deploy keeps the database: give no source_namespace, snapshot_id or promote_from",
             ));
         }
         None

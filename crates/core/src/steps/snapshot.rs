@@ -14,6 +14,10 @@ pub async fn snapshot(env: Env<'_>, state: &DeployState) -> Result<SnapshotRef, 
     match data_source(state)? {
         DataSource::Namespace(source) => take_snapshot(env, state, &target, source).await,
         DataSource::Snapshot(snapshot_id) => given_snapshot(env, &target, snapshot_id).await,
+        DataSource::Promotion { from, execution } => {
+            let snapshot_id = promoted_snapshot_id(env, &target, from, execution).await?;
+            given_snapshot(env, &target, &snapshot_id).await
+        }
     }
 }
 
@@ -23,6 +27,12 @@ pub(super) enum DataSource<'a> {
     Namespace(&'a str),
     /// Restore this snapshot.
     Snapshot(&'a str),
+    /// Restore the snapshot this namespace's active database came from, if `execution` (when
+    /// given) is still the one that put it there.
+    Promotion {
+        from: &'a str,
+        execution: Option<&'a str>,
+    },
 }
 
 pub(super) fn data_source(state: &DeployState) -> Result<DataSource<'_>, StepError> {
@@ -30,25 +40,75 @@ pub(super) fn data_source(state: &DeployState) -> Result<DataSource<'_>, StepErr
         // An upgrade keeps the tenant's own data: its own active database is the source.
         if state.source_namespace.is_some()
             || state.snapshot_id.is_some()
+            || state.promote_from.is_some()
             || state.image.is_some()
             || state.settings_only
         {
             return Err(StepError::invalid(
-                "an upgrade (upgrade_to) moves the tenant's own data to the catalog's release: give no source_namespace, snapshot_id, image or settings_only",
+                "an upgrade (upgrade_to) moves the tenant's own data to the catalog's release: give no source_namespace, snapshot_id, promote_from, image or settings_only",
             ));
         }
         return Ok(DataSource::Namespace(&state.namespace));
     }
-    match (&state.source_namespace, &state.snapshot_id) {
-        (Some(source), None) => Ok(DataSource::Namespace(source)),
-        (None, Some(snapshot_id)) => Ok(DataSource::Snapshot(snapshot_id)),
-        (Some(_), Some(_)) => Err(StepError::invalid(
-            "give either source_namespace or snapshot_id, not both",
+    if state.promoted_execution.is_some() && state.promote_from.is_none() {
+        return Err(StepError::invalid(
+            "promoted_execution names the deploy a promotion takes its data from: give promote_from with it",
+        ));
+    }
+    match (
+        &state.source_namespace,
+        &state.snapshot_id,
+        &state.promote_from,
+    ) {
+        (Some(source), None, None) => Ok(DataSource::Namespace(source)),
+        (None, Some(snapshot_id), None) => Ok(DataSource::Snapshot(snapshot_id)),
+        (None, None, Some(from)) => Ok(DataSource::Promotion {
+            from,
+            execution: state.promoted_execution.as_deref(),
+        }),
+        (None, None, None) => Err(StepError::invalid(
+            "nothing to deploy: give source_namespace (snapshot its active database), snapshot_id or promote_from",
         )),
-        (None, None) => Err(StepError::invalid(
-            "nothing to deploy: give source_namespace (snapshot its active database) or snapshot_id",
+        _ => Err(StepError::invalid(
+            "give one of source_namespace, snapshot_id and promote_from, not several",
         )),
     }
+}
+
+/// The snapshot a promotion restores: the one `from`'s active database was restored from, as
+/// its pointer records it, provided `execution` (when given) wrote that pointer. A deploy there
+/// since then means the data in `from` is no longer what was approved.
+pub(super) async fn promoted_snapshot_id(
+    env: Env<'_>,
+    target: &Namespace,
+    from: &str,
+    execution: Option<&str>,
+) -> Result<String, StepError> {
+    let from: Namespace = from.parse()?;
+    if &from == target {
+        return Err(StepError::invalid(format!(
+            "promote_from {from} is the target namespace: promote from the stage before it"
+        )));
+    }
+    let Some((pointer, _)) = env.records().pointer(&from).await? else {
+        return Err(StepError::invalid(format!(
+            "promote_from {from} has no active database to promote"
+        )));
+    };
+    if let Some(execution) = execution {
+        let current = pointer.execution_id.as_deref().unwrap_or("(none recorded)");
+        if current != execution {
+            return Err(StepError::invalid(format!(
+                "{from} was deployed by {current} after {execution}, the execution this promotion names: its data is no longer the data approved; promote again from the newer deploy"
+            )));
+        }
+    }
+    pointer.snapshot_id.ok_or_else(|| {
+        StepError::invalid(format!(
+            "{from}'s active database {} records no snapshot it was restored from (an adopted database): give snapshot_id",
+            pointer.db_instance_id
+        ))
+    })
 }
 
 /// The source namespace of a deploy that snapshots it, checked: not the target, one whose data
