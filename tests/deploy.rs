@@ -58,6 +58,18 @@ async fn a_production_database_is_replaced_by_one_set_up_as_it_was() {
     assert_eq!(new.config.deletion_protection, Some(true));
     assert_eq!(new.config.backup_retention_days, Some(7));
     assert_eq!(new.tags.get("cost-center").map(String::as_str), Some("xy"));
+    // What a restore cannot take, set before the new database takes traffic.
+    assert_eq!(
+        new.config.maintenance_window.as_deref(),
+        Some("tue:02:00-tue:02:30")
+    );
+    assert_eq!(new.config.monitoring_interval_seconds, Some(60));
+    assert_eq!(
+        new.config.monitoring_role_arn,
+        old_config.monitoring_role_arn
+    );
+    assert_eq!(new.config.performance_insights, Some(true));
+    assert_eq!(new.config.performance_insights_retention_days, Some(7));
     // The old one is going (with its final snapshot), the new one stays protected.
     let remaining = dbs_of(&world, PROD);
     assert!(
@@ -81,6 +93,8 @@ async fn a_production_database_is_replaced_by_one_set_up_as_it_was() {
     let mut settings = records.settings(&ns(PROD)).await.unwrap();
     settings.database.multi_az = Some(false);
     settings.database.backup_retention_days = Some(14);
+    settings.database.maintenance_window = Some("sat:23:00-sat:23:30".into());
+    settings.database.performance_insights = Some(false);
     records.put_settings(&ns(PROD), &settings).await.unwrap();
     world.advance(std::time::Duration::from_secs(24 * 3600));
     let execution = deploy_from(&world, PROD, QA, &[]).await;
@@ -89,6 +103,12 @@ async fn a_production_database_is_replaced_by_one_set_up_as_it_was() {
     let config = aws.describe_db(&newer).await.unwrap().config;
     assert_eq!(config.multi_az, Some(false));
     assert_eq!(config.backup_retention_days, Some(14));
+    assert_eq!(
+        config.maintenance_window.as_deref(),
+        Some("sat:23:00-sat:23:30")
+    );
+    assert_eq!(config.performance_insights, Some(false));
+    assert_eq!(config.monitoring_interval_seconds, Some(60));
     assert_eq!(config.deletion_protection, Some(true));
     assert_eq!(
         config.parameter_group.as_deref(),
@@ -470,6 +490,50 @@ async fn a_promotion_takes_the_snapshot_qa_was_deployed_from_and_refuses_data_no
     .input();
     let refused = run(&world, &deploy_machine(), "promote-self", own, &[]).await;
     assert_failed_with(&refused, "InvalidInput");
+}
+
+/// A group the settings name that does not exist is found by Preflight, before the snapshot
+/// and the restore, not by `create-db` after them.
+#[tokio::test]
+async fn a_missing_subnet_or_parameter_group_is_refused_before_anything_is_created() {
+    let world = demo();
+    let aws = world.aws();
+    let layout = ParameterLayout::default();
+    let records = Records {
+        params: &aws,
+        layout: &layout,
+    };
+    let good = records.settings(&ns(QA)).await.unwrap();
+    use switchyard_core::ports::Snapshots;
+    type Spoil = fn(&mut switchyard_core::records::NamespaceSettings);
+    let cases: [(&str, Spoil); 2] = [
+        ("db subnet group nobody-made-it does not exist", |s| {
+            s.db_subnet_group = Some("nobody-made-it".into())
+        }),
+        (
+            "db parameter group nobody-made-it-either does not exist",
+            |s| s.database.parameter_group = Some("nobody-made-it-either".into()),
+        ),
+    ];
+    for (message, spoil) in cases {
+        let mut settings = good.clone();
+        spoil(&mut settings);
+        records.put_settings(&ns(QA), &settings).await.unwrap();
+        let snapshots_before = aws.list_snapshots().await.unwrap().len();
+        let dbs_before = dbs_of(&world, QA);
+        let execution = deploy_from(&world, QA, DEV, &[]).await;
+        assert_failed_with(&execution, "InvalidInput");
+        let cause = execution.cause.clone().unwrap_or_default();
+        assert!(cause.contains(message), "{cause}");
+        assert!(
+            cause.contains("switchyard tenant set xy-0146-qa"),
+            "{cause}"
+        );
+        assert_eq!(aws.list_snapshots().await.unwrap().len(), snapshots_before);
+        assert_eq!(dbs_of(&world, QA), dbs_before);
+    }
+    records.put_settings(&ns(QA), &good).await.unwrap();
+    assert_succeeded(&deploy_from(&world, QA, DEV, &[]).await);
 }
 
 #[tokio::test]

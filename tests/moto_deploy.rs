@@ -36,9 +36,9 @@ use switchyard_aws::SdkAws;
 use switchyard_core::error::AwsError;
 use switchyard_core::names::Timestamp;
 use switchyard_core::ports::{
-    Clock, Databases, DbInstance, DeleteDbRequest, EcsTask, Parameter, Parameters,
-    RestoreDbRequest, RevisionChange, RunTaskRequest, Service, Services, Snapshot, Snapshots, Tags,
-    TaskDefinition, tag,
+    Clock, Databases, DbInstance, DeleteDbRequest, EcsTask, FinishRestoreRequest, Parameter,
+    Parameters, RestoreDbRequest, RevisionChange, RunTaskRequest, Service, Services, Snapshot,
+    Snapshots, Tags, TaskDefinition, tag,
 };
 use switchyard_core::records::{ActivePointer, NamespaceSettings, ParameterLayout, Records};
 use switchyard_core::steps::service::env_var;
@@ -941,8 +941,15 @@ impl Databases for CompletedRollouts {
     async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError> {
         self.0.tag_db(db_instance_id, tags).await
     }
-    async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
-        self.0.manage_master_password(db_instance_id).await
+    async fn finish_restore(&self, request: &FinishRestoreRequest) -> Result<DbInstance, AwsError> {
+        self.0.finish_restore(request).await
+    }
+    async fn db_group_exists(
+        &self,
+        kind: switchyard_core::ports::DbGroupKind,
+        name: &str,
+    ) -> Result<bool, AwsError> {
+        self.0.db_group_exists(kind, name).await
     }
     async fn set_deletion_protection(
         &self,

@@ -5,15 +5,17 @@ use aws_sdk_rds::operation::create_db_snapshot::CreateDBSnapshotError;
 use aws_sdk_rds::operation::delete_db_instance::DeleteDBInstanceError;
 use aws_sdk_rds::operation::delete_db_snapshot::DeleteDBSnapshotError;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
+use aws_sdk_rds::operation::describe_db_parameter_groups::DescribeDBParameterGroupsError;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
+use aws_sdk_rds::operation::describe_db_subnet_groups::DescribeDBSubnetGroupsError;
 use aws_sdk_rds::operation::modify_db_instance::ModifyDBInstanceError;
 use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDBInstanceFromDBSnapshotError;
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, DbSnapshot, Tag};
 use switchyard_core::error::{AwsError, ResourceKind};
 use switchyard_core::ports::{
-    Databases, DbConfig, DbInstance, DeleteDbRequest, MasterUserSecret, RestoreDbRequest, Snapshot,
-    Snapshots, Tags,
+    Databases, DbConfig, DbGroupKind, DbInstance, DeleteDbRequest, FinishRestoreRequest,
+    MasterUserSecret, RestoreDbRequest, Snapshot, Snapshots, Tags,
 };
 
 use crate::SdkAws;
@@ -236,6 +238,12 @@ impl Databases for SdkAws {
                             config.parameter_group.as_deref().unwrap_or_default(),
                         )
                     }
+                    RestoreDBInstanceFromDBSnapshotError::DbSubnetGroupNotFoundFault(_) => {
+                        not_found(
+                            ResourceKind::DbSubnetGroup,
+                            request.subnet_group.as_deref().unwrap_or_default(),
+                        )
+                    }
                     RestoreDBInstanceFromDBSnapshotError::DbSnapshotNotFoundFault(_) => {
                         not_found(ResourceKind::DbSnapshot, snapshot_id)
                     }
@@ -291,11 +299,70 @@ impl Databases for SdkAws {
             .ok_or_else(|| missing_in_response("DeleteDBInstance", ResourceKind::DbInstance, db_id))
     }
 
-    async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
-        self.modify_db(db_instance_id, |modify| {
-            modify.manage_master_user_password(true)
+    async fn finish_restore(&self, request: &FinishRestoreRequest) -> Result<DbInstance, AwsError> {
+        let setup = request.setup.after_restore();
+        self.modify_db(&request.db_instance_id, |modify| {
+            modify
+                .set_manage_master_user_password(request.manage_master_password.then_some(true))
+                .set_preferred_maintenance_window(setup.maintenance_window)
+                .set_monitoring_interval(setup.monitoring_interval_seconds)
+                .set_monitoring_role_arn(setup.monitoring_role_arn)
+                .set_enable_performance_insights(setup.performance_insights)
+                .set_performance_insights_retention_period(
+                    setup.performance_insights_retention_days,
+                )
+                .set_performance_insights_kms_key_id(setup.performance_insights_kms_key_id)
         })
         .await
+    }
+
+    async fn db_group_exists(&self, kind: DbGroupKind, name: &str) -> Result<bool, AwsError> {
+        let found = match kind {
+            DbGroupKind::Subnet => self
+                .rds
+                .describe_db_subnet_groups()
+                .db_subnet_group_name(name)
+                .send()
+                .await
+                .map(|out| {
+                    out.db_subnet_groups()
+                        .iter()
+                        .any(|g| g.db_subnet_group_name() == Some(name))
+                })
+                .map_err(|err| {
+                    map_sdk_error(err, |err| match err {
+                        DescribeDBSubnetGroupsError::DbSubnetGroupNotFoundFault(_) => {
+                            not_found(ResourceKind::DbSubnetGroup, name)
+                        }
+                        _ => None,
+                    })
+                }),
+            DbGroupKind::Parameter => self
+                .rds
+                .describe_db_parameter_groups()
+                .db_parameter_group_name(name)
+                .send()
+                .await
+                .map(|out| {
+                    out.db_parameter_groups()
+                        .iter()
+                        .any(|g| g.db_parameter_group_name() == Some(name))
+                })
+                .map_err(|err| {
+                    map_sdk_error(err, |err| match err {
+                        DescribeDBParameterGroupsError::DbParameterGroupNotFoundFault(_) => {
+                            not_found(ResourceKind::DbParameterGroup, name)
+                        }
+                        _ => None,
+                    })
+                }),
+        };
+        // RDS answers a missing name with its NotFound fault; moto with an empty list.
+        match found {
+            Ok(listed) => Ok(listed),
+            Err(AwsError::NotFound { .. }) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     async fn set_deletion_protection(
@@ -423,6 +490,12 @@ fn to_db_instance(db: SdkDbInstance) -> DbInstance {
             auto_minor_version_upgrade: db.auto_minor_version_upgrade,
             ca_certificate: db.ca_certificate_identifier,
             cloudwatch_logs_exports: db.enabled_cloudwatch_logs_exports,
+            maintenance_window: db.preferred_maintenance_window,
+            monitoring_interval_seconds: db.monitoring_interval,
+            monitoring_role_arn: db.monitoring_role_arn,
+            performance_insights: db.performance_insights_enabled,
+            performance_insights_retention_days: db.performance_insights_retention_period,
+            performance_insights_kms_key_id: db.performance_insights_kms_key_id,
         },
     }
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::AwsError;
+use crate::error::{AwsError, ResourceKind};
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -108,6 +108,23 @@ pub struct DbConfig {
     /// The logs exported to CloudWatch Logs (`postgresql`, `upgrade`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloudwatch_logs_exports: Option<Vec<String>>,
+    // A restore takes none of the following: they are set on the new instance afterwards
+    // (ModifyDBInstance, before it takes traffic; see `after_restore`).
+    /// `ddd:hh24:mi-ddd:hh24:mi`, UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<String>,
+    /// Enhanced Monitoring's interval in seconds (0: off; 1, 5, 10, 15, 30 or 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring_interval_seconds: Option<i32>,
+    /// The role Enhanced Monitoring publishes with (required when the interval is not 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring_role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_insights: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_insights_retention_days: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_insights_kms_key_id: Option<String>,
 }
 
 impl DbConfig {
@@ -147,6 +164,90 @@ impl DbConfig {
                 &self.cloudwatch_logs_exports,
                 &overrides.cloudwatch_logs_exports,
             ),
+            maintenance_window: pick(&self.maintenance_window, &overrides.maintenance_window),
+            monitoring_interval_seconds: pick(
+                &self.monitoring_interval_seconds,
+                &overrides.monitoring_interval_seconds,
+            ),
+            monitoring_role_arn: pick(&self.monitoring_role_arn, &overrides.monitoring_role_arn),
+            performance_insights: pick(&self.performance_insights, &overrides.performance_insights),
+            performance_insights_retention_days: pick(
+                &self.performance_insights_retention_days,
+                &overrides.performance_insights_retention_days,
+            ),
+            performance_insights_kms_key_id: pick(
+                &self.performance_insights_kms_key_id,
+                &overrides.performance_insights_kms_key_id,
+            ),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self == &DbConfig::default()
+    }
+
+    /// This setup without what a restore cannot ask for (RDS would refuse or ignore it).
+    pub fn for_restore(&self) -> DbConfig {
+        DbConfig {
+            maintenance_window: None,
+            monitoring_interval_seconds: None,
+            monitoring_role_arn: None,
+            performance_insights: None,
+            performance_insights_retention_days: None,
+            performance_insights_kms_key_id: None,
+            ..self.clone()
+        }
+    }
+
+    /// The part of this setup a restore cannot ask for, set on the new instance afterwards.
+    pub fn after_restore(&self) -> DbConfig {
+        DbConfig {
+            maintenance_window: self.maintenance_window.clone(),
+            monitoring_interval_seconds: self.monitoring_interval_seconds,
+            monitoring_role_arn: self.monitoring_role_arn.clone(),
+            performance_insights: self.performance_insights,
+            performance_insights_retention_days: self.performance_insights_retention_days,
+            performance_insights_kms_key_id: self.performance_insights_kms_key_id.clone(),
+            ..DbConfig::default()
+        }
+    }
+
+    /// What of this after-restore setup `current` does not have yet: the change to ask for,
+    /// empty when there is none (so that a retried step modifies nothing twice). Enhanced
+    /// Monitoring and Performance Insights are compared as a whole, since RDS takes each one's
+    /// fields together.
+    pub fn after_restore_missing_from(&self, current: &DbConfig) -> DbConfig {
+        let wanted = self.after_restore();
+        let differs = |w: &Option<String>, c: &Option<String>| w.is_some() && w != c;
+        let monitoring = (wanted.monitoring_interval_seconds.is_some()
+            && wanted.monitoring_interval_seconds != current.monitoring_interval_seconds)
+            || differs(&wanted.monitoring_role_arn, &current.monitoring_role_arn);
+        let insights = (wanted.performance_insights.is_some()
+            && wanted.performance_insights != current.performance_insights)
+            || (wanted.performance_insights == Some(true)
+                && ((wanted.performance_insights_retention_days.is_some()
+                    && wanted.performance_insights_retention_days
+                        != current.performance_insights_retention_days)
+                    || differs(
+                        &wanted.performance_insights_kms_key_id,
+                        &current.performance_insights_kms_key_id,
+                    )));
+        DbConfig {
+            maintenance_window: wanted
+                .maintenance_window
+                .clone()
+                .filter(|_| differs(&wanted.maintenance_window, &current.maintenance_window)),
+            monitoring_interval_seconds: wanted.monitoring_interval_seconds.filter(|_| monitoring),
+            monitoring_role_arn: wanted.monitoring_role_arn.clone().filter(|_| monitoring),
+            performance_insights: wanted.performance_insights.filter(|_| insights),
+            performance_insights_retention_days: wanted
+                .performance_insights_retention_days
+                .filter(|_| insights),
+            performance_insights_kms_key_id: wanted
+                .performance_insights_kms_key_id
+                .clone()
+                .filter(|_| insights),
+            ..DbConfig::default()
         }
     }
 
@@ -188,6 +289,30 @@ pub struct RestoreDbRequest {
     pub config: DbConfig,
 }
 
+/// The groups a restore names, which must exist beforehand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbGroupKind {
+    Subnet,
+    Parameter,
+}
+
+impl DbGroupKind {
+    pub fn resource_kind(self) -> ResourceKind {
+        match self {
+            DbGroupKind::Subnet => ResourceKind::DbSubnetGroup,
+            DbGroupKind::Parameter => ResourceKind::DbParameterGroup,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishRestoreRequest {
+    pub db_instance_id: String,
+    pub manage_master_password: bool,
+    /// Only the after-restore fields are read.
+    pub setup: DbConfig,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeleteDbRequest {
     pub db_instance_id: String,
@@ -223,10 +348,16 @@ pub trait Databases: Send + Sync {
     async fn list_dbs(&self) -> Result<Vec<DbInstance>, AwsError>;
     /// Adds (or replaces) tags on an instance (`tenant import` marks what it adopted).
     async fn tag_db(&self, db_instance_id: &str, tags: &Tags) -> Result<(), AwsError>;
-    /// Hands the instance's master password to RDS and Secrets Manager (ModifyDBInstance with
-    /// ManageMasterUserPassword, applied immediately): a new password nobody has seen, in a
-    /// secret of the instance's own.
-    async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError>;
+    /// Finishes a restored instance in one ModifyDBInstance, applied immediately: with
+    /// `manage_master_password`, hands its master password to RDS and Secrets Manager (a new
+    /// password nobody has seen, in a secret of the instance's own); and sets what of the
+    /// setup a restore cannot take (`DbConfig::after_restore`: maintenance window, Enhanced
+    /// Monitoring, Performance Insights).
+    async fn finish_restore(&self, request: &FinishRestoreRequest) -> Result<DbInstance, AwsError>;
+    /// Whether a DB subnet group or parameter group of this name exists
+    /// (DescribeDBSubnetGroups / DescribeDBParameterGroups): what a restore will name, checked
+    /// before anything is created.
+    async fn db_group_exists(&self, kind: DbGroupKind, name: &str) -> Result<bool, AwsError>;
     /// Turns deletion protection on or off, at once (ModifyDBInstance, ApplyImmediately): a
     /// protected instance cannot be deleted.
     async fn set_deletion_protection(
@@ -539,3 +670,63 @@ pub trait Clock: Send + Sync {
 pub trait Aws: Snapshots + Databases + Parameters + Services + Clock {}
 
 impl<T: Snapshots + Databases + Parameters + Services + Clock> Aws for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::DbConfig;
+
+    fn setup() -> DbConfig {
+        DbConfig {
+            maintenance_window: Some("tue:02:00-tue:02:30".into()),
+            monitoring_interval_seconds: Some(60),
+            monitoring_role_arn: Some("arn:aws:iam::1:role/rds-monitoring-role".into()),
+            performance_insights: Some(true),
+            performance_insights_retention_days: Some(7),
+            multi_az: Some(true),
+            ..DbConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_restore_asks_only_for_what_it_takes_and_the_rest_comes_after() {
+        let asked = setup();
+        assert_eq!(asked.for_restore().multi_az, Some(true));
+        assert!(asked.for_restore().after_restore().is_empty());
+        let after = asked.after_restore();
+        assert_eq!(after.multi_az, None);
+        assert_eq!(after.monitoring_interval_seconds, Some(60));
+    }
+
+    #[test]
+    fn only_what_the_instance_lacks_is_asked_for_and_each_feature_whole() {
+        let wanted = setup();
+        let fresh = DbConfig {
+            maintenance_window: Some("sun:05:00-sun:05:30".into()),
+            monitoring_interval_seconds: Some(0),
+            performance_insights: Some(false),
+            ..DbConfig::default()
+        };
+        assert_eq!(
+            wanted.after_restore_missing_from(&fresh),
+            wanted.after_restore()
+        );
+        // Done: nothing to ask again.
+        assert!(wanted.after_restore_missing_from(&wanted).is_empty());
+        // Only the role differs: monitoring is asked for whole, interval and role.
+        let other_role = DbConfig {
+            monitoring_role_arn: Some("arn:aws:iam::1:role/other".into()),
+            ..wanted.clone()
+        };
+        let missing = wanted.after_restore_missing_from(&other_role);
+        assert_eq!(missing.monitoring_interval_seconds, Some(60));
+        assert_eq!(missing.monitoring_role_arn, wanted.monitoring_role_arn);
+        assert_eq!(missing.maintenance_window, None);
+        assert_eq!(missing.performance_insights, None);
+        // A setting the database never had is not invented.
+        assert!(
+            DbConfig::default()
+                .after_restore_missing_from(&fresh)
+                .is_empty()
+        );
+    }
+}

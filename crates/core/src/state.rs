@@ -157,6 +157,10 @@ pub struct CredentialsRef {
     /// `None` when the tenant's settings keep the snapshot's password.
     pub master_user_secret_arn: Option<String>,
     pub status: String,
+    /// The after-restore setup (`DbRef::setup`) was asked for: not asked again, whatever form
+    /// RDS reports the values in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub setup_asked: bool,
     #[serde(flatten)]
     pub poll: Poll,
 }
@@ -167,6 +171,10 @@ pub struct DbRef {
     pub status: String,
     pub endpoint: Option<String>,
     pub port: Option<i32>,
+    /// What of its setup a restore could not take (maintenance window, Enhanced Monitoring,
+    /// Performance Insights): set by `set-credentials` before it takes traffic.
+    #[serde(default, skip_serializing_if = "crate::ports::DbConfig::is_empty")]
+    pub setup: crate::ports::DbConfig,
     #[serde(flatten)]
     pub poll: Poll,
 }

@@ -3,8 +3,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_core::error::{AwsError, ResourceKind};
 use switchyard_core::ports::{
-    Databases, DbConfig, DbInstance, DeleteDbRequest, MasterUserSecret, RestoreDbRequest, Snapshot,
-    Snapshots, Tags,
+    Databases, DbConfig, DbGroupKind, DbInstance, DeleteDbRequest, FinishRestoreRequest,
+    MasterUserSecret, RestoreDbRequest, Snapshot, Snapshots, Tags,
 };
 
 use crate::world::{SimAws, WorldState};
@@ -75,6 +75,12 @@ pub(crate) fn default_config(engine: &str, engine_version: &str) -> DbConfig {
         auto_minor_version_upgrade: Some(true),
         ca_certificate: Some("rds-ca-rsa2048-g1".into()),
         cloudwatch_logs_exports: Some(Vec::new()),
+        maintenance_window: Some("sun:05:00-sun:05:30".into()),
+        monitoring_interval_seconds: Some(0),
+        monitoring_role_arn: None,
+        performance_insights: Some(false),
+        performance_insights_retention_days: None,
+        performance_insights_kms_key_id: None,
     }
 }
 
@@ -319,6 +325,14 @@ impl Databases for SimAws {
                     id: request.db_instance_id.clone(),
                 });
             }
+            if let Some(group) = &request.subnet_group
+                && !s.subnet_groups.contains(group)
+            {
+                return Err(AwsError::NotFound {
+                    kind: ResourceKind::DbSubnetGroup,
+                    id: group.clone(),
+                });
+            }
             if let Some(group) = &request.config.parameter_group
                 && !group.starts_with("default.")
                 && !s.parameter_groups.contains(group)
@@ -338,8 +352,10 @@ impl Databases for SimAws {
                     message: "you can't specify IOPS for this storage type".into(),
                 });
             }
+            // A restore takes no maintenance window, monitoring or Performance Insights: the
+            // instance gets RDS's defaults for them, whatever the request says.
             let config = default_config(&snapshot.engine, &snapshot.engine_version)
-                .overridden_by(&request.config);
+                .overridden_by(&request.config.for_restore());
             let (creating, backing_up) = restore_duration(snapshot.allocated_storage_gib);
             let instance = SimInstance {
                 id: request.db_instance_id.clone(),
@@ -363,7 +379,8 @@ impl Databases for SimAws {
         })
     }
 
-    async fn manage_master_password(&self, db_instance_id: &str) -> Result<DbInstance, AwsError> {
+    async fn finish_restore(&self, request: &FinishRestoreRequest) -> Result<DbInstance, AwsError> {
+        let db_instance_id = request.db_instance_id.as_str();
         self.call("ModifyDBInstance", |s| {
             let now = s.now;
             let region = s.region.clone();
@@ -381,15 +398,48 @@ impl Databases for SimAws {
                     message: format!("instance is {status}"),
                 });
             }
+            let setup = request.setup.after_restore();
+            if setup.monitoring_interval_seconds.is_some_and(|i| i > 0)
+                && setup
+                    .monitoring_role_arn
+                    .as_ref()
+                    .or(instance.config.monitoring_role_arn.as_ref())
+                    .is_none()
+            {
+                return Err(AwsError::Rejected {
+                    code: "InvalidParameterCombination".into(),
+                    message: "a MonitoringRoleARN value is required if you specify a MonitoringInterval value other than 0".into(),
+                });
+            }
+            let mut changed = false;
             // Managing it already: RDS answers with the instance as it is.
-            if instance.master_user_secret_arn.is_none() {
+            if request.manage_master_password && instance.master_user_secret_arn.is_none() {
                 instance.master_user_secret_arn = Some(format!(
                     "arn:aws:secretsmanager:{region}:{account}:secret:rds!db-{suffix:012}-sim"
                 ));
+                changed = true;
+            }
+            if !setup.is_empty() {
+                let config = instance.config.overridden_by(&setup);
+                changed |= config != instance.config;
+                instance.config = config;
+            }
+            if changed {
                 instance.modified_at = Some(now + MODIFY_DURATION);
             }
             Ok(instance.view(now, &region))
         })
+    }
+
+    async fn db_group_exists(&self, kind: DbGroupKind, name: &str) -> Result<bool, AwsError> {
+        match kind {
+            DbGroupKind::Subnet => self.call("DescribeDBSubnetGroups", |s| {
+                Ok(s.subnet_groups.contains(name))
+            }),
+            DbGroupKind::Parameter => self.call("DescribeDBParameterGroups", |s| {
+                Ok(name.starts_with("default.") || s.parameter_groups.contains(name))
+            }),
+        }
     }
 
     async fn set_deletion_protection(

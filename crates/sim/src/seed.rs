@@ -179,10 +179,14 @@ impl World {
         let timestamp = Timestamp::from_datetime(taken);
         let db_id = names::db_instance_id(&ns, timestamp).unwrap_or_default();
         // A production tier as a platform team sets one up: a standby in another zone, its
-        // own parameter group, deletion protection, a week of backups, the owner's tags. A
-        // restore carries none of it over unless asked.
+        // own parameter group, deletion protection, a week of backups, its maintenance window,
+        // Enhanced Monitoring, Performance Insights, the owner's tags. A restore carries none of
+        // it over unless asked.
         let mut config = crate::rds::default_config("postgres", "16.4");
         let mut tags = Tags::new();
+        if let Some(group) = tenant.settings().db_subnet_group {
+            state.subnet_groups.insert(group);
+        }
         if ns.is_production() {
             let group = format!("{ns}-postgres16");
             state.parameter_groups.insert(group.clone());
@@ -191,6 +195,15 @@ impl World {
             config.deletion_protection = Some(true);
             config.backup_retention_days = Some(7);
             config.copy_tags_to_snapshot = Some(true);
+            // What a restore cannot take at all: set on the new instance afterwards.
+            config.maintenance_window = Some("tue:02:00-tue:02:30".into());
+            config.monitoring_interval_seconds = Some(60);
+            config.monitoring_role_arn = Some(format!(
+                "arn:aws:iam::{}:role/rds-monitoring-role",
+                state.account
+            ));
+            config.performance_insights = Some(true);
+            config.performance_insights_retention_days = Some(7);
             tags.insert("cost-center".into(), ns.customer().to_owned());
         }
         let instance = SimInstance {

@@ -53,6 +53,9 @@ pub struct WorldState {
     /// DB parameter groups made besides the engines' `default.*` ones.
     #[serde(default)]
     pub(crate) parameter_groups: std::collections::BTreeSet<String>,
+    /// DB subnet groups (RDS has no default one a restore could fall back to by name).
+    #[serde(default)]
+    pub(crate) subnet_groups: std::collections::BTreeSet<String>,
     pub(crate) next_id: u64,
     /// The time the world was last settled at, while nothing has changed since: a call at that
     /// same time has nothing to settle. Any write, and any direct change, clears it.
@@ -104,6 +107,7 @@ impl World {
             services: BTreeMap::new(),
             tasks: BTreeMap::new(),
             parameter_groups: Default::default(),
+            subnet_groups: Default::default(),
             next_id: 0,
             settled_at: None,
         })

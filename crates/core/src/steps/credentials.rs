@@ -1,29 +1,32 @@
 use super::{Env, made_by};
 use crate::error::{AwsError, ResourceKind, StepError};
+use crate::ports::FinishRestoreRequest;
 use crate::state::{CredentialsRef, DeployState};
 
-/// Step 3b, polled: gives the new database its own master password before it takes traffic.
-/// A restore keeps the snapshot's password, so a prod database restored from a qa snapshot would
-/// open with qa's. RDS generates a new one and keeps it in a Secrets Manager secret of the
-/// instance's own (`ManageMasterUserPassword`); nobody sees it, Switchyard included, and the
-/// service takes it by reference. Ready once the instance is available again and its secret
-/// active. Idempotent: an instance that has its secret already is not modified again.
+/// Step 3b, polled: finishes the new database before it takes traffic. A restore keeps the
+/// snapshot's password, so a prod database restored from a qa snapshot would open with qa's.
+/// RDS generates a new one and keeps it in a Secrets Manager secret of the instance's own
+/// (`ManageMasterUserPassword`); nobody sees it, Switchyard included, and the service takes it
+/// by reference. In the same ModifyDBInstance it gets what of the replaced database's setup a
+/// restore cannot take (maintenance window, Enhanced Monitoring, Performance Insights). Ready
+/// once the instance is available again and its secret active. Idempotent: what the instance
+/// has already is not asked for again.
 pub async fn set_credentials(
     env: Env<'_>,
     state: &DeployState,
 ) -> Result<CredentialsRef, StepError> {
     let db = state.db()?;
     let settings = &state.previous()?.settings;
-    let poll = state
-        .credentials
-        .as_ref()
-        .map(|c| c.poll.clone())
-        .unwrap_or_default();
-    if settings.manage_master_password == Some(false) {
+    let previous = state.credentials.as_ref();
+    let poll = previous.map(|c| c.poll.clone()).unwrap_or_default();
+    let mut setup_asked = previous.is_some_and(|c| c.setup_asked);
+    let manage_password = settings.manage_master_password != Some(false);
+    if !manage_password && (db.setup.is_empty() || setup_asked) {
         return Ok(CredentialsRef {
             db_instance_id: db.db_instance_id.clone(),
             master_user_secret_arn: None,
             status: "kept".into(),
+            setup_asked,
             poll: poll.ready(),
         });
     }
@@ -43,19 +46,41 @@ pub async fn set_credentials(
             instance.id
         )));
     }
-    if instance.master_user_secret.is_none() && instance.status == "available" {
-        instance = match env.aws.manage_master_password(&instance.id).await {
-            Ok(modified) => modified,
+    let setup = if setup_asked {
+        Default::default()
+    } else {
+        db.setup.after_restore_missing_from(&instance.config)
+    };
+    let hand_over = manage_password && instance.master_user_secret.is_none();
+    if (hand_over || !setup.is_empty()) && instance.status == "available" {
+        let request = FinishRestoreRequest {
+            db_instance_id: instance.id.clone(),
+            manage_master_password: hand_over,
+            setup: setup.clone(),
+        };
+        instance = match env.aws.finish_restore(&request).await {
+            Ok(modified) => {
+                setup_asked = true;
+                if hand_over {
+                    tracing::info!(db = %modified.id, "master password handed to Secrets Manager");
+                }
+                if !setup.is_empty() {
+                    tracing::info!(db = %modified.id, setup = ?setup, "setup a restore cannot take asked for");
+                }
+                modified
+            }
             Err(AwsError::NotFound { .. }) => return Err(gone()),
             // Busy after all (a maintenance action): asked again at the next poll.
             Err(AwsError::InvalidState { .. }) => instance,
             Err(err) => return Err(err.into()),
         };
-        tracing::info!(db = %instance.id, "master password handed to Secrets Manager");
+    } else if setup.is_empty() {
+        setup_asked = true;
     }
     let secret = instance.master_user_secret.clone();
-    let ready =
-        instance.status == "available" && secret.as_ref().is_some_and(|s| s.status == "active");
+    let ready = instance.status == "available"
+        && setup_asked
+        && (!manage_password || secret.as_ref().is_some_and(|s| s.status == "active"));
     let poll = match instance.status.as_str() {
         _ if ready => poll.ready(),
         // States an instance does not come back from by waiting.
@@ -84,8 +109,9 @@ pub async fn set_credentials(
     };
     Ok(CredentialsRef {
         db_instance_id: instance.id.clone(),
-        master_user_secret_arn: secret.map(|s| s.secret_arn),
+        master_user_secret_arn: secret.filter(|_| manage_password).map(|s| s.secret_arn),
         status: instance.status.clone(),
+        setup_asked,
         poll,
     })
 }

@@ -3,7 +3,7 @@ use super::{Env, execution_tags, made_by};
 use crate::error::{AwsError, ResourceKind, StepError};
 use crate::names;
 use crate::policy::{DatabaseFacts, PolicyStep};
-use crate::ports::{DbInstance, RestoreDbRequest, tag};
+use crate::ports::{DbConfig, DbInstance, RestoreDbRequest, tag};
 use crate::records::{TrackedDb, TrackedRole};
 use crate::state::{DbRef, DeployState, Poll};
 
@@ -114,6 +114,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         .map(|db| carried_over(db, &snapshot.engine, &snapshot.engine_version))
         .unwrap_or_default()
         .overridden_by(&settings.database);
+    let setup = config.after_restore();
     let request = RestoreDbRequest {
         db_instance_id: db_instance_id.clone(),
         snapshot_id: snapshot.snapshot_id.clone(),
@@ -121,7 +122,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         subnet_group: settings.db_subnet_group.clone(),
         security_group_ids: settings.vpc_security_group_ids.clone(),
         tags,
-        config,
+        config: config.for_restore(),
     };
     let instance = match env.aws.restore_db_from_snapshot(&request).await {
         Ok(instance) => instance,
@@ -137,6 +138,14 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
             id,
         }) => return Err(StepError::invalid(format!("snapshot {id} not found"))),
         Err(AwsError::NotFound {
+            kind: ResourceKind::DbSubnetGroup,
+            id,
+        }) => {
+            return Err(StepError::invalid(format!(
+                "db subnet group {id} not found: the settings of {ns} name it (db_subnet_group)"
+            )));
+        }
+        Err(AwsError::NotFound {
             kind: ResourceKind::DbParameterGroup,
             id,
         }) => {
@@ -147,7 +156,7 @@ pub async fn create_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepE
         Err(err) => return Err(err.into()),
     };
     tracing::info!(namespace = %ns, db = %db_instance_id, snapshot = %snapshot.snapshot_id, "restore requested");
-    Ok(db_ref(&instance, Poll::default()))
+    Ok(db_ref(&instance, setup, Poll::default()))
 }
 
 /// What a restore of a snapshot of `engine` `engine_version` asks for of `active`'s setup. Its
@@ -245,15 +254,16 @@ pub async fn check_db(env: Env<'_>, state: &DeployState) -> Result<DbRef, StepEr
             });
         }
     };
-    Ok(db_ref(&instance, poll))
+    Ok(db_ref(&instance, current.setup.clone(), poll))
 }
 
-fn db_ref(instance: &DbInstance, poll: Poll) -> DbRef {
+fn db_ref(instance: &DbInstance, setup: DbConfig, poll: Poll) -> DbRef {
     DbRef {
         db_instance_id: instance.id.clone(),
         status: instance.status.clone(),
         endpoint: instance.endpoint.clone(),
         port: instance.port,
+        setup,
         poll,
     }
 }

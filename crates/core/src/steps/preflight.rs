@@ -20,6 +20,7 @@ use super::snapshot::{
 use crate::error::{Denial, StepError};
 use crate::names::{self, Namespace, Timestamp};
 use crate::policy::{DatabaseFacts, PolicyContext, PolicyStep, ServiceFacts, SnapshotFacts};
+use crate::ports::DbGroupKind;
 use crate::records::{ActivePointer, NamespaceSettings};
 use crate::state::DeployState;
 use crate::upgrades::{self, recorded_schema};
@@ -251,6 +252,39 @@ async fn planned_snapshot(
     }
 }
 
+/// The groups a restore will name must exist: found here, before the snapshot and the restore,
+/// not by `create-db` after them. The active database's own parameter group needs no check (a
+/// live database uses it); one the settings name does.
+async fn check_groups_exist(
+    env: Env<'_>,
+    ns: &Namespace,
+    settings: &NamespaceSettings,
+) -> Result<(), StepError> {
+    let asked = [
+        (
+            DbGroupKind::Subnet,
+            settings.db_subnet_group.as_deref(),
+            "db_subnet_group",
+        ),
+        (
+            DbGroupKind::Parameter,
+            settings.database.parameter_group.as_deref(),
+            "database.parameter_group",
+        ),
+    ];
+    for (kind, name, setting) in asked {
+        if let Some(name) = name
+            && !env.aws.db_group_exists(kind, name).await?
+        {
+            let kind = kind.resource_kind();
+            return Err(StepError::invalid(format!(
+                "{kind} {name} does not exist: the settings of {ns} name it ({setting}); create it, or change it with `switchyard tenant set {ns} {setting}=...`"
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn plan_and_judge(
     env: Env<'_>,
     state: &DeployState,
@@ -270,7 +304,9 @@ async fn plan_and_judge(
         }
         None
     } else {
-        Some(planned_snapshot(env, state, &ns, &settings).await?)
+        let snapshot = planned_snapshot(env, state, &ns, &settings).await?;
+        check_groups_exist(env, &ns, &settings).await?;
+        Some(snapshot)
     };
     let new_db_instance_id = match (&snapshot, &active) {
         (Some(snapshot), _) => names::db_instance_id(&ns, snapshot.timestamp)?,
