@@ -395,7 +395,7 @@ async fn dry_run_of(
 ) -> anyhow::Result<ExitCode> {
     let json = output == Output::Json;
     let (backend, _lock) = backend(global, json, Access::Read).await?;
-    let engine = local_policies(global, json).await?;
+    let engine = local_policies(global, json, &backend, layout).await?;
     commands::dry_run::run(&backend, layout, engine.as_ref(), input, output).await
 }
 
@@ -638,7 +638,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let json = output == Output::Json;
                 let waves = commands::fleet::waves(&waves)?;
                 let (backend, _lock) = backend(global, json, Access::Read).await?;
-                let engine = local_policies(global, json).await?;
+                let engine = local_policies(global, json, &backend, &layout).await?;
                 let plan =
                     commands::fleet::plan(&backend, &layout, engine.as_ref(), &to, &waves).await?;
                 commands::fleet::print_plan(&plan, output)
@@ -662,7 +662,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 });
                 let (plan, state) = {
                     let (backend, _lock) = backend(global, true, Access::Write).await?;
-                    let engine = local_policies(global, true).await?;
+                    let engine = local_policies(global, true, &backend, &layout).await?;
                     let plan =
                         commands::fleet::plan(&backend, &layout, engine.as_ref(), &to, &waves)
                             .await?;
@@ -725,7 +725,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 commands::tenant::TenantCommand::Remove { retire: true, .. }
             );
             let policies: Arc<dyn PolicyEngine> = if retires {
-                local_policies(global, json).await?
+                local_policies(global, json, &backend, &layout).await?
             } else {
                 Arc::new(switchyard_core::policy::NoPlugins)
             };
@@ -807,7 +807,7 @@ async fn execute(
         .unwrap_or_else(|| execution_name(&input, machine_path, backend.clock().now()));
     refuse_a_used_name(&backend, layout, &input, &name).await?;
     let backend = Arc::new(backend);
-    let engine = local_policies(global, json).await?;
+    let engine = local_policies(global, json, &backend, layout).await?;
     let notes = Arc::new(PolicyNotes::default());
     let (policies, progress) = if json {
         (engine, None)
@@ -872,14 +872,33 @@ async fn fleet_record(
     )
 }
 
-/// The policy plugins local runs evaluate (built on first use), telling where they come from.
-async fn local_policies(global: &Global, json: bool) -> anyhow::Result<Arc<dyn PolicyEngine>> {
+/// The policy plugins local runs evaluate (built on first use, and only those the policy catalog
+/// of `backend` binds), telling where they come from.
+async fn local_policies(
+    global: &Global,
+    json: bool,
+    backend: &Backend,
+    layout: &ParameterLayout,
+) -> anyhow::Result<Arc<dyn PolicyEngine>> {
     let plugin_dir = global
         .plugins
         .clone()
         .unwrap_or_else(switchyard::policy::default_plugin_dir);
+    let aws = backend.aws_for(None);
+    let records = switchyard_core::records::Records {
+        params: aws.as_ref(),
+        layout,
+    };
+    let bound: std::collections::BTreeSet<String> = records
+        .policy_catalog()
+        .await
+        .map_err(|err| anyhow::anyhow!("{}: {err}", err.name()))?
+        .bindings
+        .into_iter()
+        .map(|binding| binding.plugin)
+        .collect();
     Ok(Arc::new(
-        switchyard::policy::local_engine(&plugin_dir, &mut |notice| {
+        switchyard::policy::local_engine(&plugin_dir, &bound, &mut |notice| {
             if json {
                 eprintln!("{notice}");
             } else {

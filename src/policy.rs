@@ -166,15 +166,17 @@ pub fn default_plugin_dir() -> PathBuf {
 }
 
 /// The engine of a local run: the plugins in `dir`. When `dir` is the checkout's own
-/// `plugins/dist` and a bundled policy is not built there yet, builds the bundled policies
-/// first (once), so that the demo runs its policies on a fresh machine.
+/// `plugins/dist` and a bundled policy that the catalog binds (`bound`, by plugin name) is not
+/// built there yet, builds it first (once), so that the demo runs its policies on a fresh
+/// machine, and an endpoint whose catalog binds none builds none.
 pub async fn local_engine(
     dir: &Path,
+    bound: &std::collections::BTreeSet<String>,
     notice: &mut (dyn FnMut(String) + Send),
 ) -> anyhow::Result<PluginSet> {
     let sources = checkout().join(BUNDLED_POLICIES);
     if dir == default_plugin_dir() && sources.is_dir() {
-        let projects = bundled_projects(checkout())?;
+        let projects = bound_projects(bundled_projects(checkout())?, bound);
         // Missing, or older than a source it is built from (the policy, the author kit, the
         // release planner the upgrade-path policy shares with the control plane).
         let shared = [
@@ -217,6 +219,23 @@ pub async fn local_engine(
         notice(format!("policy plugin {name} not loaded: {why}"));
     }
     Ok(set)
+}
+
+/// The bundled projects a catalog binding `bound` plugins needs (a project is named as its
+/// plugin).
+fn bound_projects(
+    projects: Vec<PathBuf>,
+    bound: &std::collections::BTreeSet<String>,
+) -> Vec<PathBuf> {
+    projects
+        .into_iter()
+        .filter(|project| {
+            project
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| bound.contains(name))
+        })
+        .collect()
 }
 
 /// When the newest file of a source tree (its `src/`, manifest and fixtures) was modified.
@@ -425,4 +444,30 @@ pub fn new_project(name: &str, dir: &Path) -> anyhow::Result<PathBuf> {
             .with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(project)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn only_the_plugins_a_catalog_binds_are_built() {
+        let projects = bundled_projects(checkout()).unwrap();
+        assert_eq!(projects.len(), 7, "{projects:?}");
+        let none = bound_projects(projects.clone(), &Default::default());
+        assert!(none.is_empty(), "{none:?}");
+        let bound = [
+            "naming".to_owned(),
+            "capacity".to_owned(),
+            "not-bundled".to_owned(),
+        ]
+        .into();
+        let some = bound_projects(projects, &bound);
+        let names: Vec<_> = some
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["capacity", "naming"]);
+    }
 }

@@ -243,7 +243,23 @@ async fn snapshot_input_is_validated() {
     assert_error(
         steps::snapshot(f.env(), &both).await,
         "InvalidInput",
-        "not both",
+        "not several",
+    );
+    let mut promoted_and_given = f.state(QA, "e");
+    promoted_and_given.source_namespace = None;
+    promoted_and_given.snapshot_id = Some("x".into());
+    promoted_and_given.promote_from = Some(DEV.into());
+    assert_error(
+        steps::snapshot(f.env(), &promoted_and_given).await,
+        "InvalidInput",
+        "not several",
+    );
+    let mut execution_alone = f.state(QA, "e");
+    execution_alone.promoted_execution = Some("arn:aws:states:x".into());
+    assert_error(
+        steps::snapshot(f.env(), &execution_alone).await,
+        "InvalidInput",
+        "give promote_from with it",
     );
     let mut neither = f.state(QA, "e");
     neither.source_namespace = None;
