@@ -29,7 +29,7 @@ use switchyard_core::{tenants, upgrades};
 use switchyard_sim::{Fault, FaultKind, World};
 
 use crate::backend::Backend;
-use crate::deploy::{self, DEPLOY_MACHINE, DeployReport, SWEEP_MACHINE};
+use crate::deploy::{self, DEPLOY_MACHINE, DeployReport, FromExecution, SWEEP_MACHINE};
 
 /// What to run.
 /// How many of a namespace's latest runs the campaign expects its records to remember by name

@@ -5,12 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
 use serde_json::{Value, json};
 use switchyard_asl::{Execution, HistoryEventKind, Observer, Runner, StateMachine, substitute};
 use switchyard_core::policy::PolicyEngine;
 use switchyard_core::records::ParameterLayout;
-use switchyard_core::state::DeployState;
 
 use crate::backend::{Backend, StepInvoker};
 
@@ -175,94 +173,56 @@ pub fn final_document(execution: &Execution) -> Value {
         .unwrap_or_else(|| execution.input.clone())
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct RollbackSummary {
-    pub pointer_restored: bool,
-    pub service_restored: bool,
-    pub deleted: Vec<String>,
-    pub still_deleting: Vec<String>,
+use switchyard_core::report::ExecutionOutcome;
+pub use switchyard_core::report::{DeployReport, RollbackSummary};
+
+/// A deploy's report from its execution, wherever it ran.
+pub trait FromExecution {
+    fn from_execution(execution: &Execution) -> Self;
 }
 
-/// What a deploy did, for people and for scripts (`--output json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct DeployReport {
-    /// As Step Functions names it: SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
-    pub status: String,
-    pub execution_arn: String,
-    pub execution_name: String,
-    pub namespace: String,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-    pub snapshot_id: Option<String>,
-    pub snapshot_taken: bool,
-    pub old_db: Option<String>,
-    pub new_db: Option<String>,
-    pub pointer_version_before: Option<i64>,
-    pub pointer_version_after: Option<i64>,
-    pub service: Option<String>,
-    pub service_revision_before: Option<i32>,
-    pub service_revision_after: Option<i32>,
-    pub deleted: Vec<String>,
-    pub final_snapshots: Vec<String>,
-    /// Databases the clean-up left tracked, each with why (`<db>: <reason>`), e.g. a policy
-    /// refused the delete.
-    pub kept: Vec<String>,
-    /// Set when clean-up failed: the deploy stands, these wait for a later run.
-    pub cleanup_deferred: Option<String>,
-    pub rollback: Option<RollbackSummary>,
-    pub duration_seconds: i64,
-    pub state_transitions: u64,
-}
-
-fn revision_of(arn: &str) -> Option<i32> {
-    arn.rsplit(':').next()?.parse().ok()
-}
-
-impl DeployReport {
-    pub fn from_execution(execution: &Execution) -> DeployReport {
-        let document = final_document(execution);
-        let state: DeployState = serde_json::from_value(document.clone()).unwrap_or_default();
-        let status = execution.status.as_str().to_owned();
-        let previous = state.previous.as_ref();
-        let cleanup = state.cleanup.clone().unwrap_or_default();
-        let cleanup_deferred = document
-            .get("cleanup_error")
-            .and_then(|e| e.get("Cause"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        DeployReport {
-            status,
-            execution_arn: execution.execution_arn.clone(),
-            execution_name: execution.name.clone(),
-            namespace: state.namespace.clone(),
-            error: execution.error.clone(),
-            cause: execution.cause.clone(),
-            snapshot_id: state.snapshot.as_ref().map(|s| s.snapshot_id.clone()),
-            snapshot_taken: state.snapshot.as_ref().is_some_and(|s| s.taken),
-            old_db: previous
-                .and_then(|p| p.active.as_ref())
-                .map(|a| a.db_instance_id.clone()),
-            new_db: state.db.as_ref().map(|d| d.db_instance_id.clone()),
-            pointer_version_before: previous.and_then(|p| p.version),
-            pointer_version_after: state.swap.as_ref().map(|s| s.version),
-            service: state.service.as_ref().map(|s| s.service.clone()),
-            service_revision_before: state
-                .service
+impl FromExecution for DeployReport {
+    /// The machine's own report when it succeeded (its output), with the state transitions
+    /// only the history knows; otherwise one made the same way from the last state its steps
+    /// saw.
+    fn from_execution(execution: &Execution) -> DeployReport {
+        if matches!(execution.status, switchyard_asl::ExecutionStatus::Succeeded)
+            && let Some(mut report) = execution
+                .output
                 .as_ref()
-                .and_then(|s| revision_of(&s.previous_task_definition_arn)),
-            service_revision_after: state.service.as_ref().map(|s| s.revision),
-            deleted: cleanup.deleted,
-            final_snapshots: cleanup.final_snapshots,
-            kept: cleanup.kept,
-            cleanup_deferred,
-            rollback: state.rollback.as_ref().map(|r| RollbackSummary {
-                pointer_restored: r.pointer_restored,
-                service_restored: r.service_restored,
-                deleted: r.sweep.deleted.clone(),
-                still_deleting: r.sweep.deleting.clone(),
-            }),
-            duration_seconds: (execution.stop_date - execution.start_date).num_seconds(),
-            state_transitions: execution.state_transitions,
+                .and_then(DeployReport::from_output)
+        {
+            report.state_transitions = Some(execution.state_transitions);
+            return report;
         }
+        DeployReport::from_document(
+            &deploy_document(execution),
+            ExecutionOutcome {
+                status: execution.status.as_str().to_owned(),
+                execution_arn: execution.execution_arn.clone(),
+                execution_name: execution.name.clone(),
+                error: execution.error.clone(),
+                cause: execution.cause.clone(),
+                started_at: execution.start_date,
+                stopped_at: execution.stop_date,
+                state_transitions: Some(execution.state_transitions),
+            },
+        )
     }
+}
+
+/// The deploy's own document as its last step saw it: the input of its `Report` state when it
+/// got that far (the machine's output is then the report), else [`final_document`].
+pub fn deploy_document(execution: &Execution) -> Value {
+    execution
+        .history
+        .iter()
+        .rev()
+        .find_map(|event| match &event.kind {
+            HistoryEventKind::StateEntered { name, input, .. } if name == "Report" => {
+                Some(input.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| final_document(execution))
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchyard::backend::{Access, Backend, DEFAULT_WORLD, WorldLock};
 use switchyard::decisions::{ObservedEngine, PolicyNotes};
-use switchyard::deploy::{self, DeployReport, DeployRequest, Source};
+use switchyard::deploy::{self, DeployReport, DeployRequest, FromExecution, Source};
 use switchyard::progress::{self, Progress};
 use switchyard::status;
 use switchyard_core::Namespace;

@@ -530,7 +530,7 @@ pub fn render_report(report: &DeployReport) -> String {
         report.status,
         report.execution_name,
         human_duration(report.duration_seconds),
-        report.state_transitions
+        report.state_transitions.unwrap_or_default()
     );
     if let Some(error) = &report.error {
         let _ = writeln!(out, "  error          {error}: {}", or_dash(&report.cause));

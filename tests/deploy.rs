@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use common::*;
 use switchyard::backend::StepInvoker;
-use switchyard::deploy::{DeployReport, Source};
+use switchyard::deploy::{DeployReport, FromExecution, Source};
 use switchyard_asl::{Clock, Runner};
 use switchyard_core::ports::{Databases, Services};
 use switchyard_core::records::{ParameterLayout, Records, TrackedRole};
@@ -427,6 +427,31 @@ async fn a_given_snapshot_is_promoted_to_prod_with_a_final_snapshot_of_the_old_d
         report.final_snapshots
     );
     assert_eq!(report.deleted, vec![old_prod]);
+}
+
+/// On success the deploy machine's output is its report: what `switchyard deploy --output json`
+/// prints, but for the state transitions, which only the history knows.
+#[tokio::test]
+async fn the_machines_output_is_the_report_the_command_prints() {
+    let world = demo();
+    let execution = deploy_from(&world, QA, DEV, &[]).await;
+    assert_succeeded(&execution);
+    let output = execution.output.clone().unwrap();
+    assert!(output.get("state_transitions").is_none(), "{output}");
+    let mut printed = serde_json::to_value(DeployReport::from_execution(&execution)).unwrap();
+    assert_eq!(printed["state_transitions"], execution.state_transitions);
+    printed.as_object_mut().unwrap().remove("state_transitions");
+    assert_eq!(output, printed);
+    assert_eq!(output["status"], "SUCCEEDED");
+    assert_eq!(output["execution_arn"], execution.execution_arn.as_str());
+    assert!(
+        output["snapshot_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("xy-0146-dev-"),
+        "{output}"
+    );
+    assert_eq!(output["deleted"], serde_json::json!([output["old_db"]]));
 }
 
 #[tokio::test]

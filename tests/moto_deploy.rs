@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use common::*;
 use serde_json::Value;
 use switchyard::backend::{Backend, StepInvoker};
-use switchyard::deploy::{self, DeployReport, Source};
+use switchyard::deploy::{self, DeployReport, FromExecution, Source};
 use switchyard_asl::{Execution, HistoryEventKind, Runner, SystemClock};
 use switchyard_aws::SdkAws;
 use switchyard_core::error::AwsError;

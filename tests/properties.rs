@@ -93,7 +93,7 @@ fn deploy_document() -> &'static Value {
             let world = demo();
             let input = request("xy-0146-qa", Source::Namespace("xy-0146-dev".into())).input();
             let execution = run(&world, &deploy_machine(), "document", input, &[]).await;
-            switchyard::deploy::final_document(&execution)
+            switchyard::deploy::deploy_document(&execution)
         })
     })
 }

@@ -74,7 +74,10 @@ async fn a_reused_name_deploys_for_real_rather_than_taking_the_first_runs_work_a
     let second = run(&world, &deploy_machine(), "foo", input, &[]).await;
     assert_succeeded(&second);
     let status = status_of(&world, QA).await;
-    let report = switchyard::deploy::DeployReport::from_execution(&second);
+    let report =
+        <switchyard::deploy::DeployReport as switchyard::deploy::FromExecution>::from_execution(
+            &second,
+        );
     // The service really runs on the second run's database, not the first's.
     assert_eq!(status.active_db, report.new_db);
     assert!(status.drift.is_empty(), "{:?}", status.drift);
@@ -144,7 +147,10 @@ async fn another_customers_data_is_refused_before_anything_is_created() {
     const AB: &str = "ab-0201-dev";
     let promoted = deploy_from(&world, QA, DEV, &[]).await;
     assert_succeeded(&promoted);
-    let snapshot = switchyard::deploy::DeployReport::from_execution(&promoted)
+    let snapshot =
+        <switchyard::deploy::DeployReport as switchyard::deploy::FromExecution>::from_execution(
+            &promoted,
+        )
         .snapshot_id
         .unwrap();
     let before = status_of(&world, AB).await;
@@ -451,7 +457,10 @@ async fn promoting_a_snapshot_whose_database_awaits_clean_up_says_so() {
     let world = demo();
     let first = deploy_from(&world, QA, DEV, &[]).await;
     assert_succeeded(&first);
-    let snapshot = switchyard::deploy::DeployReport::from_execution(&first)
+    let snapshot =
+        <switchyard::deploy::DeployReport as switchyard::deploy::FromExecution>::from_execution(
+            &first,
+        )
         .snapshot_id
         .unwrap();
     world.advance(std::time::Duration::from_secs(600));

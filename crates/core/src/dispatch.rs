@@ -37,6 +37,8 @@ pub enum Step {
     Cleanup,
     Rollback,
     ReleaseLock,
+    /// The deploy machine's last step: what the deploy did, as the machine's output.
+    Report,
     FindOrphans,
     DeleteOrphans,
     /// The fleet machine's planner, for an execution started without a plan (a schedule).
@@ -134,7 +136,7 @@ impl FromStr for Stage {
 }
 
 impl Step {
-    pub const ALL: [Step; 22] = [
+    pub const ALL: [Step; 23] = [
         Step::AcquireLock,
         Step::Preflight,
         Step::FreezeService,
@@ -151,6 +153,7 @@ impl Step {
         Step::Cleanup,
         Step::Rollback,
         Step::ReleaseLock,
+        Step::Report,
         Step::FindOrphans,
         Step::DeleteOrphans,
         Step::FleetPlan,
@@ -177,6 +180,7 @@ impl Step {
             Step::Cleanup => "cleanup",
             Step::Rollback => "rollback",
             Step::ReleaseLock => "release-lock",
+            Step::Report => "report",
             Step::FindOrphans => "find-orphans",
             Step::DeleteOrphans => "delete-orphans",
             Step::FleetPlan => "fleet-plan",
@@ -226,6 +230,7 @@ impl Step {
             Step::Preflight => Some(Stage::Preflight),
             Step::AcquireLock
             | Step::ReleaseLock
+            | Step::Report
             | Step::FindOrphans
             | Step::FleetPlan
             | Step::FleetWave
@@ -257,6 +262,7 @@ pub async fn run_step(
     let env = Env::new(aws, layout).with_policies(policies);
     let result = match step {
         Step::FindOrphans | Step::DeleteOrphans => run_sweep_step(step, env, event).await,
+        Step::Report => to_value(crate::report::of_succeeded_deploy(&event, aws.now())?),
         Step::FleetPlan => {
             let event: crate::fleet::PlanRolloutEvent = parse_event(step, event)?;
             to_value(crate::fleet::plan_rollout(aws, layout, policies, &event).await?)
@@ -340,7 +346,8 @@ async fn run_deploy_step(step: Step, env: Env<'_>, event: Value) -> Result<Value
         Step::Cleanup => to_value(steps::cleanup(env, &state).await?),
         Step::Rollback => to_value(steps::rollback(env, &state).await?),
         Step::ReleaseLock => to_value(steps::release_lock(env, &state).await?),
-        Step::FindOrphans
+        Step::Report
+        | Step::FindOrphans
         | Step::DeleteOrphans
         | Step::FleetPlan
         | Step::FleetWave

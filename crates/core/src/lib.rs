@@ -11,6 +11,7 @@ pub mod names;
 pub mod policy;
 pub mod ports;
 pub mod records;
+pub mod report;
 pub mod state;
 pub mod status;
 pub mod steps;
