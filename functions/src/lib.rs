@@ -1,13 +1,20 @@
 //! What every Switchyard Lambda function does: build its AWS clients once, then for each event
 //! run its step through [`switchyard_core::run_step`] and return the result, or an error whose
 //! type is the stable name the state machines match.
+//!
+//! Lambda bills the init phase, and a deploy cold-starts many functions: init does no more than
+//! a bare runtime's. The AWS clients (whose configuration reads the OS trust store) are built at
+//! the first event, and the policy plugins at the first evaluation, each once; a step that
+//! evaluates no policy never loads them.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use switchyard_aws::SdkAws;
+use switchyard_core::policy::{Evaluation, PluginFailure, PolicyContext, PolicyEngine};
 use switchyard_core::records::{DEFAULT_ROOT, ParameterLayout};
 use switchyard_core::{Step, StepError, run_step};
 use switchyard_policy::{Limits, PluginHost, PluginSet};
+use tokio::sync::OnceCell;
 
 /// Names the step a function serves (`create-db`, ...): one bootstrap serves every step.
 pub const STEP_VAR: &str = "SWITCHYARD_STEP";
@@ -18,8 +25,8 @@ pub const PLUGIN_DIR_VAR: &str = "SWITCHYARD_PLUGIN_DIR";
 /// Where a Lambda layer's `switchyard/plugins/` directory appears in the function.
 pub const DEFAULT_PLUGIN_DIR: &str = "/opt/switchyard/plugins";
 
-/// Loads the installation's policy plugins once, at cold start. A missing directory means no
-/// plugins: a namespace the catalog binds a policy to then fails closed, naming the plugin.
+/// Loads the installation's policy plugins. A missing directory means no plugins: a namespace
+/// the catalog binds a policy to then fails closed, naming the plugin.
 async fn load_policies() -> Result<PluginSet, Error> {
     let host = PluginHost::new(Limits::default())?;
     let dir = std::env::var(PLUGIN_DIR_VAR).unwrap_or_else(|_| DEFAULT_PLUGIN_DIR.to_owned());
@@ -36,6 +43,50 @@ async fn load_policies() -> Result<PluginSet, Error> {
         tracing::error!(target: "switchyard::policy", %plugin, "policy plugin not loaded: {why}");
     }
     Ok(set)
+}
+
+/// The policy plugins, loaded at the first question asked of them and kept. A directory that
+/// cannot be loaded makes every plugin fail closed, named, as a missing one does.
+#[derive(Default)]
+pub struct LazyPolicies {
+    set: OnceCell<Result<PluginSet, String>>,
+}
+
+impl LazyPolicies {
+    async fn set(&self) -> &Result<PluginSet, String> {
+        self.set
+            .get_or_init(|| async { load_policies().await.map_err(|err| err.to_string()) })
+            .await
+    }
+
+    /// Whether the plugins were loaded (by a step that evaluated one).
+    pub fn loaded(&self) -> bool {
+        self.set.initialized()
+    }
+}
+
+#[async_trait::async_trait]
+impl PolicyEngine for LazyPolicies {
+    async fn evaluate(
+        &self,
+        plugin: &str,
+        context: &PolicyContext,
+    ) -> Result<Option<Evaluation>, PluginFailure> {
+        match self.set().await {
+            Ok(set) => set.evaluate(plugin, context).await,
+            Err(why) => Err(PluginFailure::Unloadable {
+                plugin: plugin.to_owned(),
+                detail: format!("the policy plugins could not be loaded: {why}"),
+            }),
+        }
+    }
+
+    async fn declares_setting(&self, plugin: &str, property: &str) -> bool {
+        match self.set().await {
+            Ok(set) => set.declares_setting(plugin, property).await,
+            Err(_) => false,
+        }
+    }
 }
 
 /// The step `SWITCHYARD_STEP` names, or why there is none.
@@ -77,8 +128,8 @@ pub async fn serve(step: Step) -> Result<(), Error> {
         .init();
     let root = std::env::var(PARAMETER_ROOT_VAR).unwrap_or_else(|_| DEFAULT_ROOT.to_owned());
     let layout = ParameterLayout::new(&root)?;
-    let aws = SdkAws::from_env(None, None).await;
-    let policies = load_policies().await?;
+    let aws: OnceCell<SdkAws> = OnceCell::new();
+    let policies = LazyPolicies::default();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         handle(step, &aws, &layout, &policies, event.payload)
     }))
@@ -87,19 +138,32 @@ pub async fn serve(step: Step) -> Result<(), Error> {
 
 async fn handle(
     step: Step,
-    aws: &SdkAws,
+    aws: &OnceCell<SdkAws>,
     layout: &ParameterLayout,
-    policies: &PluginSet,
+    policies: &LazyPolicies,
     event: Value,
 ) -> Result<Value, StepError> {
+    let aws = aws.get_or_init(|| SdkAws::from_env(None, None)).await;
     run_step(step, aws, layout, policies, event).await
 }
 
 #[cfg(test)]
 mod tests {
     use switchyard_core::Step;
+    use switchyard_core::policy::{PolicyContext, PolicyEngine};
 
-    use super::step_from;
+    use super::{LazyPolicies, step_from};
+
+    #[tokio::test]
+    async fn plugins_are_loaded_at_the_first_question_and_fail_closed_by_name() {
+        let policies = LazyPolicies::default();
+        assert!(!policies.loaded(), "nothing is loaded before a step asks");
+        // No plugin directory here (the layer's is absent): a bound plugin fails closed, named.
+        assert!(!std::path::Path::new(super::DEFAULT_PLUGIN_DIR).exists());
+        let answer = policies.evaluate("naming", &PolicyContext::default()).await;
+        assert!(policies.loaded());
+        assert_eq!(answer.unwrap_err().plugin(), "naming");
+    }
 
     #[test]
     fn the_step_comes_from_the_environment_and_a_wrong_one_is_named() {
