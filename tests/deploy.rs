@@ -1223,6 +1223,40 @@ async fn a_tenant_may_keep_the_snapshots_password() {
     assert_eq!(secrets, secrets_before);
 }
 
+/// A tenant that keeps the snapshot's password still gets the setup a restore cannot take, and
+/// no secret.
+#[tokio::test]
+async fn keeping_the_password_still_carries_the_maintenance_window_and_monitoring_over() {
+    const PROD: &str = "xy-0146-prod";
+    let world = demo();
+    set(&world, PROD, &["manage_master_password=false"]).await;
+    let execution = deploy_from(&world, PROD, QA, &[]).await;
+    assert_succeeded(&execution);
+    let new_db = DeployReport::from_execution(&execution).new_db.unwrap();
+    let described = world.aws().describe_db(&new_db).await.unwrap();
+    assert_eq!(described.master_user_secret, None);
+    assert_eq!(
+        described.config.maintenance_window.as_deref(),
+        Some("tue:02:00-tue:02:30")
+    );
+    assert_eq!(described.config.monitoring_interval_seconds, Some(60));
+    assert_eq!(described.config.performance_insights, Some(true));
+    let credentials = execution
+        .history
+        .iter()
+        .rev()
+        .find_map(|event| match &event.kind {
+            switchyard_asl::HistoryEventKind::StateEntered { name, input, .. }
+                if name == "CredentialsReady" =>
+            {
+                Some(input["credentials"].clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(credentials["status"], "kept", "{credentials}");
+}
+
 #[tokio::test]
 async fn turning_the_hand_over_off_drops_the_reference_to_the_old_databases_secret() {
     let world = demo();

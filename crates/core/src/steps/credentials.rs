@@ -110,7 +110,12 @@ pub async fn set_credentials(
     Ok(CredentialsRef {
         db_instance_id: instance.id.clone(),
         master_user_secret_arn: secret.filter(|_| manage_password).map(|s| s.secret_arn),
-        status: instance.status.clone(),
+        // The password stays the snapshot's, however long the setup takes: said as such.
+        status: if manage_password {
+            instance.status.clone()
+        } else {
+            "kept".into()
+        },
         setup_asked,
         poll,
     })
