@@ -222,38 +222,32 @@ pub async fn sweep(
                 Err(err) => return Err(err),
             }
         }
-        match lift_deletion_protection(env, &instance).await {
-            Ok(()) => {}
-            Err(AwsError::NotFound { .. }) => {
-                records.untrack(ns, &id).await?;
-                report.deleted.push(id);
-                continue;
-            }
-            Err(err) if err.is_transient() => return Err(err.into()),
-            Err(err) => {
-                tracing::warn!(namespace = %ns, db = %id, "deletion protection not lifted: {err}");
-                report
-                    .kept
-                    .push(format!("{id}: deletion protection not lifted: {err}"));
-                continue;
-            }
-        }
+        // Protection lifted, then the delete asked for; either refusal is said as such.
         let request = DeleteDbRequest {
             db_instance_id: id.clone(),
             final_snapshot_id: final_snapshot_id.clone(),
         };
-        match env.aws.delete_db(&request).await {
-            Ok(_) | Err(AwsError::InvalidState { .. }) => {}
-            Err(AwsError::NotFound { .. }) => {
+        let asked = async {
+            lift_deletion_protection(env, &instance)
+                .await
+                .map_err(|err| ("deletion protection not lifted", err))?;
+            match env.aws.delete_db(&request).await {
+                Ok(_) | Err(AwsError::InvalidState { .. }) => Ok(()),
+                Err(err) => Err(("delete refused", err)),
+            }
+        };
+        match asked.await {
+            Ok(()) => {}
+            Err((_, AwsError::NotFound { .. })) => {
                 records.untrack(ns, &id).await?;
                 report.deleted.push(id);
                 continue;
             }
-            Err(err) if err.is_transient() => return Err(err.into()),
-            Err(err) => {
+            Err((_, err)) if err.is_transient() => return Err(err.into()),
+            Err((what, err)) => {
                 // Stays tracked: a later run tries again; the others go ahead now.
-                tracing::warn!(namespace = %ns, db = %id, "delete refused: {err}");
-                report.kept.push(format!("{id}: delete refused: {err}"));
+                tracing::warn!(namespace = %ns, db = %id, "{what}: {err}");
+                report.kept.push(format!("{id}: {what}: {err}"));
                 continue;
             }
         }
