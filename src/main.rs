@@ -551,6 +551,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&statuses)?),
                 Output::Text => print!("{}", status::render(&statuses)),
             }
+            // What the view cost on AWS, where calls are rate-limited: on stderr, beside the view.
+            if let Backend::Endpoint { aws, .. } = &backend {
+                eprintln!(
+                    "{}",
+                    status::calls_summary(statuses.len(), &aws.calls().counts())
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => policy_command(command).await,

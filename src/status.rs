@@ -1,5 +1,6 @@
 //! The status table.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use switchyard_core::status::NamespaceStatus;
@@ -10,6 +11,24 @@ fn list(items: &[String]) -> String {
     } else {
         items.join(", ")
     }
+}
+
+/// What reading `namespaces` cost: the requests sent, per namespace and by operation.
+pub fn calls_summary(namespaces: usize, counts: &BTreeMap<String, u64>) -> String {
+    let total: u64 = counts.values().sum();
+    let per = if namespaces == 0 {
+        String::new()
+    } else {
+        format!(" ({:.2} per namespace)", total as f64 / namespaces as f64)
+    };
+    let each: Vec<String> = counts
+        .iter()
+        .map(|(operation, n)| format!("{operation} {n}"))
+        .collect();
+    format!(
+        "{namespaces} namespaces read with {total} AWS calls{per}: {}",
+        each.join(", ")
+    )
 }
 
 /// One block per namespace: what is active and running first, then anything needing attention.

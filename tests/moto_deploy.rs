@@ -1176,3 +1176,85 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
         self.clone()
     }
 }
+
+/// `switchyard status` against an endpoint reads a fleet in batches, as a user runs it: the
+/// namespaces' records in one paginated listing (ten a page), the services ten a call per
+/// cluster, each task definition once. Twelve tenants, eleven in one cluster and one in another,
+/// under a parameter root of their own (other tests share the server).
+#[tokio::test]
+async fn status_on_an_endpoint_reads_a_fleet_in_batches_and_says_what_it_cost() {
+    let (mut clients, customer, big) = Clients::for_a_new_customer().await;
+    let root = format!("/status-{customer}");
+    clients.layout = ParameterLayout::new(&root).unwrap();
+    let small = format!("{customer}-prod");
+    create_cluster(&clients.ecs, &small).await;
+    let mut seeded = Vec::new();
+    for i in 0..12 {
+        let (namespace, cluster) = if i < 11 {
+            (format!("{customer}-{i:04}-qa"), &big)
+        } else {
+            (format!("{customer}-{i:04}-prod"), &small)
+        };
+        seeded.push(clients.seed(&namespace, cluster, 1, None).await);
+    }
+    // One tenant's service is gone: it shows as drift, and the batch still answers the others.
+    clients
+        .ecs
+        .delete_service()
+        .cluster(&big)
+        .service(&seeded[5].service)
+        .force(true)
+        .send()
+        .await
+        .unwrap();
+
+    let out = cli(&["--parameter-root", &root, "status", "--output", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(statuses.len(), 12, "{statuses:#?}");
+    for (status, stack) in statuses.iter().zip(&seeded) {
+        assert_eq!(status["namespace"], stack.namespace.as_str());
+        assert_eq!(status["active_db"], stack.db.as_str());
+        assert_eq!(status["active_db_status"], "available");
+        if stack.namespace == seeded[5].namespace {
+            assert_eq!(
+                status["drift"][0],
+                format!("service {} not found in cluster {big}", stack.service).as_str()
+            );
+        } else {
+            assert_eq!(
+                status["task_definition_arn"],
+                stack.task_definition.as_str(),
+                "{status:#}"
+            );
+            assert_eq!(status["drift"], serde_json::json!([]), "{status:#}");
+        }
+    }
+
+    // The cost, as the command reports it: 24 records are three pages; 11 + 1 services in two
+    // clusters are three calls; eleven task definitions are read once each. The databases are one
+    // listing of a hundred a page (the server holds other tests' too).
+    let summary = stderr
+        .lines()
+        .find(|line| line.contains("AWS calls"))
+        .unwrap_or_else(|| panic!("no call summary in: {stderr}"));
+    let count = |operation: &str| -> u64 {
+        summary
+            .split(": ")
+            .nth(1)
+            .unwrap()
+            .split(", ")
+            .find_map(|item| item.strip_prefix(&format!("{operation} ")))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    println!("{summary}");
+    assert!(summary.starts_with("12 namespaces read with "), "{summary}");
+    assert_eq!(count("SSM.GetParametersByPath"), 3, "{summary}");
+    assert_eq!(count("ECS.DescribeServices"), 3, "{summary}");
+    assert_eq!(count("ECS.DescribeTaskDefinition"), 11, "{summary}");
+    let listings = count("RDS.DescribeDBInstances");
+    assert!((1..=3).contains(&listings), "{summary}");
+    assert_eq!(count("SSM.GetParameter"), 0, "{summary}");
+    assert_eq!(count("ECS.DescribeService"), 0, "{summary}");
+}

@@ -1,5 +1,7 @@
 //! Services and task definitions on ECS.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_ecs::error::SdkError;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
@@ -32,6 +34,8 @@ use crate::error::{map_sdk_error, message_of, missing_in_response, not_found};
 
 /// What `DescribeServices` lists under `failures` for a service that does not exist.
 const MISSING: &str = "MISSING";
+/// `DescribeServices` takes at most this many services a call.
+const DESCRIBE_SERVICES_MAX: usize = 10;
 /// A deleted service lingers with this status for a while; to a deploy it is gone.
 const INACTIVE: &str = "INACTIVE";
 /// The namespace of every tag key Switchyard writes.
@@ -81,6 +85,56 @@ impl Services for SdkAws {
                 id: service.to_owned(),
             }),
         }
+    }
+
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> Result<BTreeMap<String, Service>, AwsError> {
+        let mut found = BTreeMap::new();
+        for batch in names.chunks(DESCRIBE_SERVICES_MAX) {
+            let output = self
+                .ecs
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|err| {
+                    map_sdk_error(err, |err| match err {
+                        DescribeServicesError::ClusterNotFoundException(_) => {
+                            not_found(ResourceKind::Cluster, cluster)
+                        }
+                        _ => None,
+                    })
+                })?;
+            // A missing service is simply absent; any other failure is the caller's to see.
+            if let Some(failure) = output
+                .failures
+                .unwrap_or_default()
+                .into_iter()
+                .find(|failure| failure.reason.as_deref() != Some(MISSING))
+            {
+                let reason = failure.reason.unwrap_or_default();
+                return Err(AwsError::Rejected {
+                    message: format!(
+                        "describe of service {} in cluster {cluster} failed: {}",
+                        failure.arn.as_deref().unwrap_or("?"),
+                        failure.detail.as_deref().unwrap_or(&reason)
+                    ),
+                    code: reason,
+                });
+            }
+            for service in output.services.unwrap_or_default() {
+                if service.status.as_deref() == Some(INACTIVE) {
+                    continue;
+                }
+                let service = to_service(cluster, service);
+                found.insert(service.name.clone(), service);
+            }
+        }
+        Ok(found)
     }
 
     async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinition, AwsError> {
@@ -843,6 +897,76 @@ mod tests {
             task_role_arn: Some("arn:aws:iam::123456789012:role/task".into()),
             tags: pairs(&[("switchyard:namespace", "xy-0146-qa")]),
         }
+    }
+
+    #[tokio::test]
+    async fn describe_services_asks_ten_a_call_and_leaves_out_what_is_missing_or_deleted() {
+        let names: Vec<String> = (0..12).map(|i| format!("app-{i}")).collect();
+        let named = |name: &str, status: &str| {
+            SdkService::builder()
+                .service_name(name)
+                .status(status)
+                .task_definition(TD_ARN)
+                .build()
+        };
+        let first = mock!(Client::describe_services)
+            .match_requests(|req| req.cluster() == Some("xy") && req.services().len() == 10)
+            .then_output(move || {
+                let mut output = DescribeServicesOutput::builder().failures(
+                    Failure::builder()
+                        .arn("arn:aws:ecs:us-east-1:123456789012:service/xy/app-3")
+                        .reason("MISSING")
+                        .build(),
+                );
+                for i in (0..10).filter(|i| *i != 3) {
+                    output = output.services(named(&format!("app-{i}"), "ACTIVE"));
+                }
+                output.build()
+            });
+        let second = mock!(Client::describe_services)
+            .match_requests(|req| req.services() == ["app-10", "app-11"])
+            .then_output(move || {
+                DescribeServicesOutput::builder()
+                    .services(named("app-10", "ACTIVE"))
+                    .services(named("app-11", "INACTIVE"))
+                    .build()
+            });
+        let found = testing::ecs(&[&first, &second])
+            .describe_services("xy", &names)
+            .await
+            .unwrap();
+        let expected: BTreeMap<String, ()> = (0..11)
+            .filter(|i| *i != 3)
+            .map(|i| (format!("app-{i}"), ()))
+            .collect();
+        assert_eq!(
+            found
+                .keys()
+                .map(|k| (k.clone(), ()))
+                .collect::<BTreeMap<_, _>>(),
+            expected
+        );
+        assert_eq!(first.num_calls() + second.num_calls(), 2);
+
+        let refused = mock!(Client::describe_services).then_output(|| {
+            DescribeServicesOutput::builder()
+                .failures(
+                    Failure::builder()
+                        .arn("arn:aws:ecs:us-east-1:123456789012:service/xy/app-0")
+                        .reason("ACCESS_DENIED")
+                        .detail("not authorized")
+                        .build(),
+                )
+                .build()
+        });
+        let err = testing::ecs(&[&refused])
+            .describe_services("xy", &names[..1])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AwsError::Rejected { code, message } if code == "ACCESS_DENIED" && message.contains("not authorized")),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

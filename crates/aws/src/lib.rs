@@ -2,6 +2,7 @@
 //! sees `SdkError`: every failure leaves here as an [`AwsError`](switchyard_core::error::AwsError)
 //! with the service's code and message kept.
 
+mod calls;
 mod convert;
 mod ecs;
 mod error;
@@ -10,6 +11,8 @@ mod sfn;
 mod ssm;
 #[cfg(test)]
 mod testing;
+
+pub use calls::CallCounter;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use chrono::{DateTime, Utc};
@@ -24,17 +27,41 @@ pub struct SdkAws {
     sfn: aws_sdk_sfn::Client,
     /// The configuration's region, for [`Clock::region`]; empty without one.
     region: String,
+    calls: CallCounter,
 }
 
 impl SdkAws {
     pub fn new(config: &SdkConfig) -> Self {
+        let calls = CallCounter::default();
         Self {
-            rds: aws_sdk_rds::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            ecs: aws_sdk_ecs::Client::new(config),
-            sfn: aws_sdk_sfn::Client::new(config),
+            rds: aws_sdk_rds::Client::from_conf(
+                aws_sdk_rds::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            sfn: aws_sdk_sfn::Client::from_conf(
+                aws_sdk_sfn::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
+            calls,
         }
+    }
+
+    /// The requests these clients have sent so far, by operation (clones share the count).
+    pub fn calls(&self) -> &CallCounter {
+        &self.calls
     }
 
     /// Loads the default credential/region chain; `endpoint_url` (e.g. a moto server at

@@ -36,6 +36,7 @@ pub(crate) fn rds(rules: &[&Rule]) -> SdkAws {
         ecs: mock_service!(aws_sdk_ecs, std::iter::empty::<&Rule>()),
         sfn: mock_service!(aws_sdk_sfn, std::iter::empty::<&Rule>()),
         region: "us-east-1".into(),
+        calls: crate::CallCounter::default(),
     }
 }
 
@@ -46,6 +47,7 @@ pub(crate) fn ssm(rules: &[&Rule]) -> SdkAws {
         ecs: mock_service!(aws_sdk_ecs, std::iter::empty::<&Rule>()),
         sfn: mock_service!(aws_sdk_sfn, std::iter::empty::<&Rule>()),
         region: "us-east-1".into(),
+        calls: crate::CallCounter::default(),
     }
 }
 
@@ -56,6 +58,7 @@ pub(crate) fn ecs(rules: &[&Rule]) -> SdkAws {
         ecs: mock_service!(aws_sdk_ecs, rules.iter().copied()),
         sfn: mock_service!(aws_sdk_sfn, std::iter::empty::<&Rule>()),
         region: "us-east-1".into(),
+        calls: crate::CallCounter::default(),
     }
 }
 

@@ -564,6 +564,29 @@ pub struct RevisionChange {
 #[async_trait]
 pub trait Services: Send + Sync {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<Service, AwsError>;
+    /// The services of `names` that `cluster` has, keyed by name: one it lacks is absent, a
+    /// cluster that does not exist is [`AwsError::NotFound`]. ECS describes ten a call (the AWS
+    /// adapter batches); this default asks one at a time.
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> Result<BTreeMap<String, Service>, AwsError> {
+        let mut found = BTreeMap::new();
+        for name in names {
+            match self.describe_service(cluster, name).await {
+                Ok(service) => {
+                    found.insert(name.clone(), service);
+                }
+                Err(AwsError::NotFound {
+                    kind: ResourceKind::Service,
+                    ..
+                }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(found)
+    }
     /// With tags.
     async fn describe_task_definition(&self, arn: &str) -> Result<TaskDefinition, AwsError>;
     async fn register_task_definition(

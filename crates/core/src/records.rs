@@ -106,6 +106,25 @@ impl ParameterLayout {
         format!("{}/releases", self.root)
     }
 
+    /// The namespace and record a parameter name is, when it is one of a namespace's records.
+    pub fn record_of(&self, parameter_name: &str) -> Option<(Namespace, RecordKind)> {
+        let rest = parameter_name
+            .strip_prefix(&self.namespaces())?
+            .strip_prefix('/')?;
+        let (ns, record) = rest.split_once('/')?;
+        let kind = match record {
+            "settings" => RecordKind::Settings,
+            "active-db" => RecordKind::ActiveDb,
+            "last-deploy" => RecordKind::LastDeploy,
+            "lock" => RecordKind::Lock,
+            tracked => match tracked.strip_prefix("tracked/") {
+                Some(id) if !id.is_empty() && !id.contains('/') => RecordKind::Tracked,
+                _ => return None,
+            },
+        };
+        Some((ns.parse().ok()?, kind))
+    }
+
     /// The namespace a parameter name belongs to, when it is a settings parameter.
     pub fn namespace_of_settings(&self, parameter_name: &str) -> Option<Namespace> {
         parameter_name
@@ -503,6 +522,53 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, StepError> {
     serde_json::to_string(value).map_err(|err| StepError::Internal(format!("serialize: {err}")))
 }
 
+/// Which of a namespace's records a parameter is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Settings,
+    ActiveDb,
+    LastDeploy,
+    Lock,
+    Tracked,
+}
+
+/// One namespace's records as a listing of the namespaces' tree found them
+/// ([`Records::every_namespace`]), parsed when asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ListedRecords {
+    settings: Option<Parameter>,
+    active_db: Option<Parameter>,
+    last_deploy: Option<Parameter>,
+    lock: Option<Parameter>,
+    tracked: Vec<Parameter>,
+}
+
+impl ListedRecords {
+    pub fn settings(&self) -> Result<Option<NamespaceSettings>, StepError> {
+        self.settings.as_ref().map(parse_record).transpose()
+    }
+
+    /// The active pointer and its Parameter Store version.
+    pub fn pointer(&self) -> Result<Option<(ActivePointer, i64)>, StepError> {
+        self.active_db
+            .as_ref()
+            .map(|parameter| Ok((parse_record(parameter)?, parameter.version)))
+            .transpose()
+    }
+
+    pub fn last_deploy(&self) -> Result<Option<LastDeploy>, StepError> {
+        self.last_deploy.as_ref().map(parse_record).transpose()
+    }
+
+    pub fn lock(&self) -> Result<Option<LockRecord>, StepError> {
+        self.lock.as_ref().map(parse_record).transpose()
+    }
+
+    pub fn tracked(&self) -> Result<Vec<TrackedDb>, StepError> {
+        self.tracked.iter().map(parse_record).collect()
+    }
+}
+
 /// Typed access to the records above.
 pub struct Records<'a> {
     pub params: &'a dyn Parameters,
@@ -720,6 +786,33 @@ impl Records<'_> {
             .await?)
     }
 
+    /// Every namespace with settings and its records, from one recursive read of the namespaces'
+    /// tree (`GetParametersByPath`, ten parameters a page): what `status` shows a fleet with,
+    /// rather than five reads per tenant. A record that does not parse is that namespace's error,
+    /// found when it is read from the listing.
+    pub async fn every_namespace(&self) -> Result<BTreeMap<Namespace, ListedRecords>, StepError> {
+        let parameters = self
+            .params
+            .parameters_by_path(&self.layout.namespaces())
+            .await?;
+        let mut listed: BTreeMap<Namespace, ListedRecords> = BTreeMap::new();
+        for parameter in parameters {
+            let Some((ns, record)) = self.layout.record_of(&parameter.name) else {
+                continue;
+            };
+            let entry = listed.entry(ns).or_default();
+            match record {
+                RecordKind::Settings => entry.settings = Some(parameter),
+                RecordKind::ActiveDb => entry.active_db = Some(parameter),
+                RecordKind::LastDeploy => entry.last_deploy = Some(parameter),
+                RecordKind::Lock => entry.lock = Some(parameter),
+                RecordKind::Tracked => entry.tracked.push(parameter),
+            }
+        }
+        listed.retain(|_, records| records.settings.is_some());
+        Ok(listed)
+    }
+
     /// Every namespace with settings, sorted.
     pub async fn namespaces(&self) -> Result<Vec<Namespace>, StepError> {
         let parameters = self
@@ -765,6 +858,35 @@ mod tests {
             layout.namespace_of_settings("/switchyard/namespaces/bad/settings"),
             None
         );
+    }
+
+    #[test]
+    fn every_record_path_reads_back_as_its_namespace_and_kind() {
+        let layout = ParameterLayout::new("/platform/switchyard").unwrap();
+        let ns: Namespace = "xy-0146-qa".parse().unwrap();
+        let paths = [
+            (layout.settings(&ns), RecordKind::Settings),
+            (layout.active_db(&ns), RecordKind::ActiveDb),
+            (layout.last_deploy(&ns), RecordKind::LastDeploy),
+            (layout.lock(&ns), RecordKind::Lock),
+            (
+                layout.tracked(&ns, "xy-0146-qa-20261125-222526"),
+                RecordKind::Tracked,
+            ),
+        ];
+        for (path, kind) in paths {
+            assert_eq!(layout.record_of(&path), Some((ns.clone(), kind)), "{path}");
+        }
+        for other in [
+            "/platform/switchyard/policies",
+            "/platform/switchyard/namespaces/xy-0146-qa/notes",
+            "/platform/switchyard/namespaces/xy-0146-qa/tracked/",
+            "/platform/switchyard/namespaces/xy-0146-qa/tracked/a/b",
+            "/platform/switchyard/namespaces/bad/settings",
+            "/switchyard/namespaces/xy-0146-qa/settings",
+        ] {
+            assert_eq!(layout.record_of(other), None, "{other}");
+        }
     }
 
     #[test]

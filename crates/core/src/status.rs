@@ -1,15 +1,18 @@
 //! The status view of every namespace: what is active, what runs, what is due for deletion, and
 //! what nobody accounts for.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::error::{AwsError, StepError};
 use crate::names::{Namespace, Timestamp};
-use crate::ports::{Aws, DbInstance, tag};
-use crate::records::{LastDeploy, ParameterLayout, Records, TrackedDb, TrackedRole};
+use crate::ports::{Aws, DbInstance, Service, TaskDefinition, tag};
+use crate::records::{
+    LastDeploy, ListedRecords, NamespaceSettings, ParameterLayout, Records, TrackedDb, TrackedRole,
+};
 use crate::steps::service::env_var;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -99,7 +102,16 @@ pub(crate) fn orphans<'a>(
     })
 }
 
+/// How many reads of services or task definitions are in flight at once: a fleet's status is
+/// mostly waiting on ECS, and this stays well inside its describe rate limits.
+const CONCURRENT_READS: usize = 16;
+
 /// One entry per registered namespace, sorted by name.
+///
+/// Its reads are batched for fleets: the namespaces' records in one recursive Parameter Store
+/// listing (ten a page), the databases in one paginated listing (a hundred a page), the services
+/// ten a call per cluster, and each distinct task definition once; the last two sixteen at a
+/// time. About 1.5 calls per tenant, mostly `DescribeTaskDefinition`, which ECS cannot batch.
 pub async fn namespace_status(
     aws: &dyn Aws,
     layout: &ParameterLayout,
@@ -108,6 +120,7 @@ pub async fn namespace_status(
         params: aws,
         layout,
     };
+    let listed = records.every_namespace().await?;
     let instances = aws.list_dbs().await?;
     // Indexed once: a fleet of thousands must not walk every database for every tenant.
     let by_id: HashMap<&str, &DbInstance> = instances.iter().map(|i| (i.id.as_str(), i)).collect();
@@ -120,19 +133,36 @@ pub async fn namespace_status(
                 .push(instance.clone());
         }
     }
-    let mut out = Vec::new();
-    for ns in records.namespaces().await? {
+
+    let mut rows = Vec::with_capacity(listed.len());
+    for (ns, listed) in &listed {
         let own = by_namespace
             .get(ns.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        match one(aws, &records, &ns, own, &by_id).await {
+        rows.push((ns, from_records(ns, listed, own, &by_id)));
+    }
+
+    let services = services_of(aws, &rows).await?;
+    let definitions = task_definitions_of(aws, &services).await?;
+
+    let mut out = Vec::with_capacity(rows.len());
+    for (ns, row) in rows {
+        let row = row.and_then(|(status, settings)| {
+            let service = match services.get(&settings.cluster) {
+                Some(Ok(found)) => found.get(&settings.service),
+                Some(Err(err)) => return Err(err.clone().into()),
+                None => None,
+            };
+            with_service(status, &settings, service, &definitions)
+        });
+        match row {
             Ok(status) => out.push(status),
             // AWS not answering now is not this namespace's fault: the whole view fails, and a
             // retry may pass.
             Err(err @ StepError::Transient(_)) => return Err(err),
             Err(err) => {
-                let mut broken = NamespaceStatus::new(&ns, String::new());
+                let mut broken = NamespaceStatus::new(ns, String::new());
                 broken.error = Some(err.to_string());
                 out.push(broken);
             }
@@ -141,21 +171,95 @@ pub async fn namespace_status(
     Ok(out)
 }
 
-/// `own`: the databases tagged for `ns`; `by_id`: every database.
-async fn one(
+type Row<'a> = (
+    &'a Namespace,
+    Result<(NamespaceStatus, NamespaceSettings), StepError>,
+);
+
+/// Each cluster's services that the rows name, described ten a call, clusters sixteen at a time.
+/// A cluster that does not exist has none; another failure is every row's of that cluster.
+async fn services_of(
     aws: &dyn Aws,
-    records: &Records<'_>,
+    rows: &[Row<'_>],
+) -> Result<BTreeMap<String, Result<BTreeMap<String, Service>, AwsError>>, StepError> {
+    let mut wanted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (_, row) in rows {
+        if let Ok((_, settings)) = row {
+            wanted
+                .entry(settings.cluster.as_str())
+                .or_default()
+                .insert(settings.service.clone());
+        }
+    }
+    let described: Vec<_> = stream::iter(wanted)
+        .map(|(cluster, names)| async move {
+            let names: Vec<String> = names.into_iter().collect();
+            let found = match aws.describe_services(cluster, &names).await {
+                Err(AwsError::NotFound { .. }) => Ok(BTreeMap::new()),
+                other => other,
+            };
+            (cluster.to_owned(), found)
+        })
+        .buffer_unordered(CONCURRENT_READS)
+        .collect()
+        .await;
+    let mut out = BTreeMap::new();
+    for (cluster, found) in described {
+        if let Err(err) = &found
+            && err.is_transient()
+        {
+            return Err(err.clone().into());
+        }
+        out.insert(cluster, found);
+    }
+    Ok(out)
+}
+
+/// Every distinct task definition the services run, each read once, sixteen at a time.
+async fn task_definitions_of(
+    aws: &dyn Aws,
+    services: &BTreeMap<String, Result<BTreeMap<String, Service>, AwsError>>,
+) -> Result<HashMap<String, Result<TaskDefinition, AwsError>>, StepError> {
+    let arns: BTreeSet<&str> = services
+        .values()
+        .filter_map(|found| found.as_ref().ok())
+        .flat_map(BTreeMap::values)
+        .map(|service| service.task_definition_arn.as_str())
+        .collect();
+    let read: Vec<_> = stream::iter(arns)
+        .map(|arn| async move { (arn.to_owned(), aws.describe_task_definition(arn).await) })
+        .buffer_unordered(CONCURRENT_READS)
+        .collect()
+        .await;
+    let mut out = HashMap::with_capacity(read.len());
+    for (arn, definition) in read {
+        if let Err(err) = &definition
+            && err.is_transient()
+        {
+            return Err(err.clone().into());
+        }
+        out.insert(arn, definition);
+    }
+    Ok(out)
+}
+
+/// What the namespace's records and databases say. `own`: the databases tagged for `ns`;
+/// `by_id`: every database.
+fn from_records(
     ns: &Namespace,
+    listed: &ListedRecords,
     own: &[DbInstance],
     by_id: &HashMap<&str, &DbInstance>,
-) -> Result<NamespaceStatus, StepError> {
-    let settings = records.settings(ns).await?;
-    let pointer = records.pointer(ns).await?;
-    let tracked = records.tracked(ns).await?;
-    let lock = records.lock(ns).await?;
+) -> Result<(NamespaceStatus, NamespaceSettings), StepError> {
+    let settings = listed
+        .settings()?
+        .ok_or_else(|| StepError::invalid(format!("namespace {ns} has no settings")))?;
+    let pointer = listed.pointer()?;
+    let tracked = listed.tracked()?;
+    let lock = listed.lock()?;
     let mut status = NamespaceStatus::new(ns, settings.service.clone());
     status.locked_by = lock.map(|l| l.execution_id);
-    status.last_deploy = records.last_deploy(ns).await?;
+    status.last_deploy = listed.last_deploy()?;
     status.app_version = pointer
         .as_ref()
         .and_then(|(p, _)| p.app_version.clone())
@@ -186,50 +290,62 @@ async fn one(
     status.orphans = orphans(ns, &tracked, status.active_db.as_deref(), own)
         .map(|instance| instance.id.clone())
         .collect();
+    Ok((status, settings))
+}
 
-    match aws
-        .describe_service(&settings.cluster, &settings.service)
-        .await
-    {
-        Ok(service) => {
-            status.rollout_state = service
-                .deployments
-                .iter()
-                .find(|d| d.status == "PRIMARY")
-                .map(|d| d.rollout_state.clone());
-            let definition = aws
-                .describe_task_definition(&service.task_definition_arn)
-                .await?;
-            status.service_revision = Some(definition.revision);
-            status.task_definition_arn = Some(service.task_definition_arn.clone());
-            let used = definition
-                .containers
-                .iter()
-                .find(|c| c.name == settings.container)
-                .and_then(|c| c.environment.get(env_var::DB_INSTANCE_ID));
-            // A tracked database the service still runs on is not due for deletion: nothing
-            // will delete it while a task names it.
-            if let Some(used) = used
-                && let Some(at) = status.due_for_deletion.iter().position(|db| db == used)
-            {
-                status.due_for_deletion.remove(at);
-                status.drift.push(format!(
-                    "{used} is tracked for deletion, but the service still runs on it"
-                ));
-            }
-            if let (Some(active), Some(used)) = (&status.active_db, used)
-                && active != used
-            {
-                status
-                    .drift
-                    .push(format!("service uses {used}, pointer names {active}"));
-            }
-        }
-        Err(AwsError::NotFound { .. }) => status.drift.push(format!(
+/// The rest, from the service the namespace runs (`None`: it does not exist) and its task
+/// definition.
+fn with_service(
+    mut status: NamespaceStatus,
+    settings: &NamespaceSettings,
+    service: Option<&Service>,
+    definitions: &HashMap<String, Result<TaskDefinition, AwsError>>,
+) -> Result<NamespaceStatus, StepError> {
+    let Some(service) = service else {
+        status.drift.push(format!(
             "service {} not found in cluster {}",
             settings.service, settings.cluster
-        )),
-        Err(err) => return Err(err.into()),
+        ));
+        return Ok(status);
+    };
+    status.rollout_state = service
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY")
+        .map(|d| d.rollout_state.clone());
+    let definition = match definitions.get(&service.task_definition_arn) {
+        Some(Ok(definition)) => definition,
+        Some(Err(err)) => return Err(err.clone().into()),
+        None => {
+            return Err(StepError::Internal(format!(
+                "task definition {} was not read",
+                service.task_definition_arn
+            )));
+        }
+    };
+    status.service_revision = Some(definition.revision);
+    status.task_definition_arn = Some(service.task_definition_arn.clone());
+    let used = definition
+        .containers
+        .iter()
+        .find(|c| c.name == settings.container)
+        .and_then(|c| c.environment.get(env_var::DB_INSTANCE_ID));
+    // A tracked database the service still runs on is not due for deletion: nothing will
+    // delete it while a task names it.
+    if let Some(used) = used
+        && let Some(at) = status.due_for_deletion.iter().position(|db| db == used)
+    {
+        status.due_for_deletion.remove(at);
+        status.drift.push(format!(
+            "{used} is tracked for deletion, but the service still runs on it"
+        ));
+    }
+    if let (Some(active), Some(used)) = (&status.active_db, used)
+        && active != used
+    {
+        status
+            .drift
+            .push(format!("service uses {used}, pointer names {active}"));
     }
     Ok(status)
 }
