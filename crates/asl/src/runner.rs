@@ -333,6 +333,15 @@ fn select(field: &PathField, value: &Value, name: &str) -> Result<Value, Failure
     }
 }
 
+/// [`select`] of a value the caller is done with: the default path moves it rather than copying
+/// (a state's data is copied enough for its history already).
+fn select_owned(field: &PathField, value: Value, name: &str) -> Result<Value, Failure> {
+    match field {
+        PathField::Default => Ok(value),
+        _ => select(field, &value, name),
+    }
+}
+
 fn apply_result_path(field: &PathField, raw: &Value, result: Value) -> Result<Value, Failure> {
     match field {
         PathField::Default => Ok(result),
@@ -505,7 +514,7 @@ impl<'r> Exec<'r> {
     ) -> Result<Value, Failure> {
         let result = self.template(visit, selector, result)?;
         let output = apply_result_path(result_path, raw, result)?;
-        let output = select(&visit.state.output_path, &output, "OutputPath")?;
+        let output = select_owned(&visit.state.output_path, output, "OutputPath")?;
         check_size(&output, &format!("output of state '{}'", visit.state.name))?;
         Ok(output)
     }
@@ -568,7 +577,7 @@ impl<'r> Exec<'r> {
                 Ok((self.finish(&visit, &raw, result, None, result_path)?, next))
             }
             Kind::Choice { choices, default } => {
-                let input = select(&state.input_path, &raw, "InputPath")?;
+                let input = select_owned(&state.input_path, raw, "InputPath")?;
                 let mut chosen = None;
                 for (rule, target) in choices {
                     if self.eval(&visit, &input, None, |env| rule.eval(env))? {
@@ -586,22 +595,22 @@ impl<'r> Exec<'r> {
                     )
                     .into());
                 };
-                let output = select(&state.output_path, &input, "OutputPath")?;
+                let output = select_owned(&state.output_path, input, "OutputPath")?;
                 Ok((output, Some(target)))
             }
             Kind::Wait(how) => {
-                let input = select(&state.input_path, &raw, "InputPath")?;
+                let input = select_owned(&state.input_path, raw, "InputPath")?;
                 let duration = self.wait_duration(how, &input)?;
                 self.emit(HistoryEventKind::WaitStarted {
                     name: state.name.clone(),
                     seconds: duration.as_secs_f64(),
                 })?;
                 self.sleep(duration).await?;
-                Ok((select(&state.output_path, &input, "OutputPath")?, next))
+                Ok((select_owned(&state.output_path, input, "OutputPath")?, next))
             }
             Kind::Succeed => {
-                let input = select(&state.input_path, &raw, "InputPath")?;
-                Ok((select(&state.output_path, &input, "OutputPath")?, None))
+                let input = select_owned(&state.input_path, raw, "InputPath")?;
+                Ok((select_owned(&state.output_path, input, "OutputPath")?, None))
             }
             Kind::Fail { error, cause } => {
                 let error = self.fail_text(&visit, error.as_ref(), &raw, "ErrorPath")?;
