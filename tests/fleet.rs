@@ -309,3 +309,89 @@ async fn a_rollout_moves_the_fleet_in_waves_and_stops_at_a_wave_over_its_toleran
         "{summary}"
     );
 }
+
+/// Planning judges many tenants at once and still lists them in the namespaces' order; one
+/// tenant whose settings do not parse is skipped as `cannot-plan`, the rest plan; AWS throttling,
+/// whichever tenant it hits, fails the whole plan as transient (Step Functions' Retry runs it
+/// again) rather than skipping that tenant.
+#[tokio::test]
+async fn the_plan_judges_tenants_together_in_order_and_aws_failing_fails_it() {
+    use switchyard_core::error::StepError;
+    use switchyard_core::fleet::{WaveSpec, plan_fleet};
+    use switchyard_core::policy::NoPlugins;
+    use switchyard_core::ports::Parameters;
+    use switchyard_sim::{Fault, demo_release_catalog};
+
+    let layout = ParameterLayout::default();
+    let world = World::new(chrono::Utc::now());
+    world
+        .seed_release_catalog(&layout, &demo_release_catalog().unwrap())
+        .unwrap();
+    let mut namespaces = Vec::new();
+    for i in 1..=40 {
+        let namespace: &'static str = Box::leak(format!("fl-{}-qa", 1000 + i).into_boxed_str());
+        world
+            .onboard(&DemoTenant {
+                namespace,
+                app_version: "1.3.2",
+                storage_gib: 20,
+                data_age_days: 3,
+            })
+            .unwrap();
+        namespaces.push(namespace.to_owned());
+    }
+    let broken = "fl-1020-qa";
+    world
+        .aws()
+        .put_parameter(
+            &layout.settings(&broken.parse().unwrap()),
+            "{not json",
+            true,
+        )
+        .await
+        .unwrap();
+
+    let plan = plan_fleet(
+        &world.aws(),
+        &layout,
+        &NoPlugins,
+        "2.0.1",
+        &WaveSpec::defaults(),
+    )
+    .await
+    .unwrap();
+    let moving: Vec<&str> = plan
+        .waves
+        .iter()
+        .flat_map(|wave| wave.tenants.iter().map(|t| t.namespace.as_str()))
+        .collect();
+    let expected: Vec<&str> = namespaces
+        .iter()
+        .map(String::as_str)
+        .filter(|ns| *ns != broken)
+        .collect();
+    assert_eq!(moving, expected, "{plan:#?}");
+    assert_eq!(plan.skipped.len(), 1, "{:#?}", plan.skipped);
+    assert_eq!(plan.skipped[0].namespace, broken);
+    assert_eq!(plan.skipped[0].reason, "cannot-plan");
+    assert!(
+        plan.skipped[0].detail.contains("is not a valid record"),
+        "{}",
+        plan.skipped[0].detail
+    );
+
+    world.inject("preflight:throttle".parse::<Fault>().unwrap());
+    let throttled = plan_fleet(
+        &world.aws_for(Some(switchyard_core::dispatch::Stage::Preflight)),
+        &layout,
+        &NoPlugins,
+        "2.0.1",
+        &WaveSpec::defaults(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(throttled, StepError::Transient(_)),
+        "{throttled:?}"
+    );
+}

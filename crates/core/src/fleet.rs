@@ -13,6 +13,7 @@ mod rollout;
 use std::fmt;
 use std::str::FromStr;
 
+use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
@@ -24,6 +25,7 @@ use crate::state::{DeployState, ExecutionInfo};
 use crate::steps::gate::Answer;
 use crate::steps::{Env, plan_deploy};
 use crate::upgrades::{self, recorded_schema};
+use switchyard_releases::{ReleaseCatalog, Version};
 
 pub use rollout::{
     ChunkRef, CurrentWave, DEFAULT_DISTRIBUTED_ABOVE, FailureRecord, FleetState, RecordFailure,
@@ -247,137 +249,22 @@ pub async fn plan_fleet(
         .version
         .clone();
     let env = Env::new(aws, layout).with_policies(policies);
+    let records = &records;
+    let catalog = &catalog;
+    let target = &target;
+    // Tenants judged a few at a time (each is about a dozen reads and the policies), in the
+    // namespaces' order: a fleet-plan Lambda plans more of them in its 15 minutes.
+    let mut judged = stream::iter(records.namespaces().await?)
+        .map(|ns| async move { judge(env, records, catalog, target, to, &ns).await })
+        .buffered(CONCURRENT_JUDGEMENTS);
     let mut moving: Vec<FleetTenant> = Vec::new();
     let mut skipped = Vec::new();
-    let skip = |skipped: &mut Vec<Skipped>, ns: &Namespace, reason: &str, detail: String| {
-        skipped.push(Skipped {
-            namespace: ns.to_string(),
-            reason: reason.to_owned(),
-            detail,
-        });
-    };
-    for ns in records.namespaces().await? {
-        // One tenant's unreadable records skip it, not the rollout; AWS failing is retried.
-        let settings = match records.settings(&ns).await {
-            Ok(settings) => settings,
-            Err(err) => {
-                cannot_plan(&mut skipped, &ns, err)?;
-                continue;
-            }
-        };
-        if let Some(pinned) = &settings.pinned_version {
-            skip(
-                &mut skipped,
-                &ns,
-                "pinned",
-                format!("pinned to {pinned} by its settings"),
-            );
-            continue;
+    // The first AWS failure ends the plan (and drops the judgements in flight).
+    while let Some(judged) = judged.next().await {
+        match judged? {
+            Judged::Moving(tenant) => moving.push(tenant),
+            Judged::Skipped(skip) => skipped.push(skip),
         }
-        let pointer = match records.pointer(&ns).await {
-            Ok(pointer) => pointer.map(|(p, _)| p),
-            Err(err) => {
-                cannot_plan(&mut skipped, &ns, err)?;
-                continue;
-            }
-        };
-        let Some(current) = pointer
-            .as_ref()
-            .and_then(recorded_schema)
-            .or_else(|| settings.version.clone())
-        else {
-            skip(
-                &mut skipped,
-                &ns,
-                "unknown-version",
-                "neither its pointer nor its settings say which version it runs".into(),
-            );
-            continue;
-        };
-        match upgrades::parse_version(&current) {
-            Ok(version) if version >= target => {
-                let detail = if version == target {
-                    format!("already on {target}")
-                } else {
-                    format!("on {version}, past {target}")
-                };
-                skip(&mut skipped, &ns, "already-there", detail);
-                continue;
-            }
-            _ => {}
-        }
-        // The records and the catalog are read already.
-        let upgrade = match upgrades::plan_for(&ns, &settings, pointer.as_ref(), Some(&catalog), to)
-        {
-            Ok(upgrade) => upgrade,
-            Err(err @ StepError::NoUpgradePath { .. }) => {
-                skip(&mut skipped, &ns, "no-path", err.to_string());
-                continue;
-            }
-            Err(err) => {
-                cannot_plan(&mut skipped, &ns, err)?;
-                continue;
-            }
-        };
-        // Preflight's own judgement, now: an upgrade that would stop there waits.
-        let state = DeployState {
-            namespace: ns.to_string(),
-            upgrade_to: Some(to.to_owned()),
-            execution: Some(ExecutionInfo {
-                id: "fleet-plan".into(),
-                started_at: aws.now(),
-            }),
-            ..DeployState::default()
-        };
-        match plan_deploy(env, &state).await {
-            Ok(plan) if plan.allowed() => {}
-            Ok(plan) => {
-                let stops: Vec<_> = plan.verdicts.iter().filter(|v| v.answer.stops()).collect();
-                let window = stops.iter().any(|v| v.plugin == "change-window");
-                // The first thing each plugin said no to, and how many more steps it refused.
-                let mut said: Vec<String> = Vec::new();
-                let mut plugins: Vec<&str> = Vec::new();
-                for verdict in &stops {
-                    if plugins.contains(&verdict.plugin.as_str()) {
-                        continue;
-                    }
-                    plugins.push(&verdict.plugin);
-                    let more = stops.iter().filter(|v| v.plugin == verdict.plugin).count() - 1;
-                    let reason = match verdict.answer {
-                        Answer::Failed => "failed".to_owned(),
-                        _ => verdict.reasons.join("; "),
-                    };
-                    let more = if more > 0 {
-                        format!(" (and {more} more steps)")
-                    } else {
-                        String::new()
-                    };
-                    said.push(format!(
-                        "{} at {}: {reason}{more}",
-                        verdict.plugin, verdict.step
-                    ));
-                }
-                let detail = said.join(" | ");
-                let reason = if window {
-                    "outside-window"
-                } else {
-                    "policy-says-no"
-                };
-                skip(&mut skipped, &ns, reason, detail);
-                continue;
-            }
-            Err(err) => {
-                cannot_plan(&mut skipped, &ns, err)?;
-                continue;
-            }
-        }
-        moving.push(FleetTenant {
-            namespace: ns.to_string(),
-            from: upgrade.from,
-            path: upgrade.plan.describe(),
-            migrations: upgrade.plan.migrations().count(),
-            expected_downtime_minutes: upgrade.expected_downtime_minutes,
-        });
     }
     let total = moving.len();
     let mut left = moving;
@@ -419,6 +306,148 @@ pub async fn plan_fleet(
         waves: planned,
         skipped,
     })
+}
+
+/// How many tenants [`plan_fleet`] judges at once. Each judgement reads about five Parameter
+/// Store records, whose default throughput is 40 reads a second per account: more at once would
+/// only be throttled (and paced by the SDK's adaptive retries).
+const CONCURRENT_JUDGEMENTS: usize = 4;
+
+/// Where one tenant stands in a rollout's plan.
+enum Judged {
+    Moving(FleetTenant),
+    Skipped(Skipped),
+}
+
+fn skipped(ns: &Namespace, reason: &str, detail: String) -> Judged {
+    Judged::Skipped(Skipped {
+        namespace: ns.to_string(),
+        reason: reason.to_owned(),
+        detail,
+    })
+}
+
+/// One tenant's place in a rollout to `to` (`target`, as the catalog names it): moving along
+/// its path, or skipped and why. Its unreadable records skip it, not the rollout; AWS failing
+/// is the plan's error, to be retried.
+async fn judge(
+    env: Env<'_>,
+    records: &Records<'_>,
+    catalog: &ReleaseCatalog,
+    target: &Version,
+    to: &str,
+    ns: &Namespace,
+) -> Result<Judged, StepError> {
+    let aws = env.aws;
+    // One tenant's unreadable records skip it, not the rollout; AWS failing is retried.
+    let settings = match records.settings(ns).await {
+        Ok(settings) => settings,
+        Err(err) => {
+            return cannot_plan(ns, err);
+        }
+    };
+    if let Some(pinned) = &settings.pinned_version {
+        return Ok(skipped(
+            ns,
+            "pinned",
+            format!("pinned to {pinned} by its settings"),
+        ));
+    }
+    let pointer = match records.pointer(ns).await {
+        Ok(pointer) => pointer.map(|(p, _)| p),
+        Err(err) => {
+            return cannot_plan(ns, err);
+        }
+    };
+    let Some(current) = pointer
+        .as_ref()
+        .and_then(recorded_schema)
+        .or_else(|| settings.version.clone())
+    else {
+        return Ok(skipped(
+            ns,
+            "unknown-version",
+            "neither its pointer nor its settings say which version it runs".into(),
+        ));
+    };
+    match upgrades::parse_version(&current) {
+        Ok(version) if version >= *target => {
+            let detail = if version == *target {
+                format!("already on {target}")
+            } else {
+                format!("on {version}, past {target}")
+            };
+            return Ok(skipped(ns, "already-there", detail));
+        }
+        _ => {}
+    }
+    // The records and the catalog are read already.
+    let upgrade = match upgrades::plan_for(ns, &settings, pointer.as_ref(), Some(catalog), to) {
+        Ok(upgrade) => upgrade,
+        Err(err @ StepError::NoUpgradePath { .. }) => {
+            return Ok(skipped(ns, "no-path", err.to_string()));
+        }
+        Err(err) => {
+            return cannot_plan(ns, err);
+        }
+    };
+    // Preflight's own judgement, now: an upgrade that would stop there waits.
+    let state = DeployState {
+        namespace: ns.to_string(),
+        upgrade_to: Some(to.to_owned()),
+        execution: Some(ExecutionInfo {
+            id: "fleet-plan".into(),
+            started_at: aws.now(),
+        }),
+        ..DeployState::default()
+    };
+    match plan_deploy(env, &state).await {
+        Ok(plan) if plan.allowed() => {}
+        Ok(plan) => {
+            let stops: Vec<_> = plan.verdicts.iter().filter(|v| v.answer.stops()).collect();
+            let window = stops.iter().any(|v| v.plugin == "change-window");
+            // The first thing each plugin said no to, and how many more steps it refused.
+            let mut said: Vec<String> = Vec::new();
+            let mut plugins: Vec<&str> = Vec::new();
+            for verdict in &stops {
+                if plugins.contains(&verdict.plugin.as_str()) {
+                    continue;
+                }
+                plugins.push(&verdict.plugin);
+                let more = stops.iter().filter(|v| v.plugin == verdict.plugin).count() - 1;
+                let reason = match verdict.answer {
+                    Answer::Failed => "failed".to_owned(),
+                    _ => verdict.reasons.join("; "),
+                };
+                let more = if more > 0 {
+                    format!(" (and {more} more steps)")
+                } else {
+                    String::new()
+                };
+                said.push(format!(
+                    "{} at {}: {reason}{more}",
+                    verdict.plugin, verdict.step
+                ));
+            }
+            let detail = said.join(" | ");
+            let reason = if window {
+                "outside-window"
+            } else {
+                "policy-says-no"
+            };
+            return Ok(skipped(ns, reason, detail));
+        }
+        Err(err) => {
+            return cannot_plan(ns, err);
+        }
+    }
+    Ok(Judged::Moving(FleetTenant {
+        namespace: ns.to_string(),
+        from: upgrade.from,
+        path: upgrade.plan.describe(),
+        migrations: upgrade.plan.migrations().count(),
+        expected_downtime_minutes: upgrade.expected_downtime_minutes,
+    }))
 }
 
 /// What a schedule (or any caller without a plan) starts the fleet machine with: the release,
@@ -488,20 +517,12 @@ pub async fn plan_request(
 
 /// A tenant whose records or judgement failed: AWS failing fails the plan (the step is retried);
 /// anything else skips that tenant as `cannot-plan`, not the whole rollout.
-fn cannot_plan(
-    skipped: &mut Vec<Skipped>,
-    ns: &Namespace,
-    err: StepError,
-) -> Result<(), StepError> {
+fn cannot_plan(ns: &Namespace, err: StepError) -> Result<Judged, StepError> {
     if matches!(err, StepError::Transient(_)) {
         return Err(err);
     }
-    skipped.push(Skipped {
-        namespace: ns.to_string(),
-        reason: "cannot-plan".into(),
-        detail: format!("{}: {err}", err.name()),
-    });
-    Ok(())
+    let detail = format!("{}: {err}", err.name());
+    Ok(skipped(ns, "cannot-plan", detail))
 }
 
 #[cfg(test)]

@@ -102,15 +102,17 @@ pub(crate) fn orphans<'a>(
     })
 }
 
-/// How many reads of services or task definitions are in flight at once: a fleet's status is
-/// mostly waiting on ECS, and this stays well inside its describe rate limits.
-const CONCURRENT_READS: usize = 16;
+/// How many reads of services or task definitions are in flight at once. A fleet's status is
+/// mostly waiting on ECS; more in flight than this only meets ECS's read throttling sooner (its
+/// token buckets refill at a few tens of calls a second), where the SDK's adaptive retries pace
+/// the calls ([`switchyard_aws`]'s clients).
+const CONCURRENT_READS: usize = 8;
 
 /// One entry per registered namespace, sorted by name.
 ///
 /// Its reads are batched for fleets: the namespaces' records in one recursive Parameter Store
 /// listing (ten a page), the databases in one paginated listing (a hundred a page), the services
-/// ten a call per cluster, and each distinct task definition once; the last two sixteen at a
+/// ten a call per cluster, and each distinct task definition once; the last two eight at a
 /// time. About 1.5 calls per tenant, mostly `DescribeTaskDefinition`, which ECS cannot batch.
 pub async fn namespace_status(
     aws: &dyn Aws,
@@ -176,7 +178,7 @@ type Row<'a> = (
     Result<(NamespaceStatus, NamespaceSettings), StepError>,
 );
 
-/// Each cluster's services that the rows name, described ten a call, clusters sixteen at a time.
+/// Each cluster's services that the rows name, described ten a call, clusters eight at a time.
 /// A cluster that does not exist has none; another failure is every row's of that cluster.
 async fn services_of(
     aws: &dyn Aws,
@@ -215,7 +217,7 @@ async fn services_of(
     Ok(out)
 }
 
-/// Every distinct task definition the services run, each read once, sixteen at a time.
+/// Every distinct task definition the services run, each read once, eight at a time.
 async fn task_definitions_of(
     aws: &dyn Aws,
     services: &BTreeMap<String, Result<BTreeMap<String, Service>, AwsError>>,
