@@ -8,9 +8,10 @@
 //! libraries, stack and heap keep their address randomization, as in Go's default Linux build,
 //! which Lambda's Go functions run. `-no-pie` comes after rustc's own `-pie`, and the last wins.
 fn main() {
-    let target = std::env::var("TARGET").unwrap_or_default();
-    if target.contains("linux") {
+    // Cargo reruns a build script when its source changes; otherwise only the target decides
+    // (bench/hello-lambda runs this same file, so a path to watch would not resolve there).
+    println!("cargo:rerun-if-env-changed=CARGO_CFG_TARGET_OS");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
-    println!("cargo:rerun-if-changed=build.rs");
 }

@@ -114,7 +114,16 @@ fn main() {
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "json"));
     files.sort();
-    let cases: Vec<Case> = files.iter().filter_map(|f| load(f)).collect();
+    let cases: Vec<Case> = files
+        .iter()
+        .filter_map(|f| {
+            let case = load(f);
+            if case.is_none() {
+                eprintln!("{}: not a corpus case, left out", f.display());
+            }
+            case
+        })
+        .collect();
     let start = Utc::now();
     // Cases whose definition Step Functions refuses are about validation, not transitions.
     let benches: Vec<Bench<'_>> = cases

@@ -91,7 +91,7 @@ impl Services for SdkAws {
         &self,
         cluster: &str,
         names: &[String],
-    ) -> Result<BTreeMap<String, Service>, AwsError> {
+    ) -> Result<BTreeMap<String, Result<Service, AwsError>>, AwsError> {
         let mut found = BTreeMap::new();
         for batch in names.chunks(DESCRIBE_SERVICES_MAX) {
             let output = self
@@ -109,29 +109,44 @@ impl Services for SdkAws {
                         _ => None,
                     })
                 })?;
-            // A missing service is simply absent; any other failure is the caller's to see.
-            if let Some(failure) = output
-                .failures
-                .unwrap_or_default()
-                .into_iter()
-                .find(|failure| failure.reason.as_deref() != Some(MISSING))
-            {
+            // Each answer under the name it was asked by (a name or an ARN): a missing service
+            // is simply absent, another failure is that service's own.
+            for failure in output.failures.unwrap_or_default() {
                 let reason = failure.reason.unwrap_or_default();
-                return Err(AwsError::Rejected {
-                    message: format!(
-                        "describe of service {} in cluster {cluster} failed: {}",
-                        failure.arn.as_deref().unwrap_or("?"),
-                        failure.detail.as_deref().unwrap_or(&reason)
-                    ),
-                    code: reason,
-                });
+                if reason == MISSING {
+                    continue;
+                }
+                let Some(name) = failure
+                    .arn
+                    .as_deref()
+                    .and_then(|arn| asked_as(batch, arn, None))
+                else {
+                    continue;
+                };
+                let message = format!(
+                    "describe of service {name} in cluster {cluster} failed: {}",
+                    failure.detail.as_deref().unwrap_or(&reason)
+                );
+                found.insert(
+                    name.clone(),
+                    Err(AwsError::Rejected {
+                        message,
+                        code: reason,
+                    }),
+                );
             }
             for service in output.services.unwrap_or_default() {
                 if service.status.as_deref() == Some(INACTIVE) {
                     continue;
                 }
-                let service = to_service(cluster, service);
-                found.insert(service.name.clone(), service);
+                let asked = asked_as(
+                    batch,
+                    service.service_arn.as_deref().unwrap_or_default(),
+                    service.service_name.as_deref(),
+                );
+                if let Some(name) = asked.cloned() {
+                    found.insert(name, Ok(to_service(cluster, service)));
+                }
             }
         }
         Ok(found)
@@ -640,6 +655,18 @@ fn from_sdk_tags(tags: Option<Vec<Tag>>) -> Tags {
 
 /// `cluster` is the name the caller used: ECS answers with the cluster's ARN, which no caller
 /// compares against.
+/// Which of the names `DescribeServices` was asked for an answer is about: the service's ARN, its
+/// name, or an ARN ending in `/<name>` (a failure names only the ARN).
+fn asked_as<'a>(asked: &'a [String], arn: &str, name: Option<&str>) -> Option<&'a String> {
+    asked.iter().find(|asked| {
+        asked.as_str() == arn
+            || Some(asked.as_str()) == name
+            || arn
+                .rsplit_once('/')
+                .is_some_and(|(_, last)| last == asked.as_str())
+    })
+}
+
 fn to_service(cluster: &str, service: SdkService) -> Service {
     Service {
         cluster: cluster.to_owned(),
@@ -948,7 +975,9 @@ mod tests {
         );
         assert_eq!(first.num_calls() + second.num_calls(), 2);
 
-        let refused = mock!(Client::describe_services).then_output(|| {
+        // A failure other than MISSING is that service's own; the others are still answered,
+        // each under the name it was asked by.
+        let refused = mock!(Client::describe_services).then_output(move || {
             DescribeServicesOutput::builder()
                 .failures(
                     Failure::builder()
@@ -957,16 +986,30 @@ mod tests {
                         .detail("not authorized")
                         .build(),
                 )
+                .services(
+                    SdkService::builder()
+                        .service_name("app-1")
+                        .service_arn("arn:aws:ecs:us-east-1:123456789012:service/xy/app-1")
+                        .status("ACTIVE")
+                        .task_definition(TD_ARN)
+                        .build(),
+                )
                 .build()
         });
-        let err = testing::ecs(&[&refused])
-            .describe_services("xy", &names[..1])
+        let asked = vec![
+            "app-0".to_owned(),
+            "arn:aws:ecs:us-east-1:123456789012:service/xy/app-1".to_owned(),
+        ];
+        let found = testing::ecs(&[&refused])
+            .describe_services("xy", &asked)
             .await
-            .unwrap_err();
+            .unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
         assert!(
-            matches!(&err, AwsError::Rejected { code, message } if code == "ACCESS_DENIED" && message.contains("not authorized")),
-            "{err:?}"
+            matches!(&found["app-0"], Err(AwsError::Rejected { code, message }) if code == "ACCESS_DENIED" && message == "describe of service app-0 in cluster xy failed: not authorized"),
+            "{found:?}"
         );
+        assert_eq!(found[&asked[1]].as_ref().unwrap().name, "app-1");
     }
 
     #[tokio::test]

@@ -14,7 +14,6 @@ mod testing;
 
 pub use calls::CallCounter;
 
-use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use chrono::{DateTime, Utc};
 use switchyard_core::ports::Clock;
@@ -68,11 +67,7 @@ impl SdkAws {
     /// Loads the default credential/region chain; `endpoint_url` (e.g. a moto server at
     /// `http://127.0.0.1:5000`) and `region` override it.
     pub async fn from_env(endpoint_url: Option<&str>, region: Option<&str>) -> Self {
-        // Adaptive: once AWS throttles, the clients pace their own calls, so that reading a
-        // fleet (status, fleet planning) slows to what the account's quotas allow instead of
-        // failing after three throttled attempts. Until then it is the standard mode.
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::adaptive());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(url) = endpoint_url {
             loader = loader.endpoint_url(url);
         }

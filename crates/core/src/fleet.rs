@@ -259,7 +259,8 @@ pub async fn plan_fleet(
         .buffered(CONCURRENT_JUDGEMENTS);
     let mut moving: Vec<FleetTenant> = Vec::new();
     let mut skipped = Vec::new();
-    // The first AWS failure ends the plan (and drops the judgements in flight).
+    // A transient AWS failure ends the plan (and drops the judgements in flight); any other
+    // failure skipped its tenant as `cannot-plan`.
     while let Some(judged) = judged.next().await {
         match judged? {
             Judged::Moving(tenant) => moving.push(tenant),
@@ -310,7 +311,7 @@ pub async fn plan_fleet(
 
 /// How many tenants [`plan_fleet`] judges at once. Each judgement reads about five Parameter
 /// Store records, whose default throughput is 40 reads a second per account: more at once would
-/// only be throttled (and paced by the SDK's adaptive retries).
+/// only be throttled.
 const CONCURRENT_JUDGEMENTS: usize = 4;
 
 /// Where one tenant stands in a rollout's plan.
@@ -339,7 +340,6 @@ async fn judge(
     ns: &Namespace,
 ) -> Result<Judged, StepError> {
     let aws = env.aws;
-    // One tenant's unreadable records skip it, not the rollout; AWS failing is retried.
     let settings = match records.settings(ns).await {
         Ok(settings) => settings,
         Err(err) => {

@@ -564,25 +564,30 @@ pub struct RevisionChange {
 #[async_trait]
 pub trait Services: Send + Sync {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<Service, AwsError>;
-    /// The services of `names` that `cluster` has, keyed by name: one it lacks is absent, a
-    /// cluster that does not exist is [`AwsError::NotFound`]. ECS describes ten a call (the AWS
-    /// adapter batches); this default asks one at a time.
+    /// What `cluster` says of each service in `names`, keyed by the name asked for: a service
+    /// it lacks is absent, one it could not describe is that service's error. A cluster that
+    /// does not exist, or a call that fails as a whole, is the call's error. ECS describes ten
+    /// a call (the AWS adapter batches); this default asks one at a time.
     async fn describe_services(
         &self,
         cluster: &str,
         names: &[String],
-    ) -> Result<BTreeMap<String, Service>, AwsError> {
+    ) -> Result<BTreeMap<String, Result<Service, AwsError>>, AwsError> {
         let mut found = BTreeMap::new();
         for name in names {
             match self.describe_service(cluster, name).await {
                 Ok(service) => {
-                    found.insert(name.clone(), service);
+                    found.insert(name.clone(), Ok(service));
                 }
                 Err(AwsError::NotFound {
                     kind: ResourceKind::Service,
                     ..
                 }) => {}
-                Err(err) => return Err(err),
+                Err(err @ AwsError::NotFound { .. }) => return Err(err),
+                Err(err) if err.is_transient() => return Err(err),
+                Err(err) => {
+                    found.insert(name.clone(), Err(err));
+                }
             }
         }
         Ok(found)

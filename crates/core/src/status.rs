@@ -104,8 +104,7 @@ pub(crate) fn orphans<'a>(
 
 /// How many reads of services or task definitions are in flight at once. A fleet's status is
 /// mostly waiting on ECS; more in flight than this only meets ECS's read throttling sooner (its
-/// token buckets refill at a few tens of calls a second), where the SDK's adaptive retries pace
-/// the calls ([`switchyard_aws`]'s clients).
+/// token buckets refill at a few tens of calls a second).
 const CONCURRENT_READS: usize = 8;
 
 /// One entry per registered namespace, sorted by name.
@@ -152,7 +151,11 @@ pub async fn namespace_status(
     for (ns, row) in rows {
         let row = row.and_then(|(status, settings)| {
             let service = match services.get(&settings.cluster) {
-                Some(Ok(found)) => found.get(&settings.service),
+                Some(Ok(found)) => match found.get(&settings.service) {
+                    Some(Ok(service)) => Some(service),
+                    Some(Err(err)) => return Err(err.clone().into()),
+                    None => None,
+                },
                 Some(Err(err)) => return Err(err.clone().into()),
                 None => None,
             };
@@ -173,17 +176,21 @@ pub async fn namespace_status(
     Ok(out)
 }
 
+/// A cluster's answer for each service asked for ([`crate::ports::Services::describe_services`]).
+type ServicesOf = BTreeMap<String, Result<Service, AwsError>>;
+
 type Row<'a> = (
     &'a Namespace,
     Result<(NamespaceStatus, NamespaceSettings), StepError>,
 );
 
 /// Each cluster's services that the rows name, described ten a call, clusters eight at a time.
-/// A cluster that does not exist has none; another failure is every row's of that cluster.
+/// A cluster that does not exist has none; a call that fails as a whole fails every row of that
+/// cluster, a service that could not be described only its own.
 async fn services_of(
     aws: &dyn Aws,
     rows: &[Row<'_>],
-) -> Result<BTreeMap<String, Result<BTreeMap<String, Service>, AwsError>>, StepError> {
+) -> Result<BTreeMap<String, Result<ServicesOf, AwsError>>, StepError> {
     let mut wanted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for (_, row) in rows {
         if let Ok((_, settings)) = row {
@@ -220,12 +227,13 @@ async fn services_of(
 /// Every distinct task definition the services run, each read once, eight at a time.
 async fn task_definitions_of(
     aws: &dyn Aws,
-    services: &BTreeMap<String, Result<BTreeMap<String, Service>, AwsError>>,
+    services: &BTreeMap<String, Result<ServicesOf, AwsError>>,
 ) -> Result<HashMap<String, Result<TaskDefinition, AwsError>>, StepError> {
     let arns: BTreeSet<&str> = services
         .values()
         .filter_map(|found| found.as_ref().ok())
         .flat_map(BTreeMap::values)
+        .filter_map(|service| service.as_ref().ok())
         .map(|service| service.task_definition_arn.as_str())
         .collect();
     let read: Vec<_> = stream::iter(arns)

@@ -1119,6 +1119,58 @@ impl tracing::Subscriber for Captured {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
+thread_local! {
+    /// The capture of the test running on this thread, while it captures.
+    static CAPTURING: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The one global subscriber of this test binary: interested in every event, it hands each to
+/// the capture of the thread it happened on (a `#[tokio::test]` runs on its own thread). A scoped
+/// subscriber (`set_default`) raced the other tests' threads over callsite interest: a callsite
+/// registered while it was being added kept an interest computed without it, and a decision went
+/// missing from the log now and then.
+struct ToThreadCapture;
+
+impl tracing::Subscriber for ToThreadCapture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        CAPTURING.with(|capturing| {
+            if let Some(captured) = capturing.borrow().as_ref() {
+                tracing::Subscriber::event(captured, event);
+            }
+        });
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Captures this thread's events until dropped.
+struct Capturing(Captured);
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.with(|capturing| capturing.borrow_mut().take());
+    }
+}
+
+fn capture() -> Capturing {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        tracing::subscriber::set_global_default(ToThreadCapture)
+            .expect("no other global subscriber in this test binary");
+    });
+    let captured = Captured::default();
+    CAPTURING.with(|capturing| *capturing.borrow_mut() = Some(captured.clone()));
+    Capturing(captured)
+}
+
 impl Captured {
     fn policy_lines(&self) -> Vec<(tracing::Level, BTreeMap<String, String>)> {
         self.0
@@ -1142,13 +1194,10 @@ async fn each_decision_is_one_structured_log_line() {
     let mut state = f.state(QA, "exec-1");
     f.run_until(&mut state, "read-pointer").await;
     f.bind(&["naming", "capacity", "snapshot-only"]);
-    let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(captured.clone());
-    // Other tests on other threads register the gate's callsites too; one registered while
-    // this dispatcher was being added can keep an interest computed without it. Recompute.
-    tracing::callsite::rebuild_interest_cache();
+    let capturing = capture();
     steps::create_db(f.env(), &state).await.unwrap_err();
-    let lines = captured.policy_lines();
+    let lines = capturing.0.policy_lines();
+    drop(capturing);
     let decisions: Vec<&BTreeMap<String, String>> = lines
         .iter()
         .filter(|(_, fields)| fields["message"] == "policy decision")
@@ -1172,13 +1221,10 @@ async fn each_decision_is_one_structured_log_line() {
     assert_eq!(capacity["reasons"], r#"["too big"]"#);
 
     f.bind(&["broken"]);
-    let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(captured.clone());
-    // Other tests on other threads register the gate's callsites too; one registered while
-    // this dispatcher was being added can keep an interest computed without it. Recompute.
-    tracing::callsite::rebuild_interest_cache();
+    let capturing = capture();
     steps::create_db(f.env(), &state).await.unwrap_err();
-    let lines = captured.policy_lines();
+    let lines = capturing.0.policy_lines();
+    drop(capturing);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let (level, failure) = &lines[0];
     assert_eq!(*level, tracing::Level::ERROR);
