@@ -44,47 +44,12 @@ const SWITCHYARD_TAG_PREFIX: &str = "switchyard:";
 #[async_trait]
 impl Services for SdkAws {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<Service, AwsError> {
-        let output = self
-            .ecs
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send()
-            .await
-            .map_err(|err| {
-                map_sdk_error(err, |err| match err {
-                    DescribeServicesError::ClusterNotFoundException(_) => {
-                        not_found(ResourceKind::Cluster, cluster)
-                    }
-                    _ => None,
-                })
-            })?;
-        if let Some(failure) = output.failures.unwrap_or_default().into_iter().next() {
-            let reason = failure.reason.unwrap_or_default();
-            return Err(if reason == MISSING {
-                AwsError::NotFound {
-                    kind: ResourceKind::Service,
-                    id: service.to_owned(),
-                }
-            } else {
-                AwsError::Rejected {
-                    message: format!(
-                        "describe of service {service} in cluster {cluster} failed: {}",
-                        failure.detail.as_deref().unwrap_or(&reason)
-                    ),
-                    code: reason,
-                }
-            });
-        }
-        match output.services.unwrap_or_default().into_iter().next() {
-            Some(found) if found.status.as_deref() != Some(INACTIVE) => {
-                Ok(to_service(cluster, found))
-            }
-            _ => Err(AwsError::NotFound {
-                kind: ResourceKind::Service,
-                id: service.to_owned(),
-            }),
-        }
+        let mut found = self
+            .describe_services(cluster, &[service.to_owned()])
+            .await?;
+        found
+            .remove(service)
+            .unwrap_or_else(|| Err(not_found_service(service)))
     }
 
     async fn describe_services(
@@ -116,11 +81,15 @@ impl Services for SdkAws {
                 if reason == MISSING {
                     continue;
                 }
-                let Some(name) = failure
-                    .arn
-                    .as_deref()
-                    .and_then(|arn| asked_as(batch, arn, None))
-                else {
+                // One name asked: the failure is about it, whatever ARN it gives.
+                let name = match batch {
+                    [only] => Some(only),
+                    _ => failure
+                        .arn
+                        .as_deref()
+                        .and_then(|arn| asked_as(batch, arn, None)),
+                };
+                let Some(name) = name else {
                     continue;
                 };
                 let message = format!(
@@ -139,11 +108,14 @@ impl Services for SdkAws {
                 if service.status.as_deref() == Some(INACTIVE) {
                     continue;
                 }
-                let asked = asked_as(
-                    batch,
-                    service.service_arn.as_deref().unwrap_or_default(),
-                    service.service_name.as_deref(),
-                );
+                let asked = match batch {
+                    [only] => Some(only),
+                    _ => asked_as(
+                        batch,
+                        service.service_arn.as_deref().unwrap_or_default(),
+                        service.service_name.as_deref(),
+                    ),
+                };
                 if let Some(name) = asked.cloned() {
                     found.insert(name, Ok(to_service(cluster, service)));
                 }
@@ -655,6 +627,13 @@ fn from_sdk_tags(tags: Option<Vec<Tag>>) -> Tags {
 
 /// `cluster` is the name the caller used: ECS answers with the cluster's ARN, which no caller
 /// compares against.
+fn not_found_service(service: &str) -> AwsError {
+    AwsError::NotFound {
+        kind: ResourceKind::Service,
+        id: service.to_owned(),
+    }
+}
+
 /// Which of the names `DescribeServices` was asked for an answer is about: the service's ARN, its
 /// name, or an ARN ending in `/<name>` (a failure names only the ARN).
 fn asked_as<'a>(asked: &'a [String], arn: &str, name: Option<&str>) -> Option<&'a String> {

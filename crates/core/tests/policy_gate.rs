@@ -1097,16 +1097,8 @@ impl tracing::field::Visit for Fields {
     }
 }
 
-impl tracing::Subscriber for Captured {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
+impl Captured {
+    fn push(&self, event: &tracing::Event<'_>) {
         let mut fields = Fields(BTreeMap::new());
         event.record(&mut fields);
         self.0.lock().unwrap().push((
@@ -1115,8 +1107,6 @@ impl tracing::Subscriber for Captured {
             fields.0,
         ));
     }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 thread_local! {
@@ -1143,7 +1133,7 @@ impl tracing::Subscriber for ToThreadCapture {
     fn event(&self, event: &tracing::Event<'_>) {
         CAPTURING.with(|capturing| {
             if let Some(captured) = capturing.borrow().as_ref() {
-                tracing::Subscriber::event(captured, event);
+                captured.push(event);
             }
         });
     }
