@@ -20,7 +20,7 @@ use crate::error::StepError;
 use crate::names::Namespace;
 use crate::policy::PolicyEngine;
 use crate::ports::Aws;
-use crate::records::{ParameterLayout, Records, glob_matches};
+use crate::records::{ListedRecords, ParameterLayout, Records, glob_matches};
 use crate::state::{DeployState, ExecutionInfo};
 use crate::steps::gate::Answer;
 use crate::steps::{Env, plan_deploy};
@@ -249,13 +249,13 @@ pub async fn plan_fleet(
         .version
         .clone();
     let env = Env::new(aws, layout).with_policies(policies);
-    let records = &records;
     let catalog = &catalog;
     let target = &target;
     // Tenants judged a few at a time (each is about a dozen reads and the policies), in the
     // namespaces' order: a fleet-plan Lambda plans more of them in its 15 minutes.
-    let mut judged = stream::iter(records.namespaces().await?)
-        .map(|ns| async move { judge(env, records, catalog, target, to, &ns).await })
+    // The listing holds each tenant's settings and pointer: judging reads them from it.
+    let mut judged = stream::iter(records.every_namespace().await?)
+        .map(|(ns, listed)| async move { judge(env, &listed, catalog, target, to, &ns).await })
         .buffered(CONCURRENT_JUDGEMENTS);
     let mut moving: Vec<FleetTenant> = Vec::new();
     let mut skipped = Vec::new();
@@ -333,14 +333,14 @@ fn skipped(ns: &Namespace, reason: &str, detail: String) -> Judged {
 /// is the plan's error, to be retried.
 async fn judge(
     env: Env<'_>,
-    records: &Records<'_>,
+    listed: &ListedRecords,
     catalog: &ReleaseCatalog,
     target: &Version,
     to: &str,
     ns: &Namespace,
 ) -> Result<Judged, StepError> {
     let aws = env.aws;
-    let settings = match records.settings(ns).await {
+    let settings = match listed.settings() {
         Ok(settings) => settings,
         Err(err) => {
             return cannot_plan(ns, err);
@@ -353,7 +353,7 @@ async fn judge(
             format!("pinned to {pinned} by its settings"),
         ));
     }
-    let pointer = match records.pointer(ns).await {
+    let pointer = match listed.pointer() {
         Ok(pointer) => pointer.map(|(p, _)| p),
         Err(err) => {
             return cannot_plan(ns, err);

@@ -124,16 +124,6 @@ impl ParameterLayout {
         };
         Some((ns.parse().ok()?, kind))
     }
-
-    /// The namespace a parameter name belongs to, when it is a settings parameter.
-    pub fn namespace_of_settings(&self, parameter_name: &str) -> Option<Namespace> {
-        parameter_name
-            .strip_prefix(&self.namespaces())?
-            .strip_prefix('/')?
-            .strip_suffix("/settings")?
-            .parse()
-            .ok()
-    }
 }
 
 /// How a namespace's database and service are shaped. Written by the platform team when the
@@ -532,10 +522,20 @@ pub enum RecordKind {
     Tracked,
 }
 
-/// One namespace's records as a listing of the namespaces' tree found them
+/// One registered namespace's records as a listing of the namespaces' tree found them
 /// ([`Records::every_namespace`]), parsed when asked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ListedRecords {
+    settings: Parameter,
+    active_db: Option<Parameter>,
+    last_deploy: Option<Parameter>,
+    lock: Option<Parameter>,
+    tracked: Vec<Parameter>,
+}
+
+/// What the listing found under one namespace, settings or not.
+#[derive(Default)]
+struct Found {
     settings: Option<Parameter>,
     active_db: Option<Parameter>,
     last_deploy: Option<Parameter>,
@@ -544,8 +544,8 @@ pub struct ListedRecords {
 }
 
 impl ListedRecords {
-    pub fn settings(&self) -> Result<Option<NamespaceSettings>, StepError> {
-        self.settings.as_ref().map(parse_record).transpose()
+    pub fn settings(&self) -> Result<NamespaceSettings, StepError> {
+        parse_record(&self.settings)
     }
 
     /// The active pointer and its Parameter Store version.
@@ -795,12 +795,12 @@ impl Records<'_> {
             .params
             .parameters_by_path(&self.layout.namespaces())
             .await?;
-        let mut listed: BTreeMap<Namespace, ListedRecords> = BTreeMap::new();
+        let mut found: BTreeMap<Namespace, Found> = BTreeMap::new();
         for parameter in parameters {
             let Some((ns, record)) = self.layout.record_of(&parameter.name) else {
                 continue;
             };
-            let entry = listed.entry(ns).or_default();
+            let entry = found.entry(ns).or_default();
             match record {
                 RecordKind::Settings => entry.settings = Some(parameter),
                 RecordKind::ActiveDb => entry.active_db = Some(parameter),
@@ -809,23 +809,27 @@ impl Records<'_> {
                 RecordKind::Tracked => entry.tracked.push(parameter),
             }
         }
-        listed.retain(|_, records| records.settings.is_some());
-        Ok(listed)
+        // A namespace is registered by its settings; records left without them are not listed.
+        Ok(found
+            .into_iter()
+            .filter_map(|(ns, found)| {
+                Some((
+                    ns,
+                    ListedRecords {
+                        settings: found.settings?,
+                        active_db: found.active_db,
+                        last_deploy: found.last_deploy,
+                        lock: found.lock,
+                        tracked: found.tracked,
+                    },
+                ))
+            })
+            .collect())
     }
 
     /// Every namespace with settings, sorted.
     pub async fn namespaces(&self) -> Result<Vec<Namespace>, StepError> {
-        let parameters = self
-            .params
-            .parameters_by_path(&self.layout.namespaces())
-            .await?;
-        let mut namespaces: Vec<Namespace> = parameters
-            .iter()
-            .filter_map(|p| self.layout.namespace_of_settings(&p.name))
-            .collect();
-        namespaces.sort();
-        namespaces.dedup();
-        Ok(namespaces)
+        Ok(self.every_namespace().await?.into_keys().collect())
     }
 }
 
@@ -847,15 +851,15 @@ mod tests {
             "/switchyard/namespaces/xy-0146-qa/tracked/xy-0146-qa-20261125-222526"
         );
         assert_eq!(
-            layout.namespace_of_settings("/switchyard/namespaces/xy-0146-qa/settings"),
-            Some(ns)
+            layout.record_of("/switchyard/namespaces/xy-0146-qa/settings"),
+            Some((ns.clone(), RecordKind::Settings))
         );
         assert_eq!(
-            layout.namespace_of_settings("/switchyard/namespaces/xy-0146-qa/lock"),
-            None
+            layout.record_of("/switchyard/namespaces/xy-0146-qa/lock"),
+            Some((ns, RecordKind::Lock))
         );
         assert_eq!(
-            layout.namespace_of_settings("/switchyard/namespaces/bad/settings"),
+            layout.record_of("/switchyard/namespaces/bad/settings"),
             None
         );
     }

@@ -261,9 +261,7 @@ fn from_records(
     own: &[DbInstance],
     by_id: &HashMap<&str, &DbInstance>,
 ) -> Result<(NamespaceStatus, NamespaceSettings), StepError> {
-    let settings = listed
-        .settings()?
-        .ok_or_else(|| StepError::invalid(format!("namespace {ns} has no settings")))?;
+    let settings = listed.settings()?;
     let pointer = listed.pointer()?;
     let tracked = listed.tracked()?;
     let lock = listed.lock()?;
